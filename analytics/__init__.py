@@ -1,0 +1,1 @@
+"""The score-over-time dataset shared with agent runs: export, import, curves."""

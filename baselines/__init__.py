@@ -1,0 +1,1 @@
+"""The domain core: people, applications, assignments, runs, checkpoints and the audit trail."""

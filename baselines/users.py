@@ -1,0 +1,90 @@
+"""Who can sign in, in which role, and the shapes of a user the API may show."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+from sqlalchemy import String
+from sqlmodel import Field, Session, SQLModel, select
+
+from baselines.errors import Conflict, DomainError
+from baselines.passwords import hash_password, password_problem
+from timetracking.utc import UTCDateTime
+
+
+class Role(StrEnum):
+    expert = "expert"
+    coordinator = "coordinator"
+    finance = "finance"
+    analyst = "analyst"
+    admin = "admin"
+
+
+STAFF_ROLES = (Role.coordinator, Role.finance, Role.analyst, Role.admin)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str = Field(max_length=200)
+    # Stored as plain text, not a database enum, so adding a role needs no type migration.
+    role: Role = Field(sa_type=String(20))
+    # None until the person sets one through a one-time link (staff created by an admin).
+    password_hash: str | None = Field(default=None, max_length=255)
+    disabled: bool = False
+    # Bumped when the password changes or the account is disabled: older sessions stop working.
+    session_epoch: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class UserPublic(BaseModel):
+    """What the API shows of a user: never the password hash."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password: str | None,
+    now: datetime,
+) -> User:
+    """Add an account; raises Conflict for a taken email and DomainError for a weak password."""
+    email = normalize_email(email)
+    if get_by_email(session, email) is not None:
+        raise Conflict("An account with this email already exists.", field="email")
+    if password is not None and (problem := password_problem(password)):
+        raise DomainError(problem, field="password")
+    user = User(
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=hash_password(password) if password is not None else None,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if problem := password_problem(password):
+        raise DomainError(problem, field="password")
+    user.password_hash = hash_password(password)
+    user.session_epoch += 1

@@ -1,0 +1,1 @@
+"""Task families in METR's Task Standard format and the catalogue that finds them on disk."""

@@ -1,0 +1,1 @@
+"""GPU hosts over SSH: drivers, workspace lifecycle, code-server, tunnels, snapshots, scoring."""

@@ -1,0 +1,1 @@
+"""The clock: work periods, pauses, activity and idle, limits, timesheets."""

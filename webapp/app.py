@@ -1,0 +1,150 @@
+"""Build the FastAPI application: middleware, routers, static files and error pages."""
+
+import logging
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from baselines.errors import DomainError
+from webapp import db, docs
+from webapp.auth.csrf import CsrfFailed
+from webapp.deps import LoginRequired
+from webapp.routes import (
+    account,
+    admin,
+    analyst,
+    api,
+    apply,
+    auth,
+    coordinator,
+    expert,
+    finance,
+    public,
+)
+from webapp.settings import Settings
+from webapp.templating import STATIC_DIR, render
+
+log = logging.getLogger("baseliner")
+
+_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Already done",
+    410: "Link no longer valid",
+    422: "Check the input",
+    429: "Too many tries",
+}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    title = _TITLES.get(status, "Something went wrong")
+    return render(request, "error.html", {"title": title, "message": message}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "Sign in first."}, status_code=401)
+        return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        return _error_page(
+            request,
+            403,
+            "This form has expired or did not come from this site. Go back, reload the page "
+            "and send it again.",
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "Request not allowed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is no page at this address."
+        if exc.status_code == 405:
+            message = "This address does not accept that kind of request."
+        response = _error_page(request, exc.status_code, message)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        if _wants_json(request):
+            body = {"detail": exc.message, **({"field": exc.field} if exc.field else {})}
+            return JSONResponse(body, status_code=exc.status_code)
+        return _error_page(request, exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            detail = [
+                {
+                    "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                    "message": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ]
+            return JSONResponse({"detail": detail}, status_code=422)
+        # Pages validate their own forms; this is a malformed address such as /x/abc for /x/{id}.
+        return _error_page(request, 404, "There is no page at this address.")
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_page(request, 500, "Something broke on our side. It has been logged.")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        db.upgrade(settings.db_url)
+    engine = db.make_engine(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Baseliner",
+        summary="Human expert baselines for AI R&D benchmarks.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret,
+        session_cookie="baseliner_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    docs.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (public, auth, apply, account, expert, coordinator, finance, analyst, admin):
+        app.include_router(module.router)
+    app.include_router(public.health)
+    app.include_router(api.router)
+    _install_error_handlers(app)
+    return app

@@ -1,0 +1,1 @@
+"""Signing in: sessions, CSRF, login throttling and bearer tokens."""

@@ -1,0 +1,140 @@
+"""The `baseliner` command: serve, migrate, manage accounts and tokens, run the demo."""
+
+import sys
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from baselines import tokens
+from baselines.errors import DomainError
+from baselines.staff import StaffCreate, create_staff
+from baselines.users import Role, get_by_email
+from timetracking.utc import utcnow
+from webapp import db
+from webapp.settings import Settings
+
+app = typer.Typer(
+    help="Baseliner: human expert baselines for AI R&D benchmarks.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Bring the schema to head and serve the portal and API."""
+    import uvicorn
+
+    from webapp.app import create_app
+
+    uvicorn.run(create_app(Settings()), host=host, port=port, proxy_headers=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration not yet applied."""
+    settings = Settings()
+    db.upgrade(settings.db_url)
+    typer.echo("database is at the newest schema")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in email.")],
+    role: Annotated[Role, typer.Option(help="A staff role; experts apply through the portal.")],
+    name: Annotated[str, typer.Option(help="Display name (defaults to the email).")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a staff account. Without --password-stdin it prints a one-time set-password link."""
+    from datetime import timedelta
+
+    from baselines import password_resets
+
+    settings = Settings()
+    db.upgrade(settings.db_url)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        data = StaffCreate(email=email, name=name or email, role=role)
+    except ValueError as exc:
+        _fail(str(exc).splitlines()[-1] if "\n" in str(exc) else str(exc))
+    engine = db.make_engine(settings.db_url)
+    with Session(engine) as session:
+        now = utcnow()
+        try:
+            user = create_staff(session, data, None, now, password=password)
+        except DomainError as exc:
+            _fail(exc.message)
+        link = None
+        if password is None:
+            token = password_resets.issue(
+                session, user, None, timedelta(seconds=settings.reset_link_ttl_s), now
+            )
+            link = settings.public_url.rstrip("/") + f"/reset/{token}"
+        session.commit()
+        typer.echo(f"created {user.role} {user.email} (id {user.id})")
+        if link:
+            typer.echo(f"set-password link (one use): {link}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    email: Annotated[str, typer.Option(help="Whose token.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+) -> None:
+    """Print a new API token for an account (stored hashed; shown only now)."""
+    settings = Settings()
+    db.upgrade(settings.db_url)
+    engine = db.make_engine(settings.db_url)
+    with Session(engine) as session:
+        user = get_by_email(session, email)
+        if user is None:
+            _fail(f"no account with email {email}")
+        try:
+            _, plain = tokens.create(session, user, name, utcnow(), actor_id=None)
+        except DomainError as exc:
+            _fail(exc.message)
+        session.commit()
+    typer.echo(plain)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Create demo accounts for every role, print their logins, then serve."""
+    from webapp.demo import seed
+
+    settings = Settings()
+    db.upgrade(settings.db_url)
+    engine = db.make_engine(settings.db_url)
+    logins = seed(engine)
+    typer.echo("")
+    typer.echo(f"Baseliner demo at http://{host}:{port}/  (data in {settings.data_dir.resolve()})")
+    typer.echo("")
+    typer.echo(f"  {'role':<12} {'email':<32} password")
+    for role, email, password in logins:
+        typer.echo(f"  {role:<12} {email:<32} {password}")
+    typer.echo("")
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,78 @@
+"""Demo accounts, one per role plus a pending applicant, with fresh passwords on every run."""
+
+import secrets
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from baselines import applications
+from baselines.applications import ApplicationCreate
+from baselines.staff import StaffCreate, create_staff
+from baselines.users import Role, get_by_email, set_password
+from payments import rates
+from timetracking.utc import utcnow
+
+DEMO_STAFF = [
+    (Role.admin, "admin@demo.baseliner", "Ada Admin"),
+    (Role.coordinator, "coordinator@demo.baseliner", "Cora Coordinator"),
+    (Role.finance, "finance@demo.baseliner", "Fin Finance"),
+    (Role.analyst, "analyst@demo.baseliner", "Ana Analyst"),
+]
+DEMO_EXPERTS = [
+    # (email, name, approved?)
+    ("expert@demo.baseliner", "Evan Expert", True),
+    ("applicant@demo.baseliner", "Pat Pending", False),
+]
+
+
+def _password() -> str:
+    return "demo-" + secrets.token_urlsafe(9)
+
+
+def seed(engine: Engine) -> list[tuple[str, str, str]]:
+    """Create the demo accounts if missing and give each a new password; returns the logins."""
+    logins: list[tuple[str, str, str]] = []
+    now = utcnow()
+    with Session(engine) as session:
+        admin = None
+        for role, email, name in DEMO_STAFF:
+            password = _password()
+            user = get_by_email(session, email)
+            if user is None:
+                user = create_staff(
+                    session, StaffCreate(email=email, name=name, role=role), None, now, password
+                )
+            else:
+                set_password(user, password)
+                session.add(user)
+            if role == Role.coordinator:
+                admin = user
+            logins.append((role.value, email, password))
+        for email, name, approved in DEMO_EXPERTS:
+            password = _password()
+            user = get_by_email(session, email)
+            if user is None:
+                application = applications.submit(
+                    session,
+                    ApplicationCreate(
+                        name=name,
+                        email=email,
+                        password=password,
+                        background="PhD in ML systems; five years writing CUDA and Triton kernels.",
+                        links="https://example.org/" + name.split()[0].lower(),
+                        availability="Weekdays, 8 hours at a time",
+                        consent_time_tracking=True,
+                        consent_snapshots=True,
+                    ),
+                    now,
+                )
+                if approved:
+                    applications.approve(session, application, admin, now)
+                    expert = session.get(type(admin), application.user_id)
+                    rates.set_rate(session, expert, 6000, "USD", admin, now)
+            else:
+                set_password(user, password)
+                session.add(user)
+            logins.append(("expert" if approved else "applicant", email, password))
+        session.commit()
+    return logins

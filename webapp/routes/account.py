@@ -1,0 +1,73 @@
+"""Every user's own account: change the password, make and revoke API tokens."""
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
+from baselines import audit, tokens
+from baselines.errors import DomainError
+from baselines.passwords import verify_password
+from baselines.users import set_password
+from webapp.auth.sessions import flash, sign_in
+from webapp.deps import CurrentUser, NowDep, SessionDep
+from webapp.forms import text_fields
+from webapp.routes import pages_router
+from webapp.templating import render
+
+router = pages_router(prefix="/account")
+
+
+def _page(request: Request, user, session, status_code: int = 200, **extra):
+    context = {"tokens": tokens.list_for(session, user.id), "errors": {}, "new_token": None}
+    context.update(extra)
+    return render(request, "account.html", context, status_code=status_code)
+
+
+@router.get("")
+def account(request: Request, user: CurrentUser, session: SessionDep):
+    return _page(request, user, session)
+
+
+@router.post("/password")
+async def change_password(request: Request, user: CurrentUser, session: SessionDep, now: NowDep):
+    form = text_fields(await request.form(), "current", "password", "password2")
+    errors: dict[str, str] = {}
+    if not verify_password(form["current"], user.password_hash):
+        errors["current"] = "That is not your current password."
+    elif form["password"] != form["password2"]:
+        errors["password2"] = "The two passwords differ."
+    else:
+        try:
+            set_password(user, form["password"])
+        except DomainError as exc:
+            errors["password"] = exc.message
+    if errors:
+        session.rollback()
+        return _page(request, user, session, 400, errors=errors)
+    session.add(user)
+    audit.record(session, actor_id=user.id, action="user.password_change", obj=user, now=now)
+    session.commit()
+    sign_in(request, user)  # this session stays valid; every other one ends
+    flash(request, "Password changed. Other sessions are signed out.")
+    return RedirectResponse("/account", status_code=303)
+
+
+@router.post("/tokens")
+async def create_token(request: Request, user: CurrentUser, session: SessionDep, now: NowDep):
+    form = text_fields(await request.form(), "name")
+    try:
+        _, plain = tokens.create(session, user, form["name"], now, actor_id=user.id)
+    except DomainError as exc:
+        session.rollback()
+        return _page(request, user, session, 400, errors={"name": exc.message})
+    session.commit()
+    return _page(request, user, session, new_token=plain)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(
+    request: Request, token_id: int, user: CurrentUser, session: SessionDep, now: NowDep
+):
+    tokens.revoke(session, user, token_id, now)
+    session.commit()
+    flash(request, "Token revoked.")
+    return RedirectResponse("/account", status_code=303)

@@ -1,0 +1,149 @@
+"""Admin pages: accounts (create staff, change roles, disable, reset links) and the audit log."""
+
+from fastapi import HTTPException, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import func
+from sqlmodel import select
+
+from baselines import staff
+from baselines.audit import AuditLog
+from baselines.errors import DomainError
+from baselines.staff import StaffCreate
+from baselines.users import STAFF_ROLES, Role, User
+from webapp.auth.sessions import flash
+from webapp.deps import AdminUser, NowDep, SessionDep, SettingsDep
+from webapp.forms import field_error, parse, text_fields
+from webapp.reset_links import issue_and_show
+from webapp.routes import pages_router
+from webapp.templating import render
+
+router = pages_router(prefix="/admin")
+PAGE_SIZE = 50
+
+
+@router.get("")
+def home(user: AdminUser):
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+def _users_page(request, session, status_code=200, **extra):
+    context = {
+        "users": session.exec(select(User).order_by(User.role, User.name)).all(),
+        "roles": list(Role),
+        "staff_roles": STAFF_ROLES,
+        "values": {},
+        "errors": {},
+    }
+    context.update(extra)
+    return render(request, "admin/users.html", context, status_code=status_code)
+
+
+@router.get("/users")
+def users(request: Request, user: AdminUser, session: SessionDep):
+    return _users_page(request, session)
+
+
+@router.post("/users")
+async def create(
+    request: Request, user: AdminUser, session: SessionDep, settings: SettingsDep, now: NowDep
+):
+    values = text_fields(await request.form(), "email", "name", "role")
+    data, errors = parse(StaffCreate, values)
+    if data is not None:
+        try:
+            account = staff.create_staff(session, data, user, now)
+        except DomainError as exc:
+            session.rollback()
+            errors = field_error(exc)
+    if errors:
+        return _users_page(request, session, 400, values=values, errors=errors)
+    return issue_and_show(request, session, settings, account, user, now, "/admin/users")
+
+
+def _account(session, user_id: int) -> User:
+    account = session.get(User, user_id)
+    if account is None:
+        raise HTTPException(status_code=404, detail="No such account.")
+    return account
+
+
+@router.post("/users/{user_id}/role")
+async def change_role(
+    request: Request, user_id: int, user: AdminUser, session: SessionDep, now: NowDep
+):
+    account = _account(session, user_id)
+    form = text_fields(await request.form(), "role")
+    staff.change_role(session, account, staff.parse_role(form["role"]), user, now)
+    session.commit()
+    flash(request, f"{account.email} is now {account.role}.")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/disable")
+def disable(request: Request, user_id: int, user: AdminUser, session: SessionDep, now: NowDep):
+    account = _account(session, user_id)
+    staff.set_disabled(session, account, True, user, now)
+    session.commit()
+    flash(request, f"{account.email} is disabled and signed out everywhere.")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/enable")
+def enable(request: Request, user_id: int, user: AdminUser, session: SessionDep, now: NowDep):
+    account = _account(session, user_id)
+    staff.set_disabled(session, account, False, user, now)
+    session.commit()
+    flash(request, f"{account.email} is enabled.")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/reset-link")
+def reset_link(
+    request: Request,
+    user_id: int,
+    user: AdminUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
+    account = _account(session, user_id)
+    return issue_and_show(request, session, settings, account, user, now, "/admin/users")
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    action: str = "",
+    actor: str = "",
+    page: int = 1,
+):
+    page = max(page, 1)
+    query = select(AuditLog)
+    if action:
+        query = query.where(AuditLog.action.startswith(action))
+    if actor:
+        actor_ids = select(User.id).where(User.email.contains(actor.strip().lower()))
+        query = query.where(AuditLog.actor_id.in_(actor_ids))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    actor_ids = {r.actor_id for r in rows if r.actor_id}
+    actors = {u.id: u for u in session.exec(select(User).where(User.id.in_(actor_ids)))}
+    return render(
+        request,
+        "admin/audit.html",
+        {
+            "rows": rows,
+            "actors": actors,
+            "action": action,
+            "actor": actor,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "total": total,
+        },
+    )

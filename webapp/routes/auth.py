@@ -1,0 +1,94 @@
+"""Signing in and out, and setting a password from a one-time link."""
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
+from baselines import password_resets
+from baselines.errors import DomainError
+from baselines.passwords import verify_password
+from baselines.users import get_by_email, normalize_email
+from webapp.auth import throttle
+from webapp.auth.sessions import HOME_BY_ROLE, flash, safe_next, sign_in, sign_out
+from webapp.deps import NowDep, OptionalUser, SessionDep, SettingsDep
+from webapp.forms import text_fields
+from webapp.routes import pages_router
+from webapp.templating import render
+
+router = pages_router()
+log = logging.getLogger("baseliner.auth")
+
+
+@router.get("/login")
+def login_form(request: Request, user: OptionalUser, next: str | None = None):
+    if user is not None:
+        return RedirectResponse(safe_next(next, HOME_BY_ROLE[user.role]), status_code=303)
+    return render(request, "login.html", {"next": next or "", "values": {}, "errors": {}})
+
+
+@router.post("/login")
+async def login(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
+    form = text_fields(await request.form(), "email", "password", "next")
+    email = normalize_email(form["email"])
+    ip = request.client.host if request.client else "unknown"
+    context = {"next": form["next"], "values": {"email": form["email"]}, "errors": {}}
+    if not email or not form["password"]:
+        context["errors"] = {k: "Required." for k in ("email", "password") if not form[k].strip()}
+        return render(request, "login.html", context, status_code=400)
+    wait = throttle.blocked_for(
+        session, email, ip, now, settings.login_max_failures, settings.login_window_s
+    )
+    if wait:
+        minutes = max(1, round(wait / 60))
+        context["errors"] = {
+            "__all__": f"Too many failed sign-ins. Try again in about {minutes} minute(s)."
+        }
+        return render(request, "login.html", context, status_code=429)
+    user = get_by_email(session, email)
+    ok = verify_password(form["password"], user.password_hash if user else None)
+    if ok and user is not None and user.disabled:
+        ok = False
+    throttle.note(session, email, ip, now, succeeded=ok)
+    throttle.prune(session, now, settings.login_window_s)
+    session.commit()
+    if not ok or user is None:
+        log.info("failed sign-in for %s from %s", email, ip)
+        context["errors"] = {"__all__": "Wrong email or password, or the account is disabled."}
+        return render(request, "login.html", context, status_code=400)
+    sign_in(request, user)
+    return RedirectResponse(safe_next(form["next"], HOME_BY_ROLE[user.role]), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request):
+    sign_out(request)
+    flash(request, "You are signed out.")
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/reset/{token}")
+def reset_form(request: Request, token: str, session: SessionDep, now: NowDep):
+    _, user = password_resets.find_valid(session, token, now)
+    return render(request, "reset.html", {"account": user, "errors": {}})
+
+
+@router.post("/reset/{token}")
+async def reset(request: Request, token: str, session: SessionDep, now: NowDep):
+    form = text_fields(await request.form(), "password", "password2")
+    _, user = password_resets.find_valid(session, token, now)
+    errors: dict[str, str] = {}
+    if form["password"] != form["password2"]:
+        errors["password2"] = "The two passwords differ."
+    else:
+        try:
+            password_resets.redeem(session, token, form["password"], now)
+        except DomainError as exc:
+            errors[exc.field or "password"] = exc.message
+    if errors:
+        session.rollback()
+        return render(request, "reset.html", {"account": user, "errors": errors}, status_code=400)
+    session.commit()
+    sign_out(request)
+    flash(request, "Your password is set. Sign in with it now.")
+    return RedirectResponse("/login", status_code=303)

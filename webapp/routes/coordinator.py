@@ -1,0 +1,163 @@
+"""Coordinator pages: review applications (approve with a rate, or reject), experts, tasks."""
+
+from fastapi import HTTPException, Request
+from fastapi.responses import RedirectResponse
+from sqlmodel import select
+
+from baselines import applications
+from baselines.applications import Application, ApplicationStatus
+from baselines.errors import DomainError
+from baselines.users import Role, User
+from environments.catalogue import discover
+from payments import rates
+from payments.money import CURRENCIES, parse_cents
+from webapp.auth.sessions import flash
+from webapp.deps import CoordinatorUser, NowDep, SessionDep, SettingsDep
+from webapp.forms import field_error, text_fields
+from webapp.reset_links import issue_and_show
+from webapp.routes import pages_router
+from webapp.templating import render
+
+router = pages_router(prefix="/coordinator")
+
+
+@router.get("")
+def home(user: CoordinatorUser):
+    return RedirectResponse("/coordinator/applications", status_code=303)
+
+
+@router.get("/applications")
+def list_applications(
+    request: Request, user: CoordinatorUser, session: SessionDep, status: str = "pending"
+):
+    if status not in {s.value for s in ApplicationStatus} | {"all"}:
+        status = "pending"
+    query = select(Application, User).join(User, User.id == Application.user_id)
+    if status != "all":
+        query = query.where(Application.status == status)
+    rows = session.exec(query.order_by(Application.submitted_at.desc())).all()
+    counts = {s.value: 0 for s in ApplicationStatus}
+    for app_status in session.exec(select(Application.status)):
+        counts[app_status] += 1
+    return render(
+        request,
+        "coordinator/applications.html",
+        {"rows": rows, "status": status, "counts": counts},
+    )
+
+
+def _load(session, application_id: int) -> tuple[Application, User]:
+    application = session.get(Application, application_id)
+    if application is None:
+        raise HTTPException(status_code=404, detail="No such application.")
+    return application, session.get(User, application.user_id)
+
+
+def _detail(request, session, application, applicant, status_code=200, **extra):
+    reviewer = session.get(User, application.reviewed_by_id) if application.reviewed_by_id else None
+    context = {
+        "application": application,
+        "applicant": applicant,
+        "reviewer": reviewer,
+        "rate": rates.current_rate(session, applicant.id),
+        "currencies": CURRENCIES,
+        "values": {"currency": "USD"},
+        "errors": {},
+    }
+    context.update(extra)
+    return render(request, "coordinator/application.html", context, status_code=status_code)
+
+
+@router.get("/applications/{application_id}")
+def show_application(
+    request: Request, application_id: int, user: CoordinatorUser, session: SessionDep
+):
+    application, applicant = _load(session, application_id)
+    return _detail(request, session, application, applicant)
+
+
+@router.post("/applications/{application_id}/approve")
+async def approve(
+    request: Request, application_id: int, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    form = text_fields(await request.form(), "rate", "currency")
+    application, applicant = _load(session, application_id)
+    try:
+        cents = parse_cents(form["rate"], field="rate")
+        applications.approve(session, application, user, now)
+        rates.set_rate(session, applicant, cents, form["currency"], user, now)
+    except DomainError as exc:
+        session.rollback()
+        session.refresh(application)
+        return _detail(
+            request,
+            session,
+            application,
+            applicant,
+            exc.status_code if exc.field is None else 400,
+            values=form,
+            errors=field_error(exc),
+        )
+    session.commit()
+    flash(request, f"{applicant.name} is approved.")
+    return RedirectResponse(f"/coordinator/applications/{application_id}", status_code=303)
+
+
+@router.post("/applications/{application_id}/reject")
+async def reject(
+    request: Request, application_id: int, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    form = text_fields(await request.form(), "reason")
+    application, applicant = _load(session, application_id)
+    try:
+        applications.reject(session, application, user, form["reason"], now)
+    except DomainError as exc:
+        session.rollback()
+        session.refresh(application)
+        return _detail(
+            request,
+            session,
+            application,
+            applicant,
+            exc.status_code if exc.field is None else 400,
+            reject_values=form,
+            errors=field_error(exc),
+        )
+    session.commit()
+    flash(request, f"{applicant.name}'s application is rejected.")
+    return RedirectResponse(f"/coordinator/applications/{application_id}", status_code=303)
+
+
+@router.get("/experts")
+def experts(request: Request, user: CoordinatorUser, session: SessionDep):
+    query = (
+        select(User, Application)
+        .join(Application, Application.user_id == User.id, isouter=True)
+        .where(User.role == Role.expert)
+        .order_by(User.name)
+    )
+    return render(
+        request,
+        "coordinator/experts.html",
+        {"rows": session.exec(query).all(), "rates": rates.current_rates(session)},
+    )
+
+
+@router.post("/experts/{expert_id}/reset-link")
+def expert_reset_link(
+    request: Request,
+    expert_id: int,
+    user: CoordinatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
+    expert = session.get(User, expert_id)
+    if expert is None or expert.role != Role.expert:
+        raise HTTPException(status_code=404, detail="No such expert.")
+    return issue_and_show(request, session, settings, expert, user, now, "/coordinator/experts")
+
+
+@router.get("/environments")
+def environments(request: Request, user: CoordinatorUser, settings: SettingsDep):
+    return render(request, "environments.html", {"catalogue": discover(settings.environment_dirs)})

@@ -1,0 +1,73 @@
+"""All configuration in one place: ``BASELINER_*`` variables, then an optional TOML file.
+
+The defaults are the embedded setup: SQLite and data under ``var/``, served on this machine.
+"""
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BASELINER_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    # Empty means SQLite in data_dir; e.g. postgresql+psycopg://user@127.0.0.1:5432/baseliner.
+    database_url: str = ""
+    # Empty means a random key kept in data_dir/secret_key (created once, mode 0600).
+    secret_key: SecretStr = SecretStr("")
+    # Where people reach the portal; an https address makes cookies Secure.
+    public_url: str = "http://127.0.0.1:8000"
+    environment_dirs: str = ""
+    session_max_age_s: int = 14 * 24 * 3600
+    login_max_failures: int = 5
+    login_window_s: int = 15 * 60
+    reset_link_ttl_s: int = 72 * 3600
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("BASELINER_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(
+                    f"BASELINER_CONFIG names {config_file}, which does not exist"
+                )
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'baseliner.db'}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @cached_property
+    def session_secret(self) -> str:
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()

@@ -1,0 +1,35 @@
+"""Rendering pages: one Jinja2 environment with what every page needs (user, CSRF, messages)."""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from payments.money import format_cents
+from webapp.auth.csrf import token_for
+from webapp.auth.sessions import HOME_BY_ROLE, pop_flashes
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = TEMPLATES_DIR / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["money"] = lambda cents, currency: format_cents(cents, currency)
+templates.env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    user = getattr(request.state, "user", None)
+    base = {
+        "user": user,
+        "home": HOME_BY_ROLE.get(user.role) if user else None,
+        "csrf_token": token_for(request),
+        "flashes": pop_flashes(request),
+    }
+    return templates.TemplateResponse(
+        request, name, {**base, **(context or {})}, status_code=status_code
+    )
