@@ -12,6 +12,7 @@ from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role, get_by_email
 from timetracking.utc import utcnow
 from webapp import db
+from webapp.forms import parse
 from webapp.settings import Settings
 
 app = typer.Typer(
@@ -68,10 +69,9 @@ def users_create(
     settings = Settings()
     db.upgrade(settings.db_url)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    try:
-        data = StaffCreate(email=email, name=name or email, role=role)
-    except ValueError as exc:
-        _fail(str(exc).splitlines()[-1] if "\n" in str(exc) else str(exc))
+    data, errors = parse(StaffCreate, {"email": email, "name": name or email, "role": role})
+    if errors:
+        _fail("; ".join(f"{field}: {message}" for field, message in errors.items()))
     engine = db.make_engine(settings.db_url)
     with Session(engine) as session:
         now = utcnow()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole suite: lint, then every test on SQLite and again on PostgreSQL (a fresh database each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "==> starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+echo "==> ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+echo "==> tests on SQLite"
+.venv/bin/pytest --db=sqlite "$@"
+echo "==> tests on PostgreSQL"
+.venv/bin/pytest --db=postgres "$@"

@@ -1,0 +1,173 @@
+"""Shared fixtures: a fresh database per test run (SQLite or PostgreSQL), the app, users, clients.
+
+``--db=sqlite`` (default) or ``--db=postgres``: the PostgreSQL run creates its own database on
+127.0.0.1:5432 and drops it at the end, so runs never see each other's rows.
+"""
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from datetime import datetime
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from baselines.staff import StaffCreate, create_staff
+from baselines.users import Role, User
+from timetracking.utc import utcnow
+from webapp import db
+from webapp.app import create_app
+from webapp.settings import Settings
+
+PG_ADMIN = os.environ.get("BASELINER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct horse battery"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("BASELINER_TEST_DB", "sqlite"),
+        help="database the suite runs against",
+    )
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
+    if request.config.getoption("--db") == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        db.upgrade(url)
+        yield url
+        return
+    name = f"baseliner_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{base}/{name}"
+    db.upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts from empty tables (only for tests that touch the database)."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    tables = list(reversed(SQLModel.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret-key-not-for-production",
+        environment_dirs="",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine):
+    return create_app(settings, migrate=False)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def make_user(engine: Engine):
+    """Create an account directly: ``make_user(Role.coordinator)`` -> User (password PASSWORD)."""
+    counter = iter(range(1, 10_000))
+
+    def make(role: Role, email: str | None = None, name: str | None = None) -> User:
+        n = next(counter)
+        email = email or f"{role.value}{n}@example.org"
+        with Session(engine) as s:
+            if role == Role.expert:
+                from baselines import applications
+                from baselines.applications import ApplicationCreate
+
+                application = applications.submit(
+                    s,
+                    ApplicationCreate(
+                        name=name or f"Expert {n}", email=email, password=PASSWORD,
+                        background="Ten years of GPU kernels and training loops.",
+                        availability="weekdays", consent_time_tracking=True,
+                        consent_snapshots=True,
+                    ),
+                    utcnow(),
+                )
+                user = s.get(User, application.user_id)
+            else:
+                data = StaffCreate(email=email, name=name or f"{role.value} {n}", role=role)
+                user = create_staff(s, data, None, utcnow(), password=PASSWORD)
+            s.commit()
+            s.refresh(user)
+            s.expunge(user)
+            return user
+
+    return make
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: TestClient, path: str = "/login") -> str:
+    """The session's CSRF token, read from a page's form as a browser would."""
+    response = client.get(path)
+    match = CSRF_RE.search(response.text)
+    assert match, f"no CSRF token on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def login(client: TestClient, user: User, password: str = PASSWORD) -> None:
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login", data={"email": user.email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.text
+
+
+def post_form(client: TestClient, path: str, data: dict[str, str], page: str = "/") -> "object":
+    """POST a form with the session's CSRF token, as the page's form would."""
+    token = csrf_token(client, page)
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+def fixed_now(app, when: datetime) -> None:
+    """Freeze the app's clock (the NowDep dependency) at ``when``."""
+    from webapp.deps import get_now
+
+    app.dependency_overrides[get_now] = lambda: when

@@ -1,0 +1,824 @@
+"""Every route of the app, requested anonymously and as every role: who gets what answer.
+
+``MATRIX`` maps each (method, path template) to the answer for each caller. Pages send an
+anonymous visitor to ``/login?next=<the address asked for>`` (``LOGIN``), answer 403 to a signed-in
+user of the wrong role and 200 (or a 303 to the next page) to an allowed one. The JSON API answers
+401 without a bearer token and 200 with a token of any role.
+
+``test_every_route_is_in_the_matrix`` walks ``app.routes`` and fails for a route the matrix lacks,
+so a new route must be added here, with its answers, before the suite passes again.
+
+Path parameters are filled with real objects made for each case (``PREPARE``), so an allowed
+caller gets the real success answer, never a 404 for a missing object. Refused requests must not
+change a single row (the whole database is compared before and after), and no request anywhere
+may get a 5xx.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+from starlette.routing import Mount, Route
+
+from baselines import applications, password_resets, passwords, tokens
+from baselines.applications import Application
+from baselines.password_resets import PasswordReset
+from baselines.tokens import ApiToken
+from baselines.users import Role, User
+from payments.rates import current_rate
+from tests.conftest import PASSWORD, csrf_token, login
+from timetracking.utc import utcnow
+from webapp.auth.sessions import HOME_BY_ROLE
+
+ANON = "anon"
+ROLES = (ANON, "expert", "coordinator", "finance", "analyst", "admin")
+SIGNED_IN = ROLES[1:]
+LOGIN = "login"  # 303 to /login?next=<the address asked for>
+NEW_PASSWORD = "a brand new passphrase"
+
+# fmt: off
+MATRIX: dict[tuple[str, str], tuple[int | str, ...]] = {
+    # (method, path template)                                  anon    expert  coord   finance analyst admin
+    ("GET", "/"):                                              (200,   200,    200,    200,    200,    200),
+    ("GET", "/healthz"):                                       (200,   200,    200,    200,    200,    200),
+    ("GET", "/openapi.json"):                                  (200,   200,    200,    200,    200,    200),
+    ("GET", "/docs"):                                          (200,   200,    200,    200,    200,    200),
+    ("GET", "/login"):                                         (200,   303,    303,    303,    303,    303),
+    ("POST", "/login"):                                        (303,   303,    303,    303,    303,    303),
+    ("POST", "/logout"):                                       (303,   303,    303,    303,    303,    303),
+    ("GET", "/reset/{token}"):                                 (200,   200,    200,    200,    200,    200),
+    ("POST", "/reset/{token}"):                                (303,   303,    303,    303,    303,    303),
+    ("GET", "/apply"):                                         (200,   303,    303,    303,    303,    303),
+    ("POST", "/apply"):                                        (303,   303,    303,    303,    303,    303),
+    ("GET", "/account"):                                       (LOGIN, 200,    200,    200,    200,    200),
+    ("POST", "/account/password"):                             (LOGIN, 303,    303,    303,    303,    303),
+    ("POST", "/account/tokens"):                               (LOGIN, 200,    200,    200,    200,    200),
+    ("POST", "/account/tokens/{token_id}/revoke"):             (LOGIN, 303,    303,    303,    303,    303),
+    ("GET", "/dashboard"):                                     (LOGIN, 200,    403,    403,    403,    403),
+    ("GET", "/coordinator"):                                   (LOGIN, 403,    303,    403,    403,    303),
+    ("GET", "/coordinator/applications"):                      (LOGIN, 403,    200,    403,    403,    200),
+    ("GET", "/coordinator/applications/{application_id}"):     (LOGIN, 403,    200,    403,    403,    200),
+    ("POST", "/coordinator/applications/{application_id}/approve"): (LOGIN, 403, 303,   403,    403,    303),
+    ("POST", "/coordinator/applications/{application_id}/reject"):  (LOGIN, 403, 303,   403,    403,    303),
+    ("GET", "/coordinator/experts"):                           (LOGIN, 403,    200,    403,    403,    200),
+    ("POST", "/coordinator/experts/{expert_id}/reset-link"):   (LOGIN, 403,    200,    403,    403,    200),
+    ("GET", "/coordinator/environments"):                      (LOGIN, 403,    200,    403,    403,    200),
+    ("GET", "/finance"):                                       (LOGIN, 403,    403,    200,    403,    200),
+    ("GET", "/analyst"):                                       (LOGIN, 403,    403,    403,    200,    200),
+    ("GET", "/admin"):                                         (LOGIN, 403,    403,    403,    403,    303),
+    ("GET", "/admin/users"):                                   (LOGIN, 403,    403,    403,    403,    200),
+    ("POST", "/admin/users"):                                  (LOGIN, 403,    403,    403,    403,    200),
+    ("POST", "/admin/users/{user_id}/role"):                   (LOGIN, 403,    403,    403,    403,    303),
+    ("POST", "/admin/users/{user_id}/disable"):                (LOGIN, 403,    403,    403,    403,    303),
+    ("POST", "/admin/users/{user_id}/enable"):                 (LOGIN, 403,    403,    403,    403,    303),
+    ("POST", "/admin/users/{user_id}/reset-link"):             (LOGIN, 403,    403,    403,    403,    200),
+    ("GET", "/admin/audit"):                                   (LOGIN, 403,    403,    403,    403,    200),
+    # The API: a bearer token of a user in that role (no session); anonymous = no token.
+    ("GET", "/api/v1/me"):                                     (401,   200,    200,    200,    200,    200),
+}
+# fmt: on
+
+# Mounts that serve files and need no access rules.
+STATIC_MOUNTS = ("/static",)
+
+
+# --- the world each case runs in -------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One request to make: the address, the form (the CSRF token is added for a POST) and what
+    an allowed caller must see."""
+
+    url: str
+    data: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    location: str | None = None  # where an allowed 303 must point
+    check: Callable[[httpx.Response], None] | None = None  # the effect of an allowed request
+    sign_in: bool = True  # False: the caller uses a bearer token, not a session
+
+
+@dataclass
+class World:
+    role: str
+    client: TestClient
+    engine: Engine
+    make_user: Callable[..., User]
+    actor: User | None
+
+    def user(self, role: Role, *, disabled: bool = False) -> User:
+        user = self.make_user(role)
+        if disabled:
+            with Session(self.engine) as s:
+                row = s.get(User, user.id)
+                row.disabled = True
+                s.add(row)
+                s.commit()
+        return user
+
+    def get(self, model, ident):
+        with Session(self.engine) as s:
+            row = s.get(model, ident)
+            if row is not None:
+                s.expunge(row)
+            return row
+
+    def application(self, status: str = "pending") -> Application:
+        """A fresh expert's application, pending or already decided."""
+        expert = self.make_user(Role.expert)
+        with Session(self.engine) as s:
+            application = applications.for_user(s, expert.id)
+            if status != "pending":
+                reviewer = self.make_user(Role.coordinator)
+                if status == "approved":
+                    applications.approve(s, application, reviewer, utcnow())
+                else:
+                    applications.reject(s, application, reviewer, "Not this round.", utcnow())
+                s.commit()
+                s.refresh(application)
+            s.expunge(application)
+            return application
+
+    def api_token(self, user: User, *, revoked: bool = False) -> tuple[int, str]:
+        with Session(self.engine) as s:
+            row, plain = tokens.create(s, s.get(User, user.id), "matrix", utcnow(), user.id)
+            if revoked:
+                tokens.revoke(s, s.get(User, user.id), row.id, utcnow())
+            s.commit()
+            return row.id, plain
+
+    def reset_token(self, user: User, *, issued_ago: timedelta = timedelta(0)) -> str:
+        with Session(self.engine) as s:
+            token = password_resets.issue(
+                s, s.get(User, user.id), None, timedelta(hours=72), utcnow() - issued_ago
+            )
+            s.commit()
+            return token
+
+
+def signed_in_as(client: TestClient) -> str | None:
+    """The name in the page header of the signed-in user, or None for an anonymous session."""
+    response = client.get("/account")
+    if response.status_code == 303:
+        return None
+    assert response.status_code == 200
+    return response.text.split('title="Your account">', 1)[1].split("</a>", 1)[0]
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of every table, to show a refused request changed nothing."""
+    with engine.connect() as conn:
+        return {
+            table.name: [
+                tuple(row)
+                for row in conn.execute(table.select().order_by(*table.primary_key.columns))
+            ]
+            for table in SQLModel.metadata.sorted_tables
+        }
+
+
+# --- path parameters and forms, per route ----------------------------------------------------
+
+PREPARE: dict[tuple[str, str], Callable[[World], Call]] = {}
+
+
+def prepares(method: str, path: str):
+    def register(fn: Callable[[World], Call]) -> Callable[[World], Call]:
+        assert (method, path) in MATRIX, (method, path)
+        PREPARE[(method, path)] = fn
+        return fn
+
+    return register
+
+
+def home(w: World) -> str | None:
+    return HOME_BY_ROLE[w.actor.role] if w.actor else None
+
+
+@prepares("GET", "/login")
+def _login_page(w: World) -> Call:
+    return Call("/login", location=home(w))
+
+
+@prepares("POST", "/login")
+def _login(w: World) -> Call:
+    who = w.actor or w.make_user(Role.expert)
+
+    def check(_):
+        assert signed_in_as(w.client) == who.name
+
+    return Call(
+        "/login", {"email": who.email, "password": PASSWORD},
+        location=HOME_BY_ROLE[who.role], check=check,
+    )
+
+
+@prepares("POST", "/logout")
+def _logout(w: World) -> Call:
+    return Call("/logout", location="/", check=lambda _: _assert(signed_in_as(w.client) is None))
+
+
+@prepares("GET", "/reset/{token}")
+def _reset_page(w: World) -> Call:
+    target = w.user(Role.finance)
+    token = w.reset_token(target)
+    return Call(f"/reset/{token}", check=lambda r: _assert(target.email in r.text))
+
+
+@prepares("POST", "/reset/{token}")
+def _reset(w: World) -> Call:
+    target = w.user(Role.finance)
+    token = w.reset_token(target)
+
+    def check(_):
+        assert passwords.verify_password(NEW_PASSWORD, w.get(User, target.id).password_hash)
+        assert w.client.get(f"/reset/{token}").status_code == 410  # spent
+        assert signed_in_as(w.client) is None
+
+    return Call(
+        f"/reset/{token}", {"password": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        location="/login", check=check,
+    )
+
+
+@prepares("GET", "/apply")
+def _apply_page(w: World) -> Call:
+    return Call("/apply", location=home(w))
+
+
+@prepares("POST", "/apply")
+def _apply(w: World) -> Call:
+    form = {
+        "name": "Ada Applicant", "email": "ada.applicant@example.org", "password": NEW_PASSWORD,
+        "background": "Twelve years of compilers and GPU kernels.", "links": "",
+        "availability": "weekends", "consent_time_tracking": "on", "consent_snapshots": "on",
+    }
+    return Call(
+        "/apply", form, location="/dashboard",
+        check=lambda _: _assert(signed_in_as(w.client) == "Ada Applicant"),
+    )
+
+
+@prepares("POST", "/account/password")
+def _password(w: World) -> Call:
+    def check(_):
+        assert passwords.verify_password(NEW_PASSWORD, w.get(User, w.actor.id).password_hash)
+        assert signed_in_as(w.client) == w.actor.name  # this session stays valid
+
+    form = {"current": PASSWORD, "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    return Call("/account/password", form, location="/account", check=check)
+
+
+@prepares("POST", "/account/tokens")
+def _new_token(w: World) -> Call:
+    def check(response):
+        assert tokens.PREFIX in response.text
+        with Session(w.engine) as s:
+            assert [t.name for t in tokens.list_for(s, w.actor.id)] == ["laptop"]
+
+    return Call("/account/tokens", {"name": "laptop"}, check=check)
+
+
+@prepares("POST", "/account/tokens/{token_id}/revoke")
+def _revoke(w: World) -> Call:
+    # Anonymous callers get a bystander's token id: it must stay live.
+    owner = w.actor or w.user(Role.expert)
+    token_id, _ = w.api_token(owner)
+    return Call(
+        f"/account/tokens/{token_id}/revoke", location="/account",
+        check=lambda _: _assert(w.get(ApiToken, token_id).revoked_at is not None),
+    )
+
+
+@prepares("GET", "/coordinator")
+def _coordinator(w: World) -> Call:
+    return Call("/coordinator", location="/coordinator/applications")
+
+
+@prepares("GET", "/coordinator/applications/{application_id}")
+def _application_page(w: World) -> Call:
+    application = w.application()
+    applicant = w.get(User, application.user_id)
+    return Call(
+        f"/coordinator/applications/{application.id}",
+        check=lambda r: _assert(applicant.email in r.text),
+    )
+
+
+@prepares("POST", "/coordinator/applications/{application_id}/approve")
+def _approve(w: World) -> Call:
+    application = w.application()
+
+    def check(_):
+        assert w.get(Application, application.id).status == "approved"
+        with Session(w.engine) as s:
+            rate = current_rate(s, application.user_id)
+            assert (rate.hourly_cents, rate.currency) == (4550, "USD")
+
+    return Call(
+        f"/coordinator/applications/{application.id}/approve",
+        {"rate": "45.50", "currency": "USD"},
+        location=f"/coordinator/applications/{application.id}", check=check,
+    )
+
+
+@prepares("POST", "/coordinator/applications/{application_id}/reject")
+def _reject(w: World) -> Call:
+    application = w.application()
+    return Call(
+        f"/coordinator/applications/{application.id}/reject",
+        {"reason": "We need more PyTorch experience."},
+        location=f"/coordinator/applications/{application.id}",
+        check=lambda _: _assert(w.get(Application, application.id).status == "rejected"),
+    )
+
+
+def _has_reset_link(w: World, account: User) -> Callable[[httpx.Response], None]:
+    def check(response):
+        assert "/reset/" in response.text and account.email in response.text
+        with Session(w.engine) as s:
+            rows = s.exec(select(PasswordReset).where(PasswordReset.user_id == account.id)).all()
+            assert len(rows) == 1
+
+    return check
+
+
+@prepares("POST", "/coordinator/experts/{expert_id}/reset-link")
+def _expert_reset_link(w: World) -> Call:
+    expert = w.user(Role.expert)
+    return Call(f"/coordinator/experts/{expert.id}/reset-link", check=_has_reset_link(w, expert))
+
+
+@prepares("GET", "/admin")
+def _admin(w: World) -> Call:
+    return Call("/admin", location="/admin/users")
+
+
+@prepares("POST", "/admin/users")
+def _create_staff(w: World) -> Call:
+    def check(response):
+        with Session(w.engine) as s:
+            made = s.exec(select(User).where(User.email == "new.staff@example.org")).one()
+            assert made.role == Role.finance and made.password_hash is None
+        assert "/reset/" in response.text
+
+    form = {"email": "new.staff@example.org", "name": "New Staff", "role": "finance"}
+    return Call("/admin/users", form, check=check)
+
+
+@prepares("POST", "/admin/users/{user_id}/role")
+def _role(w: World) -> Call:
+    target = w.user(Role.coordinator)
+    return Call(
+        f"/admin/users/{target.id}/role", {"role": "analyst"}, location="/admin/users",
+        check=lambda _: _assert(w.get(User, target.id).role == Role.analyst),
+    )
+
+
+@prepares("POST", "/admin/users/{user_id}/disable")
+def _disable(w: World) -> Call:
+    target = w.user(Role.finance)
+    return Call(
+        f"/admin/users/{target.id}/disable", location="/admin/users",
+        check=lambda _: _assert(w.get(User, target.id).disabled),
+    )
+
+
+@prepares("POST", "/admin/users/{user_id}/enable")
+def _enable(w: World) -> Call:
+    target = w.user(Role.finance, disabled=True)
+    return Call(
+        f"/admin/users/{target.id}/enable", location="/admin/users",
+        check=lambda _: _assert(not w.get(User, target.id).disabled),
+    )
+
+
+@prepares("POST", "/admin/users/{user_id}/reset-link")
+def _admin_reset_link(w: World) -> Call:
+    target = w.user(Role.analyst)
+    return Call(f"/admin/users/{target.id}/reset-link", check=_has_reset_link(w, target))
+
+
+@prepares("GET", "/api/v1/me")
+def _me(w: World) -> Call:
+    if w.actor is None:
+        return Call("/api/v1/me", sign_in=False)
+    _, plain = w.api_token(w.actor)
+
+    def check(response):
+        assert response.json() == {
+            "id": w.actor.id, "email": w.actor.email, "name": w.actor.name, "role": w.role,
+        }
+
+    return Call(
+        "/api/v1/me", headers={"Authorization": f"Bearer {plain}"}, sign_in=False, check=check
+    )
+
+
+def _assert(condition: bool) -> None:
+    assert condition
+
+
+def prepare(method: str, path: str, w: World) -> Call:
+    fn = PREPARE.get((method, path))
+    return fn(w) if fn else Call(path)
+
+
+# --- running one case ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its real cost takes a few hundred ms a hash here, twice a case (make the user,
+    sign in). This module checks who reaches what, not hash strength, so it hashes cheaply."""
+    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
+
+
+@pytest.fixture
+def world(client: TestClient, engine: Engine, make_user) -> Callable[[str], World]:
+    def no_server_errors(response: httpx.Response) -> None:
+        assert response.status_code < 500, (
+            f"{response.request.method} {response.request.url} answered {response.status_code}"
+        )
+
+    client.event_hooks["response"].append(no_server_errors)
+
+    def build(role: str) -> World:
+        actor = None if role == ANON else make_user(Role(role))
+        return World(role, client, engine, make_user, actor)
+
+    return build
+
+
+def sign_in(w: World, call: Call) -> bool:
+    """Sign the session in as the actor (unless the call uses a bearer token); True if it is."""
+    if w.actor is None or not call.sign_in:
+        return False
+    login(w.client, w.actor)
+    return True
+
+
+def send(
+    w: World, method: str, call: Call, signed_in: bool, csrf: str | None = "session"
+) -> httpx.Response:
+    """Make the request. csrf: 'session' sends the session's token (read from a page's form, as
+    a browser would), None sends none, any other string is sent as the token."""
+    data = dict(call.data)
+    if method == "POST":
+        # Signed in, the page header has the sign-out form; anonymous, the sign-in form.
+        token = csrf_token(w.client, "/" if signed_in else "/login")
+        if csrf == "session":
+            data["csrf_token"] = token
+        elif csrf is not None:
+            data["csrf_token"] = csrf
+    return w.client.request(method, call.url, data=data or None, headers=call.headers)
+
+
+def expect(w: World, method: str, call: Call, expected: int | str) -> httpx.Response:
+    signed_in = sign_in(w, call)
+    before = snapshot(w.engine)
+    response = send(w, method, call, signed_in)
+    status = 303 if expected == LOGIN else expected
+    where = f"{method} {call.url} as {w.role}"
+    assert response.status_code == status, f"{where}: {response.status_code} {response.text[:500]}"
+    is_api = urlsplit(call.url).path.startswith("/api/")
+
+    if expected == LOGIN:
+        location = urlsplit(response.headers["location"])
+        assert location.path == "/login", where
+        assert parse_qs(location.query) == {"next": [call.url]}, where
+    elif status == 303:
+        assert call.location is not None, f"{where}: PREPARE must say where the 303 points"
+        assert response.headers["location"] == call.location, where
+    if status == 401:
+        assert response.json()["detail"], where
+        assert response.headers["www-authenticate"] == "Bearer", where
+    if status == 403:
+        assert "Your role cannot open this page." in response.text, where
+    if status >= 400:
+        kind = "application/json" if is_api else "text/html"
+        assert response.headers["content-type"].startswith(kind), where
+    if expected == LOGIN or status >= 400:
+        assert snapshot(w.engine) == before, f"{where}: a refused request changed the database"
+    elif call.check is not None:
+        call.check(response)
+    return response
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def _app_routes(app) -> list[tuple[str, object]]:
+    """(path, route) for every route the app answers, whatever way FastAPI nests included
+    routers (newer FastAPI keeps them as lazy ``_IncludedRouter`` entries in ``app.routes``)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: app.routes is already flat
+        return [(route.path, route) for route in app.routes]
+    return [(ctx.path, ctx.original_route) for ctx in iter_route_contexts(app.routes)]
+
+
+def test_every_route_is_in_the_matrix(app) -> None:
+    found: set[tuple[str, str]] = set()
+    for path, route in _app_routes(app):
+        if isinstance(route, Mount):
+            assert path.startswith(STATIC_MOUNTS), f"mount {path} needs rows in MATRIX"
+            continue
+        assert isinstance(route, APIRoute | Route), f"{path}: unexpected route type {route!r}"
+        for method in route.methods or ():
+            if method != "HEAD":  # Starlette adds HEAD to every GET
+                found.add((method, path))
+    assert ("GET", "/api/v1/me") in found and len(found) >= 30, "route enumeration broke"
+    missing = sorted(found - MATRIX.keys())
+    assert not missing, f"routes missing from MATRIX (add a row with each role's answer): {missing}"
+    stale = sorted(MATRIX.keys() - found)
+    assert not stale, f"MATRIX rows for routes the app no longer has: {stale}"
+    for method, path in MATRIX:
+        if "{" in path:
+            assert (method, path) in PREPARE, f"{method} {path}: PREPARE must fill its parameters"
+
+
+MATRIX_CASES = [
+    pytest.param(method, path, role, expected, id=f"{method} {path} as {role}")
+    for (method, path), answers in MATRIX.items()
+    for role, expected in zip(ROLES, answers, strict=True)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "role", "expected"), MATRIX_CASES)
+def test_route_answers_each_caller(world, method, path, role, expected) -> None:
+    w = world(role)
+    expect(w, method, prepare(method, path, w), expected)
+
+
+def _allowed_role(method: str, path: str) -> str:
+    return next(r for r, e in zip(ROLES, MATRIX[(method, path)]) if e not in (LOGIN, 401, 403))
+
+
+POST_PAGES = [
+    (method, path)
+    for method, path in MATRIX
+    if method == "POST" and not path.startswith("/api/")
+]
+
+
+@pytest.mark.parametrize("token", ["missing", "wrong"])
+@pytest.mark.parametrize(
+    ("method", "path"), [pytest.param(m, p, id=f"{m} {p}") for m, p in POST_PAGES]
+)
+def test_post_without_the_csrf_token_is_refused(world, method, path, token) -> None:
+    """As a role the route allows, so only the missing token can be the reason for the 403."""
+    w = world(_allowed_role(method, path))
+    call = prepare(method, path, w)
+    signed_in = sign_in(w, call)
+    who, before = signed_in_as(w.client), snapshot(w.engine)
+    response = send(w, method, call, signed_in, csrf=None if token == "missing" else "not-it")
+    assert response.status_code == 403, response.text[:500]
+    assert "This form has expired" in response.text
+    assert snapshot(w.engine) == before
+    assert signed_in_as(w.client) == who
+
+
+# --- objects: someone else's, unknown ones, malformed ids, repeated actions --------------------
+
+
+def _someone_elses_token(w: World) -> Call:
+    token_id, _ = w.api_token(w.user(Role.coordinator))
+    return Call(f"/account/tokens/{token_id}/revoke")
+
+
+def _own_revoked_token(w: World) -> Call:
+    token_id, _ = w.api_token(w.actor, revoked=True)
+    return Call(f"/account/tokens/{token_id}/revoke", location="/account")
+
+
+def _decided(status: str, action: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        application = w.application(status)
+        form = {"rate": "45", "currency": "USD", "reason": "Not now."}
+        return Call(f"/coordinator/applications/{application.id}/{action}", form)
+
+    return build
+
+
+def _approve_with(form: dict[str, str]) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        application = w.application()
+        return Call(f"/coordinator/applications/{application.id}/approve", form)
+
+    return build
+
+
+def _reject_with(form: dict[str, str]) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        application = w.application()
+        return Call(f"/coordinator/applications/{application.id}/reject", form)
+
+    return build
+
+
+def _expert_link_for(role: Role | str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        account = w.actor if role == "self" else w.user(role)
+        return Call(f"/coordinator/experts/{account.id}/reset-link")
+
+    return build
+
+
+def _admin_on_self(action: str, form: dict[str, str]) -> Callable[[World], Call]:
+    return lambda w: Call(f"/admin/users/{w.actor.id}/{action}", form)
+
+
+def _role_to(value: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        return Call(f"/admin/users/{w.user(Role.finance).id}/role", {"role": value})
+
+    return build
+
+
+def _reset_with(kind: str, method: str = "GET", form: dict | None = None):
+    def build(w: World) -> Call:
+        target = w.user(Role.finance)
+        if kind == "unknown":
+            token = "no-such-token"
+        elif kind == "expired":
+            token = w.reset_token(target, issued_ago=timedelta(hours=73))
+        elif kind == "used":
+            token = w.reset_token(target)
+            w.reset_token(target)  # a newer link ends the older one
+        elif kind == "disabled":
+            token = w.reset_token(target)
+            with Session(w.engine) as s:
+                s.get(User, target.id).disabled = True
+                s.commit()
+        else:
+            token = w.reset_token(target)
+        return Call(f"/reset/{token}", form or {})
+
+    return build
+
+
+def _api_with(kind: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        if kind == "session only":
+            return Call("/api/v1/me")  # signed in by cookie, no token
+        if kind == "garbage":
+            header = "Bearer bl_not-a-real-token"
+        elif kind == "basic":
+            header = "Basic dXNlcjpwYXNz"
+        elif kind == "revoked":
+            header = f"Bearer {w.api_token(w.actor, revoked=True)[1]}"
+        else:  # disabled: a live token whose account was disabled since
+            owner = w.user(Role.finance)
+            header = f"Bearer {w.api_token(owner)[1]}"
+            with Session(w.engine) as s:
+                s.get(User, owner.id).disabled = True
+                s.commit()
+        return Call("/api/v1/me", headers={"Authorization": header}, sign_in=False)
+
+    return build
+
+
+def _url(url: str, method_location: str | None = None) -> Callable[[World], Call]:
+    return lambda w: Call(url, location=method_location)
+
+
+def _signed_in_login_with_next(next_: str) -> Callable[[World], Call]:
+    return lambda w: Call(f"/login?next={next_}", location=home(w))
+
+
+BIG = "99999999999999999999"  # beyond a 64-bit integer
+
+OBJECT_CASES = [
+    # API tokens: only the owner may revoke one; for anyone else it does not exist.
+    *[
+        pytest.param(role, "POST", _someone_elses_token, 404,
+                     id=f"revoke someone else's token as {role}")
+        for role in SIGNED_IN
+    ],
+    pytest.param("expert", "POST", _url("/account/tokens/999999/revoke"), 404,
+                 id="revoke an unknown token"),
+    pytest.param("expert", "POST", _url("/account/tokens/abc/revoke"), 404,
+                 id="revoke token abc"),
+    pytest.param("expert", "POST", _url(f"/account/tokens/{BIG}/revoke"), 404,
+                 id="revoke a token id beyond 64 bits"),
+    pytest.param("expert", "POST", _own_revoked_token, 303, id="revoke own revoked token again"),
+    # Applications.
+    pytest.param("coordinator", "GET", _url("/coordinator/applications/abc"), 404,
+                 id="application abc"),
+    pytest.param("coordinator", "GET", _url("/coordinator/applications/999999"), 404,
+                 id="unknown application"),
+    pytest.param("coordinator", "GET", _url(f"/coordinator/applications/{BIG}"), 404,
+                 id="application id beyond 64 bits"),
+    pytest.param("coordinator", "GET", _url("/coordinator/applications?status=bogus"), 200,
+                 id="applications with an unknown status filter"),
+    pytest.param("admin", "GET", _url("/coordinator/applications?status=all"), 200,
+                 id="applications, all"),
+    pytest.param("coordinator", "POST", _url("/coordinator/applications/999999/approve"), 404,
+                 id="approve an unknown application"),
+    pytest.param("coordinator", "POST", _url("/coordinator/applications/abc/approve"), 404,
+                 id="approve application abc"),
+    pytest.param("coordinator", "POST", _url("/coordinator/applications/999999/reject"), 404,
+                 id="reject an unknown application"),
+    pytest.param("coordinator", "POST", _decided("approved", "approve"), 409,
+                 id="approve an approved application"),
+    pytest.param("coordinator", "POST", _decided("rejected", "approve"), 409,
+                 id="approve a rejected application"),
+    pytest.param("admin", "POST", _decided("approved", "reject"), 409,
+                 id="reject an approved application"),
+    pytest.param("coordinator", "POST", _approve_with({"rate": "lots", "currency": "USD"}), 400,
+                 id="approve with a bad rate stays pending"),
+    pytest.param("coordinator", "POST", _approve_with({"rate": "45", "currency": "XYZ"}), 400,
+                 id="approve with a bad currency stays pending"),
+    pytest.param("coordinator", "POST", _approve_with({}), 400,
+                 id="approve with an empty form"),
+    pytest.param("coordinator", "POST", _reject_with({"reason": "  "}), 400,
+                 id="reject without a reason"),
+    # Coordinators make reset links for experts only.
+    pytest.param("coordinator", "POST", _expert_link_for(Role.finance), 404,
+                 id="coordinator reset link for a finance account"),
+    pytest.param("coordinator", "POST", _expert_link_for(Role.admin), 404,
+                 id="coordinator reset link for an admin account"),
+    pytest.param("coordinator", "POST", _expert_link_for("self"), 404,
+                 id="coordinator reset link for themself"),
+    pytest.param("admin", "POST", _expert_link_for(Role.coordinator), 404,
+                 id="expert reset link route for a coordinator, as admin"),
+    pytest.param("coordinator", "POST", _url("/coordinator/experts/999999/reset-link"), 404,
+                 id="reset link for an unknown expert"),
+    pytest.param("coordinator", "POST", _url("/coordinator/experts/abc/reset-link"), 404,
+                 id="reset link for expert abc"),
+    # Admin account actions.
+    *[
+        pytest.param("admin", "POST", _url(f"/admin/users/{ident}/{action}"), 404,
+                     id=f"admin {action} user {ident}")
+        for action in ("role", "disable", "enable", "reset-link")
+        for ident in ("999999", "abc")
+    ],
+    pytest.param("admin", "POST", _admin_on_self("role", {"role": "finance"}), 409,
+                 id="admin changes own role"),
+    pytest.param("admin", "POST", _admin_on_self("disable", {}), 409, id="admin disables self"),
+    pytest.param("admin", "POST", _role_to("emperor"), 400, id="admin sets an unknown role"),
+    pytest.param("admin", "POST", _role_to(""), 400, id="admin sets an empty role"),
+    pytest.param("admin", "GET", _url("/admin/audit?page=abc"), 404, id="audit page abc"),
+    pytest.param("admin", "GET", _url("/admin/audit?page=0"), 200, id="audit page 0"),
+    pytest.param("admin", "GET", _url(f"/admin/audit?page={BIG}"), 200,
+                 id="audit page beyond 64 bits"),
+    pytest.param("admin", "GET", _url("/admin/audit?action=user.&actor=admin"), 200,
+                 id="audit filtered"),
+    # Set-password links.
+    pytest.param(ANON, "GET", _reset_with("unknown"), 410, id="reset page, unknown token"),
+    pytest.param(ANON, "GET", _reset_with("expired"), 410, id="reset page, expired token"),
+    pytest.param(ANON, "GET", _reset_with("used"), 410, id="reset page, superseded token"),
+    pytest.param(ANON, "GET", _reset_with("disabled"), 410, id="reset page, disabled account"),
+    pytest.param(ANON, "POST", _reset_with("unknown", form={"password": NEW_PASSWORD,
+                                                            "password2": NEW_PASSWORD}), 410,
+                 id="reset, unknown token"),
+    pytest.param(ANON, "POST", _reset_with("expired", form={"password": NEW_PASSWORD,
+                                                            "password2": NEW_PASSWORD}), 410,
+                 id="reset, expired token"),
+    pytest.param(ANON, "POST", _reset_with("ok", form={"password": NEW_PASSWORD,
+                                                       "password2": "something else!!"}), 400,
+                 id="reset, passwords differ"),
+    pytest.param(ANON, "POST", _reset_with("ok", form={"password": "short",
+                                                       "password2": "short"}), 400,
+                 id="reset, password too short"),
+    # The API: only a live token of an enabled account.
+    pytest.param("expert", "GET", _api_with("session only"), 401, id="api with a session, no token"),
+    pytest.param("expert", "GET", _api_with("garbage"), 401, id="api with an unknown token"),
+    pytest.param("expert", "GET", _api_with("basic"), 401, id="api with basic auth"),
+    pytest.param("expert", "GET", _api_with("revoked"), 401, id="api with a revoked token"),
+    pytest.param("expert", "GET", _api_with("disabled"), 401,
+                 id="api with a disabled account's token"),
+    pytest.param(ANON, "GET", _url("/api/v1/nope"), 404, id="unknown api address"),
+    # Unknown addresses and wrong methods: 404/405 pages, not a sign-in redirect.
+    pytest.param(ANON, "GET", _url("/no-such-page"), 404, id="unknown page, anonymous"),
+    pytest.param("admin", "GET", _url("/coordinator/nope"), 404, id="unknown page, admin"),
+    pytest.param("expert", "GET", _url("/logout"), 405, id="GET /logout"),
+    pytest.param("expert", "GET", _url("/account/password"), 405, id="GET /account/password"),
+    # No open redirect after sign-in.
+    *[
+        pytest.param(role, "GET", _signed_in_login_with_next(target), 303,
+                     id=f"signed-in /login?next={target}")
+        for role in ("expert", "admin")
+        for target in ("//evil.example/x", "https://evil.example/x", "/\\evil.example")
+    ],
+]
+
+
+@pytest.mark.parametrize(("role", "method", "build", "expected"), OBJECT_CASES)
+def test_objects(world, role, method, build, expected) -> None:
+    w = world(role)
+    response = expect(w, method, build(w), expected)
+    if expected == 404:
+        assert response.status_code == 404  # the error page, never a sign-in redirect or a 500
