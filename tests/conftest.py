@@ -122,9 +122,12 @@ def make_user(engine: Engine):
                 application = applications.submit(
                     s,
                     ApplicationCreate(
-                        name=name or f"Expert {n}", email=email, password=PASSWORD,
+                        name=name or f"Expert {n}",
+                        email=email,
+                        password=PASSWORD,
                         background="Ten years of GPU kernels and training loops.",
-                        availability="weekdays", consent_time_tracking=True,
+                        availability="weekdays",
+                        consent_time_tracking=True,
                         consent_snapshots=True,
                     ),
                     utcnow(),

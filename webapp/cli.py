@@ -39,9 +39,12 @@ def serve(
     """Bring the schema to head and serve the portal and API."""
     import uvicorn
 
+    from webapp import logs
     from webapp.app import create_app
 
-    uvicorn.run(create_app(Settings()), host=host, port=port, proxy_headers=True)
+    config = uvicorn.Config(create_app(Settings()), host=host, port=port, proxy_headers=True)
+    logs.install()
+    uvicorn.Server(config).run()
 
 
 @db_app.command("upgrade")

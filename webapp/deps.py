@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlmodel import Session
 
 from baselines import tokens
@@ -37,6 +37,10 @@ def get_now() -> datetime:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 NowDep = Annotated[datetime, Depends(get_now)]
+# A row id in an address. Ids are 32-bit integers in PostgreSQL; a larger number (or a negative
+# one) names no row, so it is refused as a malformed address (404) before it reaches the database,
+# where it would fail with an out-of-range error (a 500) instead of finding nothing.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def optional_user(request: Request, session: SessionDep) -> User | None:

@@ -48,12 +48,17 @@ def field_error(exc: DomainError) -> dict[str, str]:
     return {exc.field or "__all__": exc.message}
 
 
+def clean(value: str) -> str:
+    """Text without NUL characters, which no person types and PostgreSQL refuses to store."""
+    return value.replace("\x00", "")
+
+
 def text_fields(form: FormData, *names: str) -> dict[str, str]:
     """Plain text values of the named fields ('' when absent; uploads are ignored)."""
     values: dict[str, str] = {}
     for name in names:
         value = form.get(name)
-        values[name] = value if isinstance(value, str) else ""
+        values[name] = clean(value) if isinstance(value, str) else ""
     return values
 
 

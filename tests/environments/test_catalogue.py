@@ -50,7 +50,9 @@ def test_errors_name_the_file_and_the_fix(tmp_path):
     _family(tmp_path, "bad_yaml", manifest="tasks: [unclosed\n")
     _family(tmp_path, "no_tasks", manifest="version: 1\n")
     _family(
-        tmp_path, "bad_gpus", manifest="tasks:\n  t:\n    resources:\n      gpu:\n        count_range: 2\n"
+        tmp_path,
+        "bad_gpus",
+        manifest="tasks:\n  t:\n    resources:\n      gpu:\n        count_range: 2\n",
     )
     catalogue = discover(f"{tmp_path}{os.pathsep}{tmp_path / 'missing'}")
     assert catalogue.families == []

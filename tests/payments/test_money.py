@@ -8,8 +8,15 @@ from payments.money import check_currency, format_cents, parse_cents
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("45", 4500), ("45.5", 4550), ("45.50", 4550), (" 0.01 ", 1), ("1,250.00", 125000),
-     ("0.10", 10), ("9999999.99", 999999999)],
+    [
+        ("45", 4500),
+        ("45.5", 4550),
+        ("45.50", 4550),
+        (" 0.01 ", 1),
+        ("1,250.00", 125000),
+        ("0.10", 10),
+        ("9999999.99", 999999999),
+    ],
 )
 def test_parse_cents(text, cents):
     assert parse_cents(text) == cents

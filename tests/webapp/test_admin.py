@@ -18,7 +18,8 @@ def test_create_staff_shows_a_one_time_link(client, engine, make_user):
     admin = make_user(Role.admin)
     login(client, admin)
     response = post_form(
-        client, "/admin/users",
+        client,
+        "/admin/users",
         {"email": "New.Analyst@Example.org", "name": "New Analyst", "role": "analyst"},
         page="/admin/users",
     )
@@ -27,7 +28,9 @@ def test_create_staff_shows_a_one_time_link(client, engine, make_user):
     with Session(engine) as s:
         user = s.exec(select(User).where(User.email == "new.analyst@example.org")).one()
         assert user.role == "analyst" and user.password_hash is None
-        query = select(AuditLog).where(AuditLog.action == "user.create", AuditLog.actor_id == admin.id)
+        query = select(AuditLog).where(
+            AuditLog.action == "user.create", AuditLog.actor_id == admin.id
+        )
         audit = s.exec(query).one()
         assert audit.actor_id == admin.id and audit.after["role"] == "analyst"
 
@@ -67,15 +70,21 @@ def test_change_role_and_disable_are_audited_and_end_sessions(app, client, engin
         assert other.get("/analyst").status_code == 303  # signed out by the role change
         login(other, analyst)
         assert other.get("/finance").status_code == 200
-        assert post_form(
-            client, f"/admin/users/{analyst.id}/disable", {}, page="/admin/users"
-        ).status_code == 303
+        assert (
+            post_form(
+                client, f"/admin/users/{analyst.id}/disable", {}, page="/admin/users"
+            ).status_code
+            == 303
+        )
         assert other.get("/finance").status_code == 303
-    bad_role = post_form(client, f"/admin/users/{analyst.id}/role", {"role": "king"}, page="/admin/users")
+    bad_role = post_form(
+        client, f"/admin/users/{analyst.id}/role", {"role": "king"}, page="/admin/users"
+    )
     assert bad_role.status_code == 400 and "is not a role" in bad_role.text
-    assert post_form(
-        client, f"/admin/users/{analyst.id}/enable", {}, page="/admin/users"
-    ).status_code == 303
+    assert (
+        post_form(client, f"/admin/users/{analyst.id}/enable", {}, page="/admin/users").status_code
+        == 303
+    )
     with Session(engine) as s:
         actions = [r.action for r in s.exec(select(AuditLog).where(AuditLog.actor_id == admin.id))]
         assert actions == ["user.role", "user.disable", "user.enable"]
@@ -85,8 +94,10 @@ def test_change_role_and_disable_are_audited_and_end_sessions(app, client, engin
 def test_admin_cannot_lock_themselves_out(client, engine, make_user):
     admin = make_user(Role.admin)
     login(client, admin)
-    for path, data in [(f"/admin/users/{admin.id}/role", {"role": "expert"}),
-                       (f"/admin/users/{admin.id}/disable", {})]:
+    for path, data in [
+        (f"/admin/users/{admin.id}/role", {"role": "expert"}),
+        (f"/admin/users/{admin.id}/disable", {}),
+    ]:
         response = post_form(client, path, data, page="/admin/users")
         assert response.status_code == 409
         assert "your own account" in response.text
@@ -110,8 +121,15 @@ def test_audit_log_filters_and_pages(client, engine, make_user):
     now = utcnow()
     with Session(engine) as s:
         for n in range(120):
-            s.add(AuditLog(at=now - timedelta(seconds=n), actor_id=admin.id, action=f"demo.{n % 2}",
-                           object_type="users", object_id=str(n)))
+            s.add(
+                AuditLog(
+                    at=now - timedelta(seconds=n),
+                    actor_id=admin.id,
+                    action=f"demo.{n % 2}",
+                    object_type="users",
+                    object_id=str(n),
+                )
+            )
         s.commit()
     login(client, admin)
     first = client.get("/admin/audit?action=demo.1")

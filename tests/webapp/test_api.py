@@ -22,7 +22,10 @@ def test_me_with_a_token(client, engine, make_user):
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {plain}"})
     assert response.status_code == 200
     assert response.json() == {
-        "id": analyst.id, "email": analyst.email, "name": analyst.name, "role": "analyst"
+        "id": analyst.id,
+        "email": analyst.email,
+        "name": analyst.name,
+        "role": "analyst",
     }
     with Session(engine) as s:
         row = s.exec(select(ApiToken)).one()

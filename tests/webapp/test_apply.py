@@ -39,7 +39,10 @@ def test_apply_creates_account_and_pending_application(client, engine):
         assert user.password_hash and "a long enough" not in user.password_hash
         application = s.exec(select(Application)).one()
         assert application.status == "pending"
-        assert application.links.splitlines() == ["https://github.com/grace", "https://example.org/papers"]
+        assert application.links.splitlines() == [
+            "https://github.com/grace",
+            "https://example.org/papers",
+        ]
         audit = s.exec(select(AuditLog)).one()
         assert (audit.action, audit.actor_id) == ("application.submit", user.id)
 

@@ -1,4 +1,4 @@
-"""Signing in and out, login throttling, sessions that end when the password changes, reset links."""
+"""Sign-in and out, throttling, sessions ending on a password change, reset links."""
 
 import logging
 import re
@@ -119,24 +119,30 @@ def test_change_password_signs_out_other_sessions(app, make_user):
     from fastapi.testclient import TestClient
 
     user = make_user(Role.expert)
-    with TestClient(app, follow_redirects=False) as one, TestClient(app, follow_redirects=False) as two:
+    with (
+        TestClient(app, follow_redirects=False) as one,
+        TestClient(app, follow_redirects=False) as two,
+    ):
         login(one, user)
         login(two, user)
         bad = post_form(
-            one, "/account/password",
+            one,
+            "/account/password",
             {"current": "wrong", "password": "new password 123", "password2": "new password 123"},
             page="/account",
         )
         assert bad.status_code == 400
         assert "That is not your current password." in bad.text
         mismatch = post_form(
-            one, "/account/password",
+            one,
+            "/account/password",
             {"current": PASSWORD, "password": "new password 123", "password2": "other"},
             page="/account",
         )
         assert "The two passwords differ." in mismatch.text
         ok = post_form(
-            one, "/account/password",
+            one,
+            "/account/password",
             {"current": PASSWORD, "password": "new password 123", "password2": "new password 123"},
             page="/account",
         )
@@ -168,11 +174,17 @@ def test_reset_link_sets_the_password_once(app, client, make_user):
         page = visitor.get(path)
         assert page.status_code == 200 and expert.email in page.text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        short = visitor.post(path, data={"password": "short", "password2": "short", "csrf_token": token})
+        short = visitor.post(
+            path, data={"password": "short", "password2": "short", "csrf_token": token}
+        )
         assert short.status_code == 400 and "Use at least 10 characters." in short.text
         done = visitor.post(
-            path, data={"password": "brand new secret", "password2": "brand new secret",
-                        "csrf_token": token},
+            path,
+            data={
+                "password": "brand new secret",
+                "password2": "brand new secret",
+                "csrf_token": token,
+            },
         )
         assert done.status_code == 303
         again = visitor.get(path)

@@ -43,7 +43,13 @@ def test_db_upgrade_is_idempotent(run):
 
 def test_users_create_with_password_and_token(run, app):
     made = run(
-        "users", "create", "--email", "Fin@Example.org", "--role", "finance", "--password-stdin",
+        "users",
+        "create",
+        "--email",
+        "Fin@Example.org",
+        "--role",
+        "finance",
+        "--password-stdin",
         stdin="a fine long password\n",
     )
     assert made.returncode == 0, made.stderr
@@ -64,8 +70,16 @@ def test_users_create_without_password_prints_a_set_password_link(run):
 
 
 def test_cli_bad_input_is_a_message_not_a_traceback(run):
-    first = run("users", "create", "--email", "a@example.org", "--role", "admin", "--password-stdin",
-                stdin="long enough password\n")
+    first = run(
+        "users",
+        "create",
+        "--email",
+        "a@example.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="long enough password\n",
+    )
     assert first.returncode == 0
     cases = [
         (("users", "create", "--email", "a@example.org", "--role", "admin"), "already exists"),
@@ -79,8 +93,16 @@ def test_cli_bad_input_is_a_message_not_a_traceback(run):
         assert result.returncode == 2, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
-    short = run("users", "create", "--email", "s@example.org", "--role", "admin",
-                "--password-stdin", stdin="short\n")
+    short = run(
+        "users",
+        "create",
+        "--email",
+        "s@example.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="short\n",
+    )
     assert short.returncode == 2 and "at least 10" in short.stderr
 
 
@@ -88,6 +110,8 @@ def test_demo_prints_a_login_for_every_role(run):
     result = run("demo", "--no-serve")
     assert result.returncode == 0, result.stderr
     for role in ("admin", "coordinator", "finance", "analyst", "expert", "applicant"):
-        assert re.search(rf"^\s+{role}\s+\S+@demo\.baseliner\s+demo-\S+$", result.stdout, re.M), role
+        assert re.search(rf"^\s+{role}\s+\S+@demo\.baseliner\s+demo-\S+$", result.stdout, re.M), (
+            role
+        )
     again = run("demo", "--no-serve")  # re-running resets passwords, creates nothing twice
     assert again.returncode == 0, again.stderr

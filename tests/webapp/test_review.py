@@ -1,4 +1,4 @@
-"""Coordinators decide on applications: approve with a rate (integer cents) or reject with a reason."""
+"""Coordinators decide on applications: approve with a rate in cents, or reject with a reason."""
 
 from sqlmodel import Session, select
 
@@ -22,9 +22,7 @@ def test_approve_with_rate_stores_cents_and_audits(client, engine, make_user):
     listing = client.get("/coordinator/applications")
     assert "Ada Lovelace" in listing.text
     page = f"/coordinator/applications/{app_id}"
-    response = post_form(
-        client, f"{page}/approve", {"rate": "62.5", "currency": "EUR"}, page=page
-    )
+    response = post_form(client, f"{page}/approve", {"rate": "62.5", "currency": "EUR"}, page=page)
     assert response.status_code == 303
     with Session(engine) as s:
         application = s.get(Application, app_id)
@@ -49,10 +47,14 @@ def test_bad_rate_is_refused_next_to_the_field_and_nothing_changes(client, engin
         ("0", "The hourly rate must be above 0"),
         ("12.345", "Enter an amount like 45 or 45.50."),
     ]:
-        response = post_form(client, f"{page}/approve", {"rate": rate, "currency": "USD"}, page=page)
+        response = post_form(
+            client, f"{page}/approve", {"rate": rate, "currency": "USD"}, page=page
+        )
         assert response.status_code == 400, rate
         assert 'id="rate-error">' + message in response.text, rate
-    bad_currency = post_form(client, f"{page}/approve", {"rate": "50", "currency": "XYZ"}, page=page)
+    bad_currency = post_form(
+        client, f"{page}/approve", {"rate": "50", "currency": "XYZ"}, page=page
+    )
     assert bad_currency.status_code == 400
     assert 'id="currency-error">Choose one of USD, EUR, GBP.' in bad_currency.text
     with Session(engine) as s:
@@ -85,7 +87,12 @@ def test_deciding_twice_is_a_conflict_not_a_second_change(client, engine, make_u
     app_id = _application_id(engine, expert.id)
     login(client, coordinator)
     page = f"/coordinator/applications/{app_id}"
-    assert post_form(client, f"{page}/approve", {"rate": "50", "currency": "USD"}, page=page).status_code == 303
+    assert (
+        post_form(
+            client, f"{page}/approve", {"rate": "50", "currency": "USD"}, page=page
+        ).status_code
+        == 303
+    )
     again = post_form(client, f"{page}/reject", {"reason": "changed my mind"}, page=page)
     assert again.status_code == 409
     assert "already approved" in again.text

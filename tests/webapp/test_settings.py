@@ -34,4 +34,3 @@ def test_missing_config_file_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("BASELINER_CONFIG", "/nonexistent/baseliner.toml")
     with pytest.raises(FileNotFoundError, match="BASELINER_CONFIG names"):
         Settings()
-

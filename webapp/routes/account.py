@@ -8,7 +8,7 @@ from baselines.errors import DomainError
 from baselines.passwords import verify_password
 from baselines.users import set_password
 from webapp.auth.sessions import flash, sign_in
-from webapp.deps import CurrentUser, NowDep, SessionDep
+from webapp.deps import CurrentUser, NowDep, RowId, SessionDep
 from webapp.forms import text_fields
 from webapp.routes import pages_router
 from webapp.templating import render
@@ -65,7 +65,7 @@ async def create_token(request: Request, user: CurrentUser, session: SessionDep,
 
 @router.post("/tokens/{token_id}/revoke")
 def revoke_token(
-    request: Request, token_id: int, user: CurrentUser, session: SessionDep, now: NowDep
+    request: Request, token_id: RowId, user: CurrentUser, session: SessionDep, now: NowDep
 ):
     tokens.revoke(session, user, token_id, now)
     session.commit()

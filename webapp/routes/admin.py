@@ -11,8 +11,8 @@ from baselines.errors import DomainError
 from baselines.staff import StaffCreate
 from baselines.users import STAFF_ROLES, Role, User
 from webapp.auth.sessions import flash
-from webapp.deps import AdminUser, NowDep, SessionDep, SettingsDep
-from webapp.forms import field_error, parse, text_fields
+from webapp.deps import AdminUser, NowDep, RowId, SessionDep, SettingsDep
+from webapp.forms import clean, field_error, parse, text_fields
 from webapp.reset_links import issue_and_show
 from webapp.routes import pages_router
 from webapp.templating import render
@@ -69,7 +69,7 @@ def _account(session, user_id: int) -> User:
 
 @router.post("/users/{user_id}/role")
 async def change_role(
-    request: Request, user_id: int, user: AdminUser, session: SessionDep, now: NowDep
+    request: Request, user_id: RowId, user: AdminUser, session: SessionDep, now: NowDep
 ):
     account = _account(session, user_id)
     form = text_fields(await request.form(), "role")
@@ -80,7 +80,7 @@ async def change_role(
 
 
 @router.post("/users/{user_id}/disable")
-def disable(request: Request, user_id: int, user: AdminUser, session: SessionDep, now: NowDep):
+def disable(request: Request, user_id: RowId, user: AdminUser, session: SessionDep, now: NowDep):
     account = _account(session, user_id)
     staff.set_disabled(session, account, True, user, now)
     session.commit()
@@ -89,7 +89,7 @@ def disable(request: Request, user_id: int, user: AdminUser, session: SessionDep
 
 
 @router.post("/users/{user_id}/enable")
-def enable(request: Request, user_id: int, user: AdminUser, session: SessionDep, now: NowDep):
+def enable(request: Request, user_id: RowId, user: AdminUser, session: SessionDep, now: NowDep):
     account = _account(session, user_id)
     staff.set_disabled(session, account, False, user, now)
     session.commit()
@@ -100,7 +100,7 @@ def enable(request: Request, user_id: int, user: AdminUser, session: SessionDep,
 @router.post("/users/{user_id}/reset-link")
 def reset_link(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     user: AdminUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -119,7 +119,7 @@ def audit_log(
     actor: str = "",
     page: int = 1,
 ):
-    page = max(page, 1)
+    action, actor = clean(action), clean(actor)
     query = select(AuditLog)
     if action:
         query = query.where(AuditLog.action.startswith(action))
@@ -127,6 +127,9 @@ def audit_log(
         actor_ids = select(User.id).where(User.email.contains(actor.strip().lower()))
         query = query.where(AuditLog.actor_id.in_(actor_ids))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    # Clamped to the pages there are: a huge ?page= would overflow the database's OFFSET (a 500).
+    page = min(max(page, 1), pages)
     rows = session.exec(
         query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
         .offset((page - 1) * PAGE_SIZE)
@@ -143,7 +146,7 @@ def audit_log(
             "action": action,
             "actor": actor,
             "page": page,
-            "pages": max(1, -(-total // PAGE_SIZE)),
+            "pages": pages,
             "total": total,
         },
     )

@@ -30,7 +30,7 @@ def login_form(request: Request, user: OptionalUser, next: str | None = None):
 @router.post("/login")
 async def login(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep):
     form = text_fields(await request.form(), "email", "password", "next")
-    email = normalize_email(form["email"])
+    email = normalize_email(form["email"])[:254]  # no address is longer; the column is not
     ip = request.client.host if request.client else "unknown"
     context = {"next": form["next"], "values": {"email": form["email"]}, "errors": {}}
     if not email or not form["password"]:

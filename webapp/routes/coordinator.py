@@ -12,7 +12,7 @@ from environments.catalogue import discover
 from payments import rates
 from payments.money import CURRENCIES, parse_cents
 from webapp.auth.sessions import flash
-from webapp.deps import CoordinatorUser, NowDep, SessionDep, SettingsDep
+from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import field_error, text_fields
 from webapp.reset_links import issue_and_show
 from webapp.routes import pages_router
@@ -70,7 +70,7 @@ def _detail(request, session, application, applicant, status_code=200, **extra):
 
 @router.get("/applications/{application_id}")
 def show_application(
-    request: Request, application_id: int, user: CoordinatorUser, session: SessionDep
+    request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep
 ):
     application, applicant = _load(session, application_id)
     return _detail(request, session, application, applicant)
@@ -78,7 +78,7 @@ def show_application(
 
 @router.post("/applications/{application_id}/approve")
 async def approve(
-    request: Request, application_id: int, user: CoordinatorUser, session: SessionDep, now: NowDep
+    request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
     form = text_fields(await request.form(), "rate", "currency")
     application, applicant = _load(session, application_id)
@@ -105,7 +105,7 @@ async def approve(
 
 @router.post("/applications/{application_id}/reject")
 async def reject(
-    request: Request, application_id: int, user: CoordinatorUser, session: SessionDep, now: NowDep
+    request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
     form = text_fields(await request.form(), "reason")
     application, applicant = _load(session, application_id)
@@ -146,7 +146,7 @@ def experts(request: Request, user: CoordinatorUser, session: SessionDep):
 @router.post("/experts/{expert_id}/reset-link")
 def expert_reset_link(
     request: Request,
-    expert_id: int,
+    expert_id: RowId,
     user: CoordinatorUser,
     session: SessionDep,
     settings: SettingsDep,
