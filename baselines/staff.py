@@ -57,6 +57,9 @@ def _not_self(user: User, actor: User, what: str) -> None:
 
 def change_role(session: Session, user: User, role: Role, actor: User, now: datetime) -> None:
     _not_self(user, actor, "change the role of")
+    if user.role == Role.expert or role not in STAFF_ROLES:
+        # An expert's account carries an application, a rate and runs; staff accounts have none.
+        raise Conflict("Roles change only between staff roles; experts join through applying.")
     if role == user.role:
         return
     before = {"role": user.role}

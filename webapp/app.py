@@ -60,7 +60,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": "Sign in first."}, status_code=401)
-        return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
+        target = f"/login?next={quote(exc.next_path)}" if exc.next_path else "/login"
+        return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:

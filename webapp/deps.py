@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Path, Request
 from sqlmodel import Session
@@ -17,7 +18,7 @@ from webapp.settings import Settings
 class LoginRequired(Exception):
     """A page needs a signed-in user; the handler redirects to the login page."""
 
-    def __init__(self, next_path: str) -> None:
+    def __init__(self, next_path: str | None) -> None:
         self.next_path = next_path
 
 
@@ -54,9 +55,19 @@ OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 def current_user(request: Request, user: OptionalUser) -> User:
     if user is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
+        raise LoginRequired(_return_to(request))
     return user
+
+
+def _return_to(request: Request) -> str | None:
+    """Where to go after signing in: the page asked for, or for a form sent after the session
+    ended, the page the form was on (its address only takes POST)."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path:
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return None
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -139,3 +139,18 @@ def test_audit_log_filters_and_pages(client, engine, make_user):
     assert second.text.count("<code>demo.1</code>") == 10
     assert "0 entries" in client.get("/admin/audit?actor=nobody@").text
     assert client.get("/admin/audit?page=abc").status_code == 404
+
+
+def test_roles_change_only_between_staff_roles(client, engine, make_user):
+    admin = make_user(Role.admin)
+    expert = make_user(Role.expert)
+    finance = make_user(Role.finance)
+    login(client, admin)
+    for target, role in [(expert, "coordinator"), (finance, "expert")]:
+        response = post_form(
+            client, f"/admin/users/{target.id}/role", {"role": role}, page="/admin/users"
+        )
+        assert response.status_code == 409
+        assert "only between staff roles" in response.text
+    with Session(engine) as s:
+        assert (s.get(User, expert.id).role, s.get(User, finance.id).role) == ("expert", "finance")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from baselines import password_resets
+from baselines.tokens import ApiToken
 from baselines.users import Role, User
 from tests.conftest import PASSWORD, csrf_token, fixed_now, login, post_form
 from timetracking.utc import utcnow
@@ -218,3 +219,34 @@ def test_a_new_reset_link_voids_the_older_one(client, make_user, engine):
     with Session(engine) as s:
         rows = s.exec(select(password_resets.PasswordReset)).all()
         assert len(rows) == 2
+
+
+def test_a_form_sent_after_the_session_ended_returns_to_its_page(client, engine):
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/account/tokens",
+        data={"name": "x", "csrf_token": token},
+        headers={"referer": "http://testserver/account?tab=tokens"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/account%3Ftab%3Dtokens"
+    foreign = client.post(
+        "/account/tokens",
+        data={"name": "x", "csrf_token": token},
+        headers={"referer": "https://elsewhere.example.org/account"},
+    )
+    assert foreign.headers["location"] == "/login"
+    with Session(engine) as s:
+        assert s.exec(select(ApiToken)).all() == []  # nothing was created for anyone
+
+
+def test_apply_while_signed_in_creates_nothing(client, engine, make_user):
+    from sqlmodel import func
+
+    coordinator = make_user(Role.coordinator)
+    login(client, coordinator)
+    response = post_form(client, "/apply", {"name": "X", "email": "x@example.org"}, page="/account")
+    assert response.status_code == 303 and response.headers["location"] == "/coordinator"
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(User)).one() == 1
+    assert client.get("/coordinator/applications").status_code == 200

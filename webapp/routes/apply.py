@@ -26,7 +26,9 @@ def apply_form(request: Request, user: OptionalUser):
 
 
 @router.post("/apply")
-async def apply(request: Request, session: SessionDep, now: NowDep):
+async def apply(request: Request, user: OptionalUser, session: SessionDep, now: NowDep):
+    if user is not None:  # signed-in people already have an account; never replace the session
+        return RedirectResponse(HOME_BY_ROLE[user.role], status_code=303)
     form = await request.form()
     values: dict[str, object] = dict(text_fields(form, *TEXT_FIELDS))
     values["consent_time_tracking"] = checkbox(form, "consent_time_tracking")
