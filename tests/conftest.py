@@ -92,6 +92,7 @@ def settings(database_url: str, tmp_path) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key-not-for-production",
         environment_dirs="",
+        scheduler=False,
     )
 
 

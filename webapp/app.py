@@ -12,23 +12,30 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from baselines.errors import DomainError
-from webapp import db, docs
+from webapp import db, docs, scheduler
 from webapp.auth.csrf import CsrfFailed
 from webapp.deps import LoginRequired
+from webapp.ide.proxy import IdeProxy
+from webapp.ide_activity import ActivityRecorder
 from webapp.routes import (
     account,
     admin,
     analyst,
     api,
     apply,
+    assignments,
     auth,
     coordinator,
     expert,
     finance,
+    hosts,
+    ide,
     public,
+    runs,
 )
 from webapp.settings import Settings
 from webapp.templating import STATIC_DIR, render
+from webapp.workspace_jobs import WorkspaceJobs
 
 log = logging.getLogger("baseliner")
 
@@ -118,10 +125,23 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         db.upgrade(settings.db_url)
     engine = db.make_engine(settings.db_url)
+    jobs = WorkspaceJobs(engine, settings.data_dir)
+    activity = ActivityRecorder(engine)
+    proxy = IdeProxy()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        background = (
+            scheduler.start(engine, jobs.connections, settings.health_interval_s)
+            if settings.scheduler
+            else None
+        )
         yield
+        if background is not None:
+            background.shutdown(wait=False)
+        await proxy.aclose()
+        activity.close()
+        jobs.close()
         engine.dispose()
 
     app = FastAPI(
@@ -134,6 +154,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.workspaces = jobs
+    app.state.activity = activity
+    app.state.ide_proxy = proxy
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
@@ -144,7 +167,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (public, auth, apply, account, expert, coordinator, finance, analyst, admin):
+    pages = (public, auth, apply, account, expert, coordinator, assignments, hosts, runs)
+    for module in (*pages, finance, analyst, admin, ide):
         app.include_router(module.router)
     app.include_router(public.health)
     app.include_router(api.router)

@@ -1,19 +1,28 @@
 """Every table module, imported once so SQLModel.metadata and Alembic see the whole schema."""
 
 from baselines.applications import Application
+from baselines.assignments import Assignment
 from baselines.audit import AuditLog
 from baselines.password_resets import PasswordReset
+from baselines.runs import Lease, Run
 from baselines.tokens import ApiToken
 from baselines.users import User
+from fleet.hosts import Host
 from payments.rates import ExpertRate
+from timetracking.activity import Activity
 from webapp.auth.throttle import LoginAttempt
 
 __all__ = [
+    "Activity",
     "ApiToken",
     "Application",
+    "Assignment",
     "AuditLog",
     "ExpertRate",
+    "Host",
+    "Lease",
     "LoginAttempt",
     "PasswordReset",
+    "Run",
     "User",
 ]

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_s: int = 15 * 60
     reset_link_ttl_s: int = 72 * 3600
+    # Background jobs (the host health check); tests turn them off and call them directly.
+    scheduler: bool = True
+    health_interval_s: int = 60
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,7 @@
 
 from fastapi import Request
 
-from baselines import applications
+from baselines import applications, assignments, runs
 from payments.rates import current_rate
 from webapp.deps import ExpertUser, SessionDep
 from webapp.routes import pages_router
@@ -19,7 +19,7 @@ def dashboard(request: Request, user: ExpertUser, session: SessionDep):
         {
             "application": applications.for_user(session, user.id),
             "rate": current_rate(session, user.id),
-            # Assignments arrive with the environments issue; until then an expert has none.
-            "assignments": [],
+            "assignments": assignments.for_expert(session, user.id),
+            "live_runs": {r.assignment_id: r for r in runs.live_for_expert(session, user.id)},
         },
     )

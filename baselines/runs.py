@@ -1,0 +1,87 @@
+"""A run is one attempt at an assignment: where its workspace lives and what state it is in.
+
+The workspace fields (host, GPUs, port, unix user, runtime state) are what a platform restart
+needs to re-attach to a live workspace instead of starting it again.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, String, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from baselines.errors import NotFound
+from baselines.users import Role, User
+from timetracking.utc import UTCDateTime
+
+
+class RunStatus(StrEnum):
+    provisioning = "provisioning"
+    active = "active"
+    stopping = "stopping"
+    finished = "finished"
+    failed = "failed"
+
+
+LIVE = (RunStatus.provisioning, RunStatus.active, RunStatus.stopping)
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    expert_id: int = Field(foreign_key="users.id", index=True)
+    assignment_id: int | None = Field(default=None, foreign_key="assignments.id", index=True)
+    environment: str = Field(default="", max_length=200)
+    ai_tools: str = Field(default="NO_AI_TOOLS", max_length=32)
+    status: RunStatus = Field(default=RunStatus.provisioning, sa_type=String(16), index=True)
+    status_reason: str = Field(default="", max_length=2000)
+    host_id: int | None = Field(default=None, foreign_key="hosts.id", index=True)
+    gpu_indices: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    port: int | None = None
+    unix_user: str = Field(default="", max_length=32)
+    workspace_path: str = Field(default="", max_length=500)
+    runtime: str = Field(default="", max_length=16)
+    # What the runtime needs to find the workspace again (pid, container name).
+    runtime_state: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    archive_path: str = Field(default="", max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Lease(SQLModel, table=True):
+    """A GPU or a port held by a live run. The unique key makes two runs holding the same one
+    impossible, also when they start at the same moment in different processes."""
+
+    __tablename__ = "leases"
+    __table_args__ = (UniqueConstraint("host_id", "kind", "value", name="uq_lease"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    host_id: int = Field(foreign_key="hosts.id", index=True)
+    kind: str = Field(max_length=8)  # "gpu" or "port"
+    value: int
+    run_id: int = Field(foreign_key="runs.id", index=True)
+
+
+def visible_to(session: Session, run_id: int, user: User) -> Run:
+    """The run, if this user may see it: its expert, or a coordinator or admin."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound("No such run.")
+    if run.expert_id != user.id and user.role not in (Role.coordinator, Role.admin):
+        raise NotFound("No such run.")
+    return run
+
+
+def live_for_expert(session: Session, expert_id: int) -> list[Run]:
+    query = select(Run).where(Run.expert_id == expert_id, Run.status.in_(LIVE))
+    return list(session.exec(query))
+
+
+def live(session: Session) -> list[Run]:
+    return list(session.exec(select(Run).where(Run.status.in_(LIVE)).order_by(Run.id)))

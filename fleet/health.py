@@ -1,0 +1,101 @@
+"""Is a host fit for workspaces? Reachable, disk to spare, its GPUs, and code-server installed.
+
+The result updates the host's status (ready / down with the reason); draining hosts stay
+draining. The scheduler runs ``check_all`` every minute; coordinators can check one by hand.
+"""
+
+import csv
+import io
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from fleet import codeserver
+from fleet.connections import Connections
+from fleet.drivers.base import HostError
+from fleet.hosts import Host, HostStatus, all_hosts
+
+MIN_FREE_GB = 5.0
+WORKSPACE_ROOT = "/home"
+
+
+@dataclass
+class Health:
+    reachable: bool
+    reason: str
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+    disk_free_gb: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "ok"
+
+
+def parse_gpus(text: str) -> list[dict[str, Any]]:
+    """Rows of ``nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits``."""
+    gpus = []
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) < 3 or not row[0].strip().isdigit():
+            continue
+        gpus.append({"index": int(row[0]), "name": row[1].strip(), "memory_mb": int(float(row[2]))})
+    return gpus
+
+
+def probe(host: Host, connections: Connections) -> Health:
+    driver = connections.driver(host)
+    cache = codeserver.cache_dir() if host.driver == "local" else codeserver.host_cache()
+    script = (
+        f"df -Pk {WORKSPACE_ROOT} | tail -n 1 | awk '{{print $4}}'; echo ---;"
+        " if command -v nvidia-smi >/dev/null; then"
+        " nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits; fi;"
+        f" echo ---; test -x {shlex.quote(str(codeserver.code_server_bin(cache)))}"
+        " && echo code-server-ok"
+    )
+    if host.runtime == "container":
+        script += "; echo ---; (podman --version || docker --version) 2>/dev/null | head -n 1"
+    try:
+        out = driver.run(script, timeout=30, check=False).stdout
+    except HostError as exc:
+        return Health(reachable=False, reason=str(exc))
+    parts = out.split("---\n")
+    free_kb = parts[0].strip()
+    disk = int(free_kb) / 1024 / 1024 if free_kb.isdigit() else None
+    gpus = parse_gpus(parts[1]) if len(parts) > 1 else []
+    problems = []
+    if disk is not None and disk < MIN_FREE_GB:
+        problems.append(f"only {disk:.1f} GB free on {WORKSPACE_ROOT}")
+    if len(parts) < 3 or "code-server-ok" not in parts[2]:
+        problems.append(f"code-server {codeserver.VERSION} is not installed in {cache}")
+    if host.runtime == "container" and (len(parts) < 4 or not parts[3].strip()):
+        problems.append("neither podman nor docker is installed")
+    return Health(reachable=True, reason="; ".join(problems) or "ok", gpus=gpus, disk_free_gb=disk)
+
+
+def apply(session: Session, host: Host, health: Health, now: datetime) -> None:
+    """Store what the check found; a draining host stays draining while it is healthy."""
+    if health.reachable:
+        host.gpus = health.gpus
+        host.disk_free_gb = health.disk_free_gb
+        host.last_seen = now
+    if not health.ok:
+        host.status, host.status_reason = HostStatus.down, health.reason
+    elif host.draining:
+        host.status, host.status_reason = HostStatus.draining, "draining: no new workspaces"
+    else:
+        host.status, host.status_reason = HostStatus.ready, "ok"
+    session.add(host)
+
+
+def check(session: Session, host: Host, connections: Connections, now: datetime) -> Health:
+    health = probe(host, connections)
+    apply(session, host, health, now)
+    session.commit()
+    return health
+
+
+def check_all(session: Session, connections: Connections, now: datetime) -> None:
+    for host in all_hosts(session):
+        check(session, host, connections, now)

@@ -1,0 +1,85 @@
+"""How a workspace runs on a host: as processes of its own unix user, or in a container.
+
+Both implement the same small lifecycle (think JupyterHub's Spawner): ``start`` returns a state
+dict that is stored with the run, and ``poll``/``stop`` take it back, so a platform restart can
+re-attach to a live workspace from the database alone.
+"""
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    run_id: int
+    port: int
+    gpus: list[int]
+    files: Path | None  # the folder whose contents become the task folder
+    ai_tools: bool  # whether AI assistants in the IDE are allowed
+    cache: str  # where code-server and Node live on the host
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unix_user(self) -> str:
+        return f"bl-run-{self.run_id}"
+
+
+class WorkspaceRuntime(Protocol):
+    def start(self, spec: WorkspaceSpec) -> dict[str, Any]:
+        """Create the workspace and start code-server; on failure undo what was made, then raise."""
+        ...
+
+    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
+        """Whether code-server is still running."""
+        ...
+
+    def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
+        """Stop code-server and every process of the workspace; the files stay."""
+        ...
+
+    def archive(self, spec: WorkspaceSpec, state: dict[str, Any], destination: Path) -> int:
+        """Write the task folder as a .tar.gz to ``destination``; returns its size in bytes."""
+        ...
+
+    def remove(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
+        """Delete everything the workspace made on the host (user, home, container)."""
+        ...
+
+
+def as_root(driver_user: str, command: str) -> str:
+    """The command, through passwordless sudo unless the driver already is root."""
+    return command if driver_user == "root" else f"sudo -n bash -c {shlex.quote(command)}"
+
+
+def ide_settings(ai_tools: bool) -> str:
+    """VS Code user settings: no welcome page, nothing that phones out, and with AI tools not
+    allowed, the built-in Chat and agent features turned off."""
+    settings: dict[str, Any] = {
+        "workbench.startupEditor": "none",
+        "workbench.welcomePage.walkthroughs.openOnInstall": False,
+        "workbench.tips.enabled": False,
+        "workbench.enableExperiments": False,
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+        "extensions.ignoreRecommendations": True,
+        "npm.fetchOnlinePackageInfo": False,
+        "workbench.settings.enableNaturalLanguageSearch": False,
+        "security.workspace.trust.enabled": False,
+        "terminal.integrated.defaultProfile.linux": "bash",
+    }
+    if not ai_tools:
+        settings |= {
+            "chat.disableAIFeatures": True,
+            "chat.agent.enabled": False,
+            "chat.commandCenter.enabled": False,
+            "chat.setupFromDialog": False,
+            "workbench.secondarySideBar.defaultVisibility": "hidden",
+            "inlineChat.enableV2": False,
+            "github.copilot.enable": {"*": False},
+        }
+    return json.dumps(settings, indent=2)

@@ -1,0 +1,124 @@
+"""The ``process`` runtime: each workspace is an unprivileged unix user on the host, its home the
+task folder, and code-server a process of that user bound to a loopback port.
+
+Other users' homes are mode 0700, so an expert's terminal sees only their own files; GPUs not
+leased to the run are hidden with CUDA_VISIBLE_DEVICES.
+"""
+
+import contextlib
+import shlex
+from pathlib import Path
+from typing import Any
+
+from fleet import codeserver
+from fleet.drivers.base import Driver, HostError
+from fleet.runtimes import WorkspaceSpec, as_root, ide_settings
+
+STOP_TIMEOUT_S = 20
+
+
+class ProcessRuntime:
+    def __init__(self, driver: Driver, driver_user: str = "root") -> None:
+        self.driver = driver
+        self.driver_user = driver_user
+
+    def _root(self, command: str, timeout: float = 60) -> str:
+        return self.driver.run(as_root(self.driver_user, command), timeout=timeout).stdout
+
+    @staticmethod
+    def home(spec: WorkspaceSpec) -> str:
+        return f"/home/{spec.unix_user}"
+
+    def start(self, spec: WorkspaceSpec) -> dict[str, Any]:
+        user, home = spec.unix_user, self.home(spec)
+        q = shlex.quote
+        self._root(
+            f"useradd --create-home --home-dir {q(home)} --shell /bin/bash --user-group {q(user)}"
+            f" && chmod 700 {q(home)}"
+        )
+        try:
+            if spec.files is not None:
+                self.driver.put_tree(spec.files, home)
+            settings_dir = f"{home}/.local/share/code-server/User"
+            self.driver.run(
+                as_root(
+                    self.driver_user,
+                    f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
+                    f" && chown -R {q(user)}:{q(user)} {q(home)}",
+                ),
+                input=ide_settings(spec.ai_tools).encode(),
+            )
+            env = {
+                "HOME": home,
+                "USER": user,
+                "SHELL": "/bin/bash",
+                "CUDA_VISIBLE_DEVICES": ",".join(map(str, spec.gpus)),
+                **spec.env,
+            }
+            exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
+            launch = _code_server(spec, home)
+            pid = self._root(
+                f"cd {q(home)} && setsid runuser -u {q(user)} -- env -i {exports} bash -c"
+                f" {q(launch)} > {q(home)}/.code-server.log 2>&1 < /dev/null & echo $!"
+            ).strip()
+            return {"pid": int(pid), "home": home}
+        except BaseException:
+            self.remove(spec, {})
+            raise
+
+    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
+        result = self.driver.run(
+            as_root(self.driver_user, f"pgrep -u {shlex.quote(spec.unix_user)} -f code-server"),
+            check=False,
+            timeout=15,
+        )
+        return result.exit_status == 0
+
+    def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
+        user = shlex.quote(spec.unix_user)
+        # TERM first so code-server can close cleanly, then KILL whatever is left.
+        self.driver.run(
+            as_root(
+                self.driver_user,
+                f"id -u {user} >/dev/null 2>&1 || exit 0; pkill -TERM -u {user};"
+                f" for i in $(seq 50); do pgrep -u {user} >/dev/null || exit 0; sleep 0.1; done;"
+                f" pkill -KILL -u {user}; exit 0",
+            ),
+            timeout=STOP_TIMEOUT_S,
+        )
+
+    def archive(self, spec: WorkspaceSpec, state: dict[str, Any], destination: Path) -> int:
+        home = shlex.quote(self.home(spec))
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return self.driver.run_to_file(
+            as_root(
+                self.driver_user,
+                f"tar -C {home} --exclude=./.local --exclude=./.cache --exclude=./.config"
+                f" --exclude=./.code-server.log -czf - .",
+            ),
+            destination,
+        )
+
+    def remove(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
+        with contextlib.suppress(HostError):  # removing the user below ends its processes anyway
+            self.stop(spec, state)
+        user = shlex.quote(spec.unix_user)
+        self.driver.run(
+            as_root(
+                self.driver_user,
+                f"if id -u {user} >/dev/null 2>&1; then pkill -KILL -u {user};"
+                f" userdel -r {user} 2>/dev/null || userdel {user}; fi;"
+                f" rm -rf {shlex.quote(self.home(spec))}",
+            ),
+            timeout=60,
+        )
+
+
+def _code_server(spec: WorkspaceSpec, home: str) -> str:
+    return codeserver.command(
+        port=spec.port,
+        folder=home,
+        user_data_dir=f"{home}/.local/share/code-server",
+        extensions_dir=f"{home}/.local/share/code-server/extensions",
+        cache=Path(spec.cache),
+    )

@@ -1,0 +1,165 @@
+"""A run's workspace from start to archive: place it, start it, wait for the IDE, stop it.
+
+Every step that creates something on a host is undone when a later step fails, and the run then
+says why in words an expert can act on. The run row holds all that is needed to find the
+workspace again after a platform restart.
+"""
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from baselines.errors import DomainError
+from baselines.runs import Run, RunStatus
+from fleet import allocation, codeserver
+from fleet.connections import Connections
+from fleet.drivers.base import HostError
+from fleet.hosts import Host
+from fleet.runtimes import WorkspaceSpec
+
+log = logging.getLogger("baseliner.fleet")
+READY_TIMEOUT_S = 60.0
+
+
+class NotReady(HostError):
+    pass
+
+
+def spec_for(run: Run, host: Host, files: Path | None = None) -> WorkspaceSpec:
+    cache = codeserver.cache_dir() if host.driver == "local" else codeserver.host_cache()
+    return WorkspaceSpec(
+        run_id=run.id,
+        port=run.port,
+        gpus=list(run.gpu_indices),
+        files=files,
+        ai_tools=run.ai_tools == "AI_TOOLS_AVAILABLE",
+        cache=str(cache),
+    )
+
+
+def wait_ready(endpoint: tuple[str, int], timeout: float) -> float:
+    """Seconds until code-server answers /healthz, or NotReady."""
+    started = time.monotonic()
+    url = f"http://{endpoint[0]}:{endpoint[1]}/healthz"
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() - started < timeout:
+            with contextlib.suppress(httpx.HTTPError):
+                if client.get(url).status_code == 200:
+                    return time.monotonic() - started
+            time.sleep(0.05)
+    raise NotReady(f"The IDE did not start within {timeout:g} s.")
+
+
+def start(
+    engine: Engine,
+    connections: Connections,
+    run_id: int,
+    *,
+    files: Path | None,
+    gpu_count: int,
+    now: Callable[[], datetime],
+    ready_timeout: float = READY_TIMEOUT_S,
+) -> None:
+    """Provision the run's workspace; leaves the run active, or failed with the reason."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        try:
+            placement = allocation.place(session, run, gpu_count)
+        except DomainError as exc:
+            _fail(session, run, exc.message, now())
+            return
+        host = placement.host
+        spec = spec_for(run, host, files)
+        run.unix_user, run.runtime = spec.unix_user, host.runtime
+        session.add(run)
+        session.commit()
+        runtime = connections.runtime(host)
+        state: dict = {}
+        try:
+            state = runtime.start(spec)
+            run.runtime_state = state
+            session.add(run)
+            session.commit()
+            endpoint = connections.driver(host).endpoint(spec.port)
+            wait_ready(endpoint, ready_timeout)
+        except Exception as exc:  # any failure: undo on the host, free the leases, say why
+            log.warning("run %s failed to start on %s: %s", run_id, host.name, exc)
+            with contextlib.suppress(Exception):
+                runtime.remove(spec, state)
+            reason = _reason(host, exc)
+            _fail(session, run, reason, now())
+            return
+        run.status = RunStatus.active
+        run.status_reason = ""
+        run.workspace_path = state.get("home", "")
+        run.started_at = now()
+        session.add(run)
+        session.commit()
+
+
+def _reason(host: Host, exc: Exception) -> str:
+    if isinstance(exc, NotReady):
+        return f"{exc} Host {host.name} may be overloaded; try again."
+    if isinstance(exc, HostError):
+        return f"Host {host.name} could not start the workspace: {exc}"
+    return f"Starting the workspace failed unexpectedly ({exc.__class__.__name__})."
+
+
+def _fail(session: Session, run: Run, reason: str, now: datetime) -> None:
+    allocation.release(session, run.id)
+    run.status = RunStatus.failed
+    run.status_reason = reason
+    run.finished_at = now
+    session.add(run)
+    session.commit()
+
+
+def stop(
+    engine: Engine,
+    connections: Connections,
+    run_id: int,
+    *,
+    archive_dir: Path,
+    now: Callable[[], datetime],
+    reason: str = "",
+) -> None:
+    """Stop the IDE, archive the task folder into the data dir, remove the workspace."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        host = session.get(Host, run.host_id) if run.host_id else None
+        if host is None or run.status in (RunStatus.finished, RunStatus.failed):
+            return
+        spec = spec_for(run, host)
+        runtime = connections.runtime(host)
+        archive = archive_dir / f"run-{run.id}.tar.gz"
+        try:
+            runtime.stop(spec, run.runtime_state)
+            runtime.archive(spec, run.runtime_state, archive)
+            runtime.remove(spec, run.runtime_state)
+        except HostError as exc:
+            run.status_reason = f"Stopped, but cleaning up on {host.name} failed: {exc}"
+        else:
+            run.archive_path = str(archive)
+            run.status_reason = reason
+        allocation.release(session, run.id)
+        run.status = RunStatus.finished
+        run.finished_at = now()
+        session.add(run)
+        session.commit()
+
+
+def alive(connections: Connections, run: Run, host: Host) -> bool:
+    """Whether a live run's IDE still answers (re-attach check after a platform restart)."""
+    try:
+        endpoint = connections.driver(host).endpoint(run.port)
+        wait_ready(endpoint, 3.0)
+        return True
+    except HostError:
+        return False

@@ -1,0 +1,138 @@
+"""Coordinator pages for GPU hosts: register one (pinning its SSH key), check, drain, list."""
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from baselines.errors import DomainError
+from fleet import health, hosts
+from fleet.drivers.base import HostError
+from fleet.hosts import HostCreate
+from webapp.auth.sessions import flash
+from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep
+from webapp.forms import field_error, parse, text_fields
+from webapp.routes import pages_router
+from webapp.templating import render
+
+router = pages_router(prefix="/coordinator/hosts")
+FIELDS = (
+    "name",
+    "driver",
+    "address",
+    "port",
+    "username",
+    "key_path",
+    "runtime",
+    "image",
+    "max_workspaces",
+    "host_key",
+    "fingerprint",
+)
+
+
+def _page(request, session, status_code=200, **extra):
+    context = {
+        "hosts": hosts.all_hosts(session),
+        "values": {
+            "port": "22",
+            "username": "root",
+            "driver": "ssh",
+            "runtime": "process",
+            "max_workspaces": "4",
+        },
+        "errors": {},
+        "fetched": None,
+    }
+    context.update(extra)
+    return render(request, "coordinator/hosts.html", context, status_code=status_code)
+
+
+@router.get("")
+def list_hosts(request: Request, user: CoordinatorUser, session: SessionDep):
+    return _page(request, session)
+
+
+@router.post("")
+async def add_host(request: Request, user: CoordinatorUser, session: SessionDep, now: NowDep):
+    """Two steps when no key is given: fetch the host's key and show its fingerprint; only when
+    the coordinator confirms it (the form comes back with that fingerprint) is it pinned."""
+    from fleet.drivers import ssh
+
+    values = text_fields(await request.form(), *FIELDS)
+    data, errors = parse(HostCreate, {k: v for k, v in values.items() if v != ""})
+    if data is not None:
+        errors = data.problems()
+    if errors:
+        return _page(request, session, 400, values=values, errors=errors)
+    host_key = values["host_key"].strip()
+    if data.driver == "ssh" and not host_key:
+        try:
+            fetched = await run_in_threadpool(ssh.fetch_host_key, data.address, data.port, 10.0)
+        except HostError as exc:
+            return _page(request, session, 400, values=values, errors={"address": str(exc)})
+        print_ = ssh.fingerprint(fetched)
+        if values["fingerprint"] != print_:
+            # First sight (or the key changed since the coordinator looked): show, don't pin.
+            shown = {**values, "fingerprint": print_, "fetched_key": fetched}
+            return _page(request, session, 200, values=shown, fetched=print_)
+        host_key = fetched
+    if host_key and data.driver == "ssh":
+        try:
+            ssh.fingerprint(host_key)
+        except ValueError:
+            return _page(
+                request,
+                session,
+                400,
+                values=values,
+                errors={"host_key": "Paste one OpenSSH public-key line, e.g. ssh-ed25519 AAAA…"},
+            )
+    try:
+        host = hosts.add(session, data, host_key, user, now)
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        return _page(request, session, 400, values=values, errors=field_error(exc))
+    result = await run_in_threadpool(
+        health.check, session, host, request.app.state.workspaces.connections, now
+    )
+    flash(
+        request,
+        f"Host {host.name} added: {host.status} ({result.reason}).",
+        "ok" if result.ok else "error",
+    )
+    return RedirectResponse("/coordinator/hosts", status_code=303)
+
+
+@router.post("/{host_id}/check")
+async def check_host(
+    request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    host = hosts.get(session, host_id)
+    result = await run_in_threadpool(
+        health.check, session, host, request.app.state.workspaces.connections, now
+    )
+    flash(request, f"{host.name}: {host.status} ({result.reason}).", "ok" if result.ok else "error")
+    return RedirectResponse("/coordinator/hosts", status_code=303)
+
+
+@router.post("/{host_id}/drain")
+def drain(
+    request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    host = hosts.get(session, host_id)
+    hosts.set_draining(session, host, True, user, now)
+    session.commit()
+    flash(request, f"{host.name} is draining: live workspaces stay, no new ones start.")
+    return RedirectResponse("/coordinator/hosts", status_code=303)
+
+
+@router.post("/{host_id}/undrain")
+def undrain(
+    request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    host = hosts.get(session, host_id)
+    hosts.set_draining(session, host, False, user, now)
+    session.commit()
+    flash(request, f"{host.name} takes new workspaces again.")
+    return RedirectResponse("/coordinator/hosts", status_code=303)

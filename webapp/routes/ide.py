@@ -1,0 +1,89 @@
+"""``/ide/<run>/``: the only way to a run's code-server, for its expert (while the run is live)
+and for coordinators and admins. Everyone else is refused before any byte reaches the IDE."""
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from baselines.runs import Run, RunStatus
+from baselines.users import Role, User
+from fleet.hosts import Host
+from webapp.auth.sessions import user_from_session
+from webapp.deps import RowId
+from webapp.templating import render
+
+router = APIRouter(include_in_schema=False)
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+def _authorize(scope_holder: Request | WebSocket, run_id: int) -> tuple[User, Run, Host]:
+    with Session(scope_holder.app.state.engine) as session:
+        user = user_from_session(scope_holder, session)
+        if user is None:
+            raise Refused(401, "Sign in first.")
+        if user.role not in (Role.expert, Role.coordinator, Role.admin):
+            raise Refused(403, "Your role cannot open workspaces.")
+        run = session.get(Run, run_id)
+        if run is None or (user.role == Role.expert and run.expert_id != user.id):
+            raise Refused(404, "No such workspace.")
+        if run.status == RunStatus.provisioning:
+            raise Refused(503, "The workspace is still starting. Try again in a moment.")
+        if run.status != RunStatus.active:
+            raise Refused(410, "This run's IDE is closed.")
+        host = session.get(Host, run.host_id)
+        session.expunge_all()
+        return user, run, host
+
+
+async def _endpoint(holder: Request | WebSocket, run: Run, host: Host) -> tuple[str, int]:
+    driver = holder.app.state.workspaces.connections.driver(host)
+    return await run_in_threadpool(driver.endpoint, run.port)
+
+
+@router.api_route("/ide/{run_id}", methods=METHODS)
+@router.api_route("/ide/{run_id}/{path:path}", methods=METHODS)
+async def ide_http(request: Request, run_id: RowId, path: str = "") -> Response:
+    try:
+        _, run, host = await run_in_threadpool(_authorize, request, run_id)
+    except Refused as refused:
+        if refused.status == 401 and request.method == "GET":
+            return RedirectResponse(f"/login?next=/runs/{run_id}", status_code=303)
+        if "text/html" in request.headers.get("accept", ""):
+            request.state.user = None
+            return render(
+                request,
+                "error.html",
+                {"title": "Workspace", "message": refused.message},
+                status_code=refused.status,
+            )
+        return JSONResponse({"detail": refused.message}, status_code=refused.status)
+    upstream = await _endpoint(request, run, host)
+    return await request.app.state.ide_proxy.http(request, upstream, f"/ide/{run_id}")
+
+
+@router.websocket("/ide/{run_id}/{path:path}")
+async def ide_websocket(websocket: WebSocket, run_id: RowId, path: str = "") -> None:
+    try:
+        user, run, host = await run_in_threadpool(_authorize, websocket, run_id)
+    except Refused as refused:
+        await _deny(websocket, refused.status, refused.message)
+        return
+    upstream = await _endpoint(websocket, run, host)
+    recorder = websocket.app.state.activity
+    # Only the expert's own frames are their work; a coordinator looking in is not.
+    on_frame = (lambda: recorder.touch(run.id)) if user.id == run.expert_id else None
+    await websocket.app.state.ide_proxy.websocket(websocket, upstream, f"/ide/{run_id}", on_frame)
+
+
+async def _deny(websocket: WebSocket, status: int, message: str) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse({"detail": message}, status_code=status))
+    else:
+        await websocket.close(code=1008, reason=message[:100])

@@ -1,0 +1,68 @@
+"""Expert pages for a run: Start an assignment, watch it provision, open the IDE, stop it."""
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from sqlmodel import select
+
+from baselines import assignments
+from baselines.errors import DomainError
+from baselines.runs import LIVE, Run, visible_to
+from environments import workspace_files
+from environments.catalogue import discover
+from fleet.hosts import Host
+from webapp.auth.sessions import flash
+from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
+from webapp.routes import pages_router
+from webapp.templating import render
+
+router = pages_router()
+
+
+@router.post("/assignments/{assignment_id}/start")
+def start(
+    request: Request,
+    assignment_id: RowId,
+    user: ExpertUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
+    assignment = assignments.get_for(session, assignment_id, user)
+    live = session.exec(
+        select(Run).where(Run.assignment_id == assignment.id, Run.status.in_(LIVE))
+    ).first()
+    if live is not None:
+        return RedirectResponse(f"/runs/{live.id}", status_code=303)
+    if assignment.status != assignments.AssignmentStatus.assigned:
+        raise DomainError("This assignment is closed.")
+    try:
+        ref = workspace_files.find(discover(settings.environment_dirs), assignment.environment)
+    except DomainError as exc:
+        raise DomainError(f"{exc.message} Ask your coordinator.") from exc
+    run = Run(
+        expert_id=user.id,
+        assignment_id=assignment.id,
+        environment=assignment.environment,
+        ai_tools=assignment.ai_tools,
+        created_at=now,
+    )
+    session.add(run)
+    session.commit()
+    request.app.state.workspaces.start(run.id, workspace_files.stage(ref), ref.gpu_count)
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.get("/runs/{run_id}")
+def show(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
+    run = visible_to(session, run_id, user)
+    host = session.get(Host, run.host_id) if run.host_id else None
+    return render(request, "runs/show.html", {"run": run, "host": host})
+
+
+@router.post("/runs/{run_id}/stop")
+def stop(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
+    run = visible_to(session, run_id, user)
+    by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
+    request.app.state.workspaces.request_stop(session, run, f"Stopped by {by}.")
+    flash(request, "Stopping the workspace; its files are archived.")
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)

@@ -1,0 +1,91 @@
+"""Starting and stopping workspaces in the background, so pages answer at once.
+
+The portal owns one thread pool and one set of host connections (app.state.fleet). Jobs open
+their own database sessions; pages poll the run's status.
+"""
+
+import shutil
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from baselines.errors import Conflict
+from baselines.runs import Run, RunStatus
+from fleet import workspaces
+from fleet.connections import Connections
+from timetracking.utc import utcnow
+
+
+class WorkspaceJobs:
+    def __init__(self, engine: Engine, data_dir: Path, workers: int = 8) -> None:
+        self.engine = engine
+        self.archive_dir = data_dir / "archives"
+        self.connections = Connections()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workspace")
+        self._running: dict[int, Future] = {}
+        self._lock = threading.Lock()
+
+    def start(self, run_id: int, files: Path | None, gpu_count: int) -> Future:
+        def job() -> None:
+            try:
+                workspaces.start(
+                    self.engine,
+                    self.connections,
+                    run_id,
+                    files=files,
+                    gpu_count=gpu_count,
+                    now=utcnow,
+                )
+            finally:
+                if files is not None:
+                    shutil.rmtree(files, ignore_errors=True)
+
+        return self._submit(run_id, job)
+
+    def stop(self, run_id: int, reason: str = "") -> Future:
+        def job() -> None:
+            workspaces.stop(
+                self.engine,
+                self.connections,
+                run_id,
+                archive_dir=self.archive_dir,
+                now=utcnow,
+                reason=reason,
+            )
+
+        return self._submit(run_id, job)
+
+    def request_stop(self, session: Session, run: Run, reason: str) -> Future:
+        """Mark a live run as stopping and queue the stop; a run already ending is a Conflict."""
+        if run.status not in (RunStatus.active, RunStatus.provisioning):
+            raise Conflict(f"This run is already {run.status}.")
+        run.status = RunStatus.stopping
+        session.add(run)
+        session.commit()
+        return self.stop(run.id, reason)
+
+    def _submit(self, run_id: int, job) -> Future:
+        with self._lock:
+            previous = self._running.get(run_id)
+
+            def after_previous() -> None:
+                if previous is not None:
+                    previous.exception()  # one job at a time per run, in order
+                job()
+
+            future = self._pool.submit(after_previous)
+            self._running[run_id] = future
+            return future
+
+    def wait(self, run_id: int, timeout: float | None = None) -> None:
+        """Block until the run's last job is done (tests and the CLI use this)."""
+        future = self._running.get(run_id)
+        if future is not None:
+            future.result(timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        self.connections.close()
