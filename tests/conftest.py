@@ -37,6 +37,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stale_workspace_users() -> Iterator[None]:
+    """Workspace users are named after run ids, which restart with each test database: remove
+    any an earlier, interrupted run of the suite left, before and after."""
+    import subprocess
+
+    def sweep() -> None:
+        subprocess.run(
+            "for u in $(getent passwd | cut -d: -f1 | grep '^bl-run-'); do"
+            " pkill -KILL -u $u; userdel -r $u 2>/dev/null || userdel $u; done; true",
+            shell=True,
+            check=False,
+            capture_output=True,
+        )
+
+    if os.geteuid() == 0:
+        sweep()
+    yield
+    if os.geteuid() == 0:
+        sweep()
+
+
 @pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
     if request.config.getoption("--db") == "sqlite":

@@ -23,7 +23,9 @@ users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+hosts_app = typer.Typer(help="GPU hosts.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(hosts_app, name="hosts")
 
 
 def _fail(message: str) -> None:
@@ -113,6 +115,128 @@ def tokens_create(
             _fail(exc.message)
         session.commit()
     typer.echo(plain)
+
+
+def _session() -> tuple[Settings, Session]:
+    settings = Settings()
+    db.upgrade(settings.db_url)
+    return settings, Session(db.make_engine(settings.db_url))
+
+
+@hosts_app.command("add")
+def hosts_add(
+    name: Annotated[str, typer.Option(help="Short name, e.g. gpu-01.")],
+    local: Annotated[bool, typer.Option("--local", help="This machine, no SSH.")] = False,
+    address: Annotated[str, typer.Option(help="SSH address.")] = "",
+    port: Annotated[int, typer.Option(help="SSH port.")] = 22,
+    user: Annotated[str, typer.Option(help="SSH user (root or passwordless sudo).")] = "root",
+    key: Annotated[str, typer.Option(help="Private key file on this machine.")] = "",
+    host_key: Annotated[str, typer.Option(help="The host's public key line, to pin.")] = "",
+    fingerprint: Annotated[
+        str, typer.Option(help="Confirm the fetched key by its SHA256 fingerprint.")
+    ] = "",
+    runtime: Annotated[str, typer.Option(help="process or container.")] = "process",
+    image: Annotated[str, typer.Option(help="Workspace image (container runtime).")] = "",
+) -> None:
+    """Register a host. Without --host-key, prints the host's fingerprint; run again with
+    --fingerprint to confirm and pin it."""
+    from fleet import health, hosts
+    from fleet.connections import Connections
+    from fleet.drivers import ssh
+    from fleet.drivers.base import HostError
+    from fleet.hosts import HostCreate
+
+    values = {
+        "name": name,
+        "driver": "local" if local else "ssh",
+        "address": address,
+        "port": port,
+        "username": user,
+        "key_path": key,
+        "runtime": runtime,
+        "image": image,
+    }
+    data, errors = parse(HostCreate, values)
+    if data is not None:
+        errors = data.problems()
+    if errors:
+        _fail("; ".join(f"{field}: {message}" for field, message in errors.items()))
+    if not local and not host_key:
+        try:
+            fetched = ssh.fetch_host_key(address, port, 10.0)
+        except HostError as exc:
+            _fail(str(exc))
+        if fingerprint != ssh.fingerprint(fetched):
+            typer.echo(f"{address}:{port} presents {ssh.fingerprint(fetched)}")
+            typer.echo("Check it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub),")
+            typer.echo("then run the same command with --fingerprint to pin it.")
+            raise typer.Exit(code=3)
+        host_key = fetched
+    _, session = _session()
+    with session:
+        try:
+            host = hosts.add(session, data, host_key, None, utcnow())
+            session.commit()
+        except DomainError as exc:
+            _fail(exc.message)
+        connections = Connections()
+        result = health.check(session, host, connections, utcnow())
+        connections.close()
+        typer.echo(f"added {host.name}: {host.status} ({result.reason}); {len(host.gpus)} GPU(s)")
+
+
+@hosts_app.command("list")
+def hosts_list() -> None:
+    """Every host with its status and GPUs."""
+    from fleet import hosts
+
+    _, session = _session()
+    with session:
+        for host in hosts.all_hosts(session):
+            where = "local" if host.driver == "local" else f"{host.address}:{host.port}"
+            gpus = ", ".join(g["name"] for g in host.gpus) or "no GPUs"
+            typer.echo(
+                f"{host.name:<16} {host.status:<9} {where:<24} {host.runtime:<10} {gpus}"
+                + ("" if host.status_reason == "ok" else f"  ({host.status_reason})")
+            )
+
+
+@hosts_app.command("check")
+def hosts_check(
+    name: Annotated[str, typer.Argument(help="Host name; all when omitted.")] = "",
+) -> None:
+    """Check reachability, disk, GPUs and code-server now."""
+    from fleet import health, hosts
+    from fleet.connections import Connections
+
+    _, session = _session()
+    connections = Connections()
+    with session:
+        targets = [hosts.by_name(session, name)] if name else hosts.all_hosts(session)
+        if targets == [None]:
+            _fail(f"no host named {name}")
+        for host in targets:
+            result = health.check(session, host, connections, utcnow())
+            typer.echo(f"{host.name}: {host.status} ({result.reason})")
+    connections.close()
+
+
+@hosts_app.command("drain")
+def hosts_drain(
+    name: Annotated[str, typer.Argument(help="Host name.")],
+    undo: Annotated[bool, typer.Option("--undo", help="Take new workspaces again.")] = False,
+) -> None:
+    """Stop placing new workspaces on a host; live ones stay."""
+    from fleet import hosts
+
+    _, session = _session()
+    with session:
+        host = hosts.by_name(session, name)
+        if host is None:
+            _fail(f"no host named {name}")
+        hosts.set_draining(session, host, not undo, None, utcnow())
+        session.commit()
+        typer.echo(f"{host.name}: {'draining' if not undo else host.status}")
 
 
 @app.command()

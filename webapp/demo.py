@@ -74,5 +74,20 @@ def seed(engine: Engine) -> list[tuple[str, str, str]]:
                 set_password(user, password)
                 session.add(user)
             logins.append(("expert" if approved else "applicant", email, password))
+        _register_local_host(session, now)
         session.commit()
     return logins
+
+
+def _register_local_host(session: Session, now) -> None:
+    """The embedded default: this machine is the GPU host named ``local``."""
+    from fleet import health, hosts
+    from fleet.connections import Connections
+    from fleet.hosts import HostCreate
+
+    host = hosts.by_name(session, "local")
+    if host is None:
+        host = hosts.add(session, HostCreate(name="local", driver="local"), "", None, now)
+    connections = Connections()
+    health.apply(session, host, health.probe(host, connections), now)
+    connections.close()

@@ -56,10 +56,12 @@ class ProcessRuntime:
                 **spec.env,
             }
             exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
-            launch = _code_server(spec, home)
+            launch = f"cd {q(home)} && {_code_server(spec, home)}"
+            # Only the launcher goes to the background, its output to a file: nothing holds the
+            # command's pipes, so the call returns at once with the pid.
             pid = self._root(
-                f"cd {q(home)} && setsid runuser -u {q(user)} -- env -i {exports} bash -c"
-                f" {q(launch)} > {q(home)}/.code-server.log 2>&1 < /dev/null & echo $!"
+                f"setsid runuser -u {q(user)} -- env -i {exports} bash -c {q(launch)}"
+                f" > {q(home)}/.code-server.log 2>&1 < /dev/null & echo $!"
             ).strip()
             return {"pid": int(pid), "home": home}
         except BaseException:

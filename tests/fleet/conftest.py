@@ -84,3 +84,4 @@ def echo_round_trip(address: tuple[str, int], payload: bytes) -> bytes:
             received.extend(chunk)
         sender.join()
         return bytes(received)
+

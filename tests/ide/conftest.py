@@ -19,6 +19,8 @@ WORKBENCH_SETTINGS = {
     "workbench.startupEditor": "none",
     "workbench.secondarySideBar.defaultVisibility": "hidden",
     "workbench.tips.enabled": False,
+    # The DOM renderer, so the test can read the prompt (canvas and WebGL draw it as pixels).
+    "terminal.integrated.gpuAcceleration": "off",
 }
 
 

@@ -236,7 +236,10 @@ def test_workbench_terminal_in_chromium(ide: tuple[str, Path]) -> None:
             page.keyboard.press("Control+Backquote")
             page.wait_for_selector(".xterm", timeout=15_000)
             page.click(".xterm")  # focus the terminal, wherever the workbench put focus
-            time.sleep(1)  # the shell prints its prompt
+            page.wait_for_function(  # the shell's prompt, which shows the folder
+                "document.querySelector('.xterm-rows')?.textContent.includes('work')",
+                timeout=15_000,
+            )
             page.keyboard.type("echo hello-from-proxy > proof.txt")
             page.keyboard.press("Enter")
             landed = wait_for(proof.exists, timeout=15)

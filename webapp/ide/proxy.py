@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "baseliner_session"
 NOT_ANSWERING = "The IDE is not answering. It may still be starting, or its host may be down."
-# Close codes that can't go in a close frame (RFC 6455 section 7.4.1): the other side gets one
-# that can.
-UNSENDABLE = {1005: 1000, 1006: 1014, 1015: 1014}
+# Close codes that can't go in a close frame (RFC 6455 section 7.4.1), and what the other side
+# gets instead: a browser that vanished is "going away"; an upstream that did is a bad gateway.
+TO_UPSTREAM = {1005: 1000, 1006: 1001, 1015: 1001}
+TO_BROWSER = {1005: 1000, 1006: 1014, 1015: 1014}
 
 
 class _RejectAll(DefaultCookiePolicy):
@@ -65,10 +66,10 @@ def _netloc(upstream: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _sendable(code: int | None) -> int:
+def _sendable(code: int | None, replacements: dict[int, int]) -> int:
     if code is None:
-        return 1014
-    return UNSENDABLE.get(code, code)
+        return replacements[1006]
+    return replacements.get(code, code)
 
 
 class IdeProxy:
@@ -255,7 +256,7 @@ async def _browser_to_upstream(
                 text = message.get("text")
                 await send(text if text is not None else message["bytes"])
             elif kind == "websocket.disconnect":
-                code = _sendable(message.get("code", 1000))
+                code = _sendable(message.get("code", 1000), TO_UPSTREAM)
                 await upstream.close(code, message.get("reason") or "")
                 return True
     except ConnectionClosed:
@@ -302,4 +303,4 @@ async def _pump(
 async def _close_browser(websocket: WebSocket, code: int | None, reason: str | None) -> None:
     if websocket.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
-            await websocket.close(_sendable(code), reason or None)
+            await websocket.close(_sendable(code, TO_BROWSER), reason or None)

@@ -1,0 +1,183 @@
+"""A run's workspace on a real host (this machine, the local driver): real unix users, real
+code-server, real files; failures roll back; GPUs and ports are never shared."""
+
+import os
+import pwd
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from baselines.runs import Lease, Run, RunStatus
+from baselines.users import Role
+from fleet import allocation, health, hosts
+from fleet.hosts import Host, HostCreate, HostStatus
+from timetracking.utc import utcnow
+from webapp.workspace_jobs import WorkspaceJobs
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@pytest.fixture
+def local_host(engine) -> Host:
+    with Session(engine) as s:
+        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
+        s.commit()
+        jobs_connections = WorkspaceJobs(engine, Path("/tmp")).connections
+        health.check(s, host, jobs_connections, utcnow())
+        jobs_connections.close()
+        s.refresh(host)
+        s.expunge(host)
+        return host
+
+
+@pytest.fixture
+def jobs(engine, tmp_path):
+    jobs = WorkspaceJobs(engine, tmp_path / "data")
+    yield jobs
+    jobs.close()
+
+
+@pytest.fixture
+def task_files(tmp_path) -> Path:
+    folder = tmp_path / "files"
+    (folder / "solution").mkdir(parents=True)
+    (folder / "README.md").write_text("# the task\n")
+    (folder / "solution" / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (folder / "solution" / "run.sh").chmod(0o755)
+    return folder
+
+
+def _new_run(engine, make_user, ai_tools="NO_AI_TOOLS") -> int:
+    expert = make_user(Role.expert)
+    with Session(engine) as s:
+        run = Run(
+            expert_id=expert.id, environment="demo/main", ai_tools=ai_tools, created_at=utcnow()
+        )
+        s.add(run)
+        s.commit()
+        return run.id
+
+
+def _run(engine, run_id) -> Run:
+    with Session(engine) as s:
+        return s.get(Run, run_id)
+
+
+def test_local_host_is_ready_with_code_server(local_host):
+    assert local_host.status == HostStatus.ready, local_host.status_reason
+    assert local_host.disk_free_gb and local_host.disk_free_gb > 0
+
+
+def test_start_then_stop_archives_and_removes_everything(
+    engine, make_user, local_host, jobs, task_files, tmp_path
+):
+    run_id = _new_run(engine, make_user)
+    jobs.start(run_id, task_files, gpu_count=0)
+    jobs.wait(run_id, timeout=90)
+    run = _run(engine, run_id)
+    assert run.status == RunStatus.active, run.status_reason
+    user = f"bl-run-{run_id}"
+    home = Path(f"/home/{user}")
+    assert _user_exists(user)
+    assert (home / "solution" / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert home.stat().st_uid == pwd.getpwnam(user).pw_uid
+    settings = (home / ".local/share/code-server/User/settings.json").read_text()
+    assert '"chat.disableAIFeatures": true' in settings
+    health_answer = httpx.get(f"http://127.0.0.1:{run.port}/healthz", timeout=5).json()
+    assert health_answer["status"] in ("alive", "expired")
+    with Session(engine) as s:
+        leases = s.exec(select(Lease).where(Lease.run_id == run_id)).all()
+        assert [(lease.kind, lease.value) for lease in leases] == [("port", run.port)]
+
+    jobs.stop(run_id, reason="done")
+    jobs.wait(run_id, timeout=60)
+    run = _run(engine, run_id)
+    assert run.status == RunStatus.finished
+    assert Path(run.archive_path).stat().st_size > 0
+    assert not _user_exists(user) and not home.exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{run.port}/healthz", timeout=2)
+    with Session(engine) as s:
+        assert s.exec(select(Lease).where(Lease.run_id == run_id)).all() == []
+    import tarfile
+
+    with tarfile.open(run.archive_path) as tar:
+        names = tar.getnames()
+    assert "./README.md" in names and "./solution/run.sh" in names
+    assert not any(n.startswith("./.local") for n in names)
+
+
+def test_a_failed_start_rolls_back_and_says_why(engine, make_user, local_host, jobs, tmp_path):
+    run_id = _new_run(engine, make_user)
+    jobs.start(run_id, tmp_path / "no-such-folder", gpu_count=0)
+    jobs.wait(run_id, timeout=60)
+    run = _run(engine, run_id)
+    assert run.status == RunStatus.failed
+    assert run.status_reason
+    assert not _user_exists(f"bl-run-{run_id}")
+    assert not Path(f"/home/bl-run-{run_id}").exists()
+    with Session(engine) as s:
+        assert s.exec(select(Lease).where(Lease.run_id == run_id)).all() == []
+
+
+def test_no_ready_host_is_a_clear_failure(engine, make_user, local_host, jobs, task_files):
+    with Session(engine) as s:
+        host = s.get(Host, local_host.id)
+        hosts.set_draining(s, host, True, None, utcnow())
+        s.commit()
+    run_id = _new_run(engine, make_user)
+    jobs.start(run_id, task_files, gpu_count=0)
+    jobs.wait(run_id, timeout=30)
+    run = _run(engine, run_id)
+    assert run.status == RunStatus.failed
+    assert "No ready host has room for a workspace" in run.status_reason
+    gpu_run = _new_run(engine, make_user)
+    with Session(engine) as s:
+        host = s.get(Host, local_host.id)
+        hosts.set_draining(s, host, False, None, utcnow())
+        s.commit()
+    jobs.start(gpu_run, task_files, gpu_count=1)
+    jobs.wait(gpu_run, timeout=30)
+    assert "No ready host has 1 free GPU" in _run(engine, gpu_run).status_reason
+
+
+def test_concurrent_placements_never_share_a_gpu_or_port(engine, make_user):
+    with Session(engine) as s:
+        host = hosts.add(s, HostCreate(name="gpu-box", driver="local"), "", None, utcnow())
+        host.status = HostStatus.ready
+        host.gpus = [{"index": i, "name": "H100", "memory_mb": 81559} for i in range(4)]
+        s.add(host)
+        s.commit()
+    run_ids = [_new_run(engine, make_user) for _ in range(6)]
+    results: dict[int, object] = {}
+
+    def place(run_id: int) -> None:
+        with Session(engine) as s:
+            try:
+                results[run_id] = allocation.place(s, s.get(Run, run_id), 2)
+            except allocation.NoCapacity as exc:
+                results[run_id] = exc
+
+    threads = [threading.Thread(target=place, args=(r,)) for r in run_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    placed = [r for r in results.values() if isinstance(r, allocation.Placement)]
+    refused = [r for r in results.values() if isinstance(r, allocation.NoCapacity)]
+    assert len(placed) == 2 and len(refused) == 4
+    gpus = [g for p in placed for g in p.gpus]
+    assert sorted(gpus) == [0, 1, 2, 3]
+    assert len({p.port for p in placed}) == 2
