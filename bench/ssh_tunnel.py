@@ -12,21 +12,19 @@ Run: ``.venv/bin/python bench/ssh_tunnel.py [--messages 1000] [--bulk-mb 200]``.
 
 import argparse
 import datetime
+import os
 import platform
 import socket
 import socketserver
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fleet.drivers.ssh import SSHDriver  # noqa: E402
-from fleet.testing_sshd import start_sshd  # noqa: E402
+from fleet.drivers.ssh import SSHDriver
+from fleet.testing_sshd import start_sshd
 
 CHUNK = 1 << 16
 
@@ -125,15 +123,13 @@ def main() -> None:
         )
         try:
             driver.connect()
+            machine = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs)"
+            print(f"# {datetime.date.today()}, {machine}, Python {platform.python_version()}")
+            cipher = driver._client.get_transport().remote_cipher  # peek: what was negotiated
             print(
-                f"# {platform.node()} ({platform.machine()}, {platform.python_version()}), ", end=""
+                f"# cipher {cipher}; rtt: {args.messages} messages of 64 B; bulk: {args.bulk_mb} MB"
             )
-            print(f"{datetime.date.today()}, {sshd.process.args[0]}, paramiko via SSHDriver")
-            cipher = driver._client.get_transport().remote_cipher
-            print(f"# cipher {cipher}; {args.messages} messages of 64 B; bulk {args.bulk_mb} MB")
-            print(
-                f"{'path':<12} {'rtt p50 ms':>10} {'rtt p95 ms':>10} {'up MB/s':>9} {'down MB/s':>9}"
-            )
+            print(f"{'path':<10} {'p50 ms':>8} {'p95 ms':>8} {'up MB/s':>8} {'down MB/s':>9}")
             for name, route in (
                 ("direct", lambda p: ("127.0.0.1", p)),
                 ("forwarder", driver.endpoint),
@@ -141,9 +137,8 @@ def main() -> None:
                 rtt = round_trips(route(echo), args.messages)
                 up = upload(route(sink), bulk) / 1e6
                 down = download(route(source), bulk) / 1e6
-                print(
-                    f"{name:<12} {_ms(rtt, 50):>10.3f} {_ms(rtt, 95):>10.3f} {up:>9.0f} {down:>9.0f}"
-                )
+                p50, p95 = _ms(rtt, 50), _ms(rtt, 95)
+                print(f"{name:<10} {p50:>8.3f} {p95:>8.3f} {up:>8.0f} {down:>9.0f}")
             runs = []
             for _ in range(args.commands):
                 start = time.perf_counter()

@@ -74,8 +74,6 @@ def start_sshd(directory: Path, *, username: str = "root", timeout: float = 10.0
                 f"PidFile {directory / 'sshd.pid'}",
                 "StrictModes no",
                 "AllowTcpForwarding yes",
-                "MaxSessions 64",
-                "MaxStartups 64:30:128",
                 "Subsystem sftp internal-sftp",
                 "",
             ]

@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel
 
 from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role, User
+from fleet.testing_sshd import SSHD, LoopbackSSHD, start_sshd
 from timetracking.utc import utcnow
 from webapp import db
 from webapp.app import create_app
@@ -57,6 +58,15 @@ def _no_stale_workspace_users() -> Iterator[None]:
     yield
     if os.geteuid() == 0:
         sweep()
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSSHD]:
+    if not os.access(SSHD, os.X_OK):
+        pytest.skip(f"{SSHD} is not installed (apt-get install openssh-server)")
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

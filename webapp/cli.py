@@ -44,7 +44,15 @@ def serve(
     from webapp import logs
     from webapp.app import create_app
 
-    config = uvicorn.Config(create_app(Settings()), host=host, port=port, proxy_headers=True)
+    config = uvicorn.Config(
+        create_app(Settings()),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        # VS Code sends whole files in one WebSocket message; loopback needs no compression.
+        ws_max_size=1 << 30,
+        ws_per_message_deflate=False,
+    )
     logs.install()
     uvicorn.Server(config).run()
 

@@ -71,6 +71,25 @@ def ide_settings(ai_tools: bool) -> str:
         "workbench.settings.enableNaturalLanguageSearch": False,
         "security.workspace.trust.enabled": False,
         "terminal.integrated.defaultProfile.linux": "bash",
+        # The shell's and the IDE's own dotfiles are not part of the task.
+        "files.exclude": {
+            name: True
+            for name in (
+                ".cache",
+                ".config",
+                ".local",
+                ".code-server.log",
+                ".bash_logout",
+                ".bashrc",
+                ".profile",
+                ".bash_history",
+                ".wget-hsts",
+                ".python_history",
+            )
+        },
+        # The terminal draws as text, not on a canvas: lighter in the browser, and readable by
+        # the browser journeys that check what a command printed.
+        "terminal.integrated.gpuAcceleration": "off",
     }
     if not ai_tools:
         settings |= {

@@ -1,7 +1,6 @@
 """Fixtures for the fleet tests: a real sshd on loopback, drivers for it and for this machine, and
 a TCP echo server to reach through ``endpoint``."""
 
-import os
 import socket
 import socketserver
 import threading
@@ -12,16 +11,7 @@ import pytest
 from fleet.drivers.base import Driver
 from fleet.drivers.local import LocalDriver
 from fleet.drivers.ssh import SSHDriver
-from fleet.testing_sshd import SSHD, LoopbackSSHD, start_sshd
-
-
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSSHD]:
-    if not os.access(SSHD, os.X_OK):
-        pytest.skip(f"{SSHD} is not installed (apt-get install openssh-server)")
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
+from fleet.testing_sshd import LoopbackSSHD
 
 
 def make_ssh_driver(sshd: LoopbackSSHD, **kwargs) -> SSHDriver:
@@ -84,4 +74,3 @@ def echo_round_trip(address: tuple[str, int], payload: bytes) -> bytes:
             received.extend(chunk)
         sender.join()
         return bytes(received)
-
