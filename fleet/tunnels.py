@@ -73,7 +73,7 @@ class Forwarder:
         try:
             channel = self._open_channel(self.remote)
         except Exception as e:
-            log.warning("forward to %s:%d failed: %s", *self.remote, e)
+            log.info("forward to %s:%d failed: %s", *self.remote, e)
             sock.close()
             return
         pipe = _Pipe(sock, channel, self._forget)

@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         max_age=settings.session_max_age_s,
         same_site="lax",
         https_only=settings.secure_cookies,
+        domain=settings.cookie_domain or None,
     )
     docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

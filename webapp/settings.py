@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     # Where people reach the portal; an https address makes cookies Secure.
     public_url: str = "http://127.0.0.1:8000"
     environment_dirs: str = ""
+    # Production with one IDE subdomain per run (deploy/nginx): the parent domain, e.g.
+    # ".baseliner.example.org", so the session reaches run-<id>.ide.baseliner.example.org.
+    cookie_domain: str = ""
+    # Where a run's IDE is opened: through the portal by default, or e.g.
+    # "https://run-{run}.ide.baseliner.example.org/" when a proxy carries IDE traffic beside the
+    # portal; then the portal's own /ide/ path is closed, so no IDE shares the portal's origin.
+    ide_url: str = "/ide/{run}/"
     session_max_age_s: int = 14 * 24 * 3600
     login_max_failures: int = 5
     login_window_s: int = 15 * 60

@@ -115,7 +115,7 @@ async def assign(
 
 
 @router.get("/runs")
-def live_runs(request: Request, user: CoordinatorUser, session: SessionDep):
+def live_runs(request: Request, user: CoordinatorUser, session: SessionDep, settings: SettingsDep):
     runs = live(session)
     experts = {u.id: u for u in session.exec(select(User).where(User.role == Role.expert))}
     hosts = {h.id: h for h in session.exec(select(Host))}
@@ -128,7 +128,13 @@ def live_runs(request: Request, user: CoordinatorUser, session: SessionDep):
     return render(
         request,
         "coordinator/runs.html",
-        {"runs": runs, "recent": recent, "experts": experts, "hosts": hosts},
+        {
+            "runs": runs,
+            "recent": recent,
+            "experts": experts,
+            "hosts": hosts,
+            "ide_url": settings.ide_url,
+        },
     )
 
 

@@ -1,6 +1,8 @@
 """``/ide/<run>/``: the only way to a run's code-server, for its expert (while the run is live)
 and for coordinators and admins. Everyone else is refused before any byte reaches the IDE."""
 
+import re
+
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
@@ -23,7 +25,13 @@ class Refused(Exception):
         self.status, self.message = status, message
 
 
-def _authorize(scope_holder: Request | WebSocket, run_id: int) -> tuple[User, Run, Host]:
+def _authorize(
+    scope_holder: Request | WebSocket, run_id: int, *, through_portal: bool = True
+) -> tuple[User, Run, Host]:
+    if through_portal and not scope_holder.app.state.settings.ide_url.startswith("/ide/"):
+        raise Refused(
+            404, "IDEs are served on their own addresses here; open it from the run page."
+        )
     with Session(scope_holder.app.state.engine) as session:
         user = user_from_session(scope_holder, session)
         if user is None:
@@ -80,6 +88,29 @@ async def ide_websocket(websocket: WebSocket, run_id: RowId, path: str = "") -> 
     # Only the expert's own frames are their work; a coordinator looking in is not.
     on_frame = (lambda: recorder.touch(run.id)) if user.id == run.expert_id else None
     await websocket.app.state.ide_proxy.websocket(websocket, upstream, f"/ide/{run_id}", on_frame)
+
+
+RUN_HOST = re.compile(r"^run-(\d{1,10})\.")
+
+
+@router.get("/ide-auth")
+async def ide_auth(request: Request) -> Response:
+    """Forward-auth for a reverse proxy that carries IDE traffic itself (deploy/nginx): given
+    the original Host ``run-<id>.<ide domain>`` and the browser's cookie, answer 200 with the
+    upstream to dial in ``X-Baseliner-Upstream``, or 401/403/404/410 with the reason."""
+    match = RUN_HOST.match(request.headers.get("x-forwarded-host", request.headers.get("host", "")))
+    if match is None or int(match.group(1)) >= 2**31:
+        return JSONResponse({"detail": "Not a workspace address."}, status_code=404)
+    try:
+        _, run, host = await run_in_threadpool(
+            lambda: _authorize(request, int(match.group(1)), through_portal=False)
+        )
+    except Refused as refused:
+        return JSONResponse({"detail": refused.message}, status_code=refused.status)
+    upstream = await _endpoint(request, run, host)
+    return Response(
+        status_code=200, headers={"X-Baseliner-Upstream": f"{upstream[0]}:{upstream[1]}"}
+    )
 
 
 async def _deny(websocket: WebSocket, status: int, message: str) -> None:

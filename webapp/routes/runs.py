@@ -53,10 +53,13 @@ def start(
 
 
 @router.get("/runs/{run_id}")
-def show(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
+def show(
+    request: Request, run_id: RowId, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
     run = visible_to(session, run_id, user)
     host = session.get(Host, run.host_id) if run.host_id else None
-    return render(request, "runs/show.html", {"run": run, "host": host})
+    ide_url = settings.ide_url.format(run=run.id)
+    return render(request, "runs/show.html", {"run": run, "host": host, "ide_url": ide_url})
 
 
 @router.post("/runs/{run_id}/stop")
