@@ -46,7 +46,7 @@ def parse_gpus(text: str) -> list[dict[str, Any]]:
 
 def probe(host: Host, connections: Connections) -> Health:
     driver = connections.driver(host)
-    cache = codeserver.cache_dir() if host.driver == "local" else codeserver.host_cache()
+    cache = codeserver.cache_on(host.driver)
     script = (
         f"df -Pk {WORKSPACE_ROOT} | tail -n 1 | awk '{{print $4}}'; echo ---;"
         " if command -v nvidia-smi >/dev/null; then"

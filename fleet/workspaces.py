@@ -33,7 +33,7 @@ class NotReady(HostError):
 
 
 def spec_for(run: Run, host: Host, files: Path | None = None) -> WorkspaceSpec:
-    cache = codeserver.cache_dir() if host.driver == "local" else codeserver.host_cache()
+    cache = codeserver.cache_on(host.driver)
     return WorkspaceSpec(
         run_id=run.id,
         port=run.port,

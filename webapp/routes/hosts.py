@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from baselines.errors import DomainError
 from fleet import health, hosts
+from fleet.drivers import ssh
 from fleet.drivers.base import HostError
 from fleet.hosts import HostCreate
 from webapp.auth.sessions import flash
@@ -56,8 +57,6 @@ def list_hosts(request: Request, user: CoordinatorUser, session: SessionDep):
 async def add_host(request: Request, user: CoordinatorUser, session: SessionDep, now: NowDep):
     """Two steps when no key is given: fetch the host's key and show its fingerprint; only when
     the coordinator confirms it (the form comes back with that fingerprint) is it pinned."""
-    from fleet.drivers import ssh
-
     values = text_fields(await request.form(), *FIELDS)
     data, errors = parse(HostCreate, {k: v for k, v in values.items() if v != ""})
     if data is not None:

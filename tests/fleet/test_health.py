@@ -1,0 +1,66 @@
+"""The host health check: what it reads from a host, and the job that runs it every minute."""
+
+import time
+
+from sqlmodel import Session
+
+from fleet import health, hosts
+from fleet.connections import Connections
+from fleet.hosts import Host, HostCreate, HostStatus
+from timetracking.utc import utcnow
+from webapp import scheduler
+
+
+def test_parse_nvidia_smi_rows():
+    text = "0, NVIDIA H100 80GB HBM3, 81559\n1, NVIDIA H100 80GB HBM3, 81559\n"
+    assert health.parse_gpus(text) == [
+        {"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_mb": 81559},
+        {"index": 1, "name": "NVIDIA H100 80GB HBM3", "memory_mb": 81559},
+    ]
+    assert health.parse_gpus("") == []
+    assert health.parse_gpus("NVIDIA-SMI has failed because it couldn't communicate\n") == []
+
+
+def test_scheduled_job_checks_every_host(engine, sshd):
+    with Session(engine) as s:
+        local = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
+        gone = hosts.add(
+            s,
+            HostCreate(
+                name="gone", driver="ssh", address="127.0.0.1", port=1, key_path=str(sshd.key_path)
+            ),
+            sshd.host_key_line,
+            None,
+            utcnow(),
+        )
+        s.commit()
+        ids = local.id, gone.id
+    connections = Connections()
+    background = scheduler.start(engine, connections, every_s=60)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with Session(engine) as s:
+                checked = [s.get(Host, i) for i in ids]
+                if all(h.status_reason != "not checked yet" for h in checked):
+                    break
+            time.sleep(0.2)
+    finally:
+        background.shutdown(wait=True)
+        connections.close()
+    ready, down = checked
+    assert ready.status == HostStatus.ready, ready.status_reason
+    assert ready.last_seen is not None and ready.gpus == []
+    assert down.status == HostStatus.down
+    assert "127.0.0.1:1" in down.status_reason
+
+
+def test_draining_host_stays_draining_while_healthy(engine):
+    with Session(engine) as s:
+        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
+        hosts.set_draining(s, host, True, None, utcnow())
+        s.commit()
+        connections = Connections()
+        health.check(s, host, connections, utcnow())
+        connections.close()
+        assert host.status == HostStatus.draining
