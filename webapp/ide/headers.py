@@ -35,8 +35,17 @@ WEBSOCKET_OWN = frozenset(
         b"user-agent",
     }
 )
+# The proxy sets the X-Forwarded-* itself. A client's own ``Forwarded`` goes too: code-server
+# takes its host= over X-Forwarded-Host for its WebSocket origin check, so passing it on would
+# let a request name the host its Origin is compared with.
 FORWARDED = frozenset(
-    {b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-prefix", b"x-forwarded-for"}
+    {
+        b"forwarded",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-forwarded-prefix",
+        b"x-forwarded-for",
+    }
 )
 
 

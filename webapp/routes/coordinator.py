@@ -76,29 +76,44 @@ def show_application(
     return _detail(request, session, application, applicant)
 
 
-@router.post("/applications/{application_id}/approve")
-async def approve(
-    request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
-):
-    form = text_fields(await request.form(), "rate", "currency")
+async def _decide(request, application_id: int, session, fields: tuple[str, ...], decide):
+    """Apply one decision (``decide(application, applicant, form)``) and commit; or undo it and
+    return the application page with the error next to its field. Returns (page, applicant)."""
+    form = text_fields(await request.form(), *fields)
     application, applicant = _load(session, application_id)
     try:
-        cents = parse_cents(form["rate"], field="rate")
-        applications.approve(session, application, user, now)
-        rates.set_rate(session, applicant, cents, form["currency"], user, now)
+        decide(application, applicant, form)
     except DomainError as exc:
         session.rollback()
         session.refresh(application)
-        return _detail(
+        status = exc.status_code if exc.field is None else 400
+        values_key = "values" if "rate" in fields else "reject_values"
+        shown = _detail(
             request,
             session,
             application,
             applicant,
-            exc.status_code if exc.field is None else 400,
-            values=form,
+            status,
             errors=field_error(exc),
+            **{values_key: form},
         )
+        return shown, applicant
     session.commit()
+    return None, applicant
+
+
+@router.post("/applications/{application_id}/approve")
+async def approve(
+    request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    def decide(application, applicant, form) -> None:
+        cents = parse_cents(form["rate"], field="rate")
+        applications.approve(session, application, user, now)
+        rates.set_rate(session, applicant, cents, form["currency"], user, now)
+
+    shown, applicant = await _decide(request, application_id, session, ("rate", "currency"), decide)
+    if shown is not None:
+        return shown
     flash(request, f"{applicant.name} is approved.")
     return RedirectResponse(f"/coordinator/applications/{application_id}", status_code=303)
 
@@ -107,39 +122,22 @@ async def approve(
 async def reject(
     request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
-    form = text_fields(await request.form(), "reason")
-    application, applicant = _load(session, application_id)
-    try:
+    def decide(application, applicant, form) -> None:
         applications.reject(session, application, user, form["reason"], now)
-    except DomainError as exc:
-        session.rollback()
-        session.refresh(application)
-        return _detail(
-            request,
-            session,
-            application,
-            applicant,
-            exc.status_code if exc.field is None else 400,
-            reject_values=form,
-            errors=field_error(exc),
-        )
-    session.commit()
+
+    shown, applicant = await _decide(request, application_id, session, ("reason",), decide)
+    if shown is not None:
+        return shown
     flash(request, f"{applicant.name}'s application is rejected.")
     return RedirectResponse(f"/coordinator/applications/{application_id}", status_code=303)
 
 
 @router.get("/experts")
 def experts(request: Request, user: CoordinatorUser, session: SessionDep):
-    query = (
-        select(User, Application)
-        .join(Application, Application.user_id == User.id, isouter=True)
-        .where(User.role == Role.expert)
-        .order_by(User.name)
-    )
     return render(
         request,
         "coordinator/experts.html",
-        {"rows": session.exec(query).all(), "rates": rates.current_rates(session)},
+        {"rows": applications.experts(session), "rates": rates.current_rates(session)},
     )
 
 
