@@ -19,7 +19,8 @@ from fleet.drivers.base import HostError
 from fleet.hosts import Host, HostStatus, all_hosts
 
 MIN_FREE_GB = 5.0
-WORKSPACE_ROOT = "/home"
+# Where task folders grow: users' homes, or the container runtime's workspaces (in /var/lib).
+WORKSPACE_ROOTS = {"process": "/home", "container": "/var/lib"}
 
 
 @dataclass
@@ -47,8 +48,9 @@ def parse_gpus(text: str) -> list[dict[str, Any]]:
 def probe(host: Host, connections: Connections) -> Health:
     driver = connections.driver(host)
     cache = codeserver.cache_on(host.driver)
+    root = WORKSPACE_ROOTS.get(host.runtime, "/")
     script = (
-        f"df -Pk {WORKSPACE_ROOT} | tail -n 1 | awk '{{print $4}}'; echo ---;"
+        f"df -Pk {root} | tail -n 1 | awk '{{print $4}}'; echo ---;"
         " if command -v nvidia-smi >/dev/null; then"
         " nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits; fi;"
         f" echo ---; test -x {shlex.quote(str(codeserver.code_server_bin(cache)))}"
@@ -66,7 +68,7 @@ def probe(host: Host, connections: Connections) -> Health:
     gpus = parse_gpus(parts[1]) if len(parts) > 1 else []
     problems = []
     if disk is not None and disk < MIN_FREE_GB:
-        problems.append(f"only {disk:.1f} GB free on {WORKSPACE_ROOT}")
+        problems.append(f"only {disk:.1f} GB free on {root}")
     if len(parts) < 3 or "code-server-ok" not in parts[2]:
         problems.append(f"code-server {codeserver.VERSION} is not installed in {cache}")
     if host.runtime == "container" and (len(parts) < 4 or not parts[3].strip()):

@@ -102,6 +102,15 @@ def add(
         raise Conflict("A host with this name exists.", field="name")
     if data.driver == DriverKind.ssh and not host_key.strip():
         raise DomainError("Pin the host key before adding an SSH host.", field="host_key")
+    if data.driver == DriverKind.ssh:
+        from fleet.drivers.ssh import parse_key_line  # paramiko only where SSH hosts are added
+
+        try:
+            parse_key_line(host_key)
+        except ValueError:
+            raise DomainError(
+                "The host key is not an OpenSSH public-key line.", field="host_key"
+            ) from None
     host = Host(**data.model_dump(), host_key=host_key.strip(), created_at=now)
     session.add(host)
     session.flush()

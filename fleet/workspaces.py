@@ -98,7 +98,7 @@ def start(
             return
         run.status = RunStatus.active
         run.status_reason = ""
-        run.workspace_path = state.get("home", "")
+        run.workspace_path = state.get("home") or state.get("dir", "")
         run.started_at = now()
         session.add(run)
         session.commit()

@@ -11,10 +11,13 @@ CACHE="${BASELINER_CACHE:-$default_cache}"
 CODE_SERVER_VERSION=4.139.1
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 # chromium: browser journeys; openssh-server: the SSH host driver and its tests; the -dev packages
-# and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h).
-DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config)
+# and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h); podman,
+# runc, debootstrap: the container runtime's tests (tests/container_image.py builds their image).
+DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config
+  podman runc debootstrap)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
 
 missing=()
 for package in "${DEB_PACKAGES[@]}"; do
@@ -22,9 +25,24 @@ for package in "${DEB_PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Podman runs containers on these machines only with runc, no default ulimits (crun fails on
+# setrlimit) and cgroupfs (hybrid cgroups). A containers.conf someone else wrote is left alone.
+containers_conf=/etc/containers/containers.conf
+if ! grep -qs '^# Written by Baseliner' "$containers_conf"; then
+  if [ -s "$containers_conf" ]; then
+    echo "note: keeping $containers_conf; podman here may need runtime = \"runc\"," \
+      "cgroup_manager = \"cgroupfs\" and default_ulimits = [] in it" >&2
+  else
+    say "writing $containers_conf"
+    $sudo mkdir -p /etc/containers
+    printf '%s\n' '# Written by Baseliner (scripts/install.sh).' '[containers]' \
+      'default_ulimits = []' '' '[engine]' 'cgroup_manager = "cgroupfs"' 'runtime = "runc"' |
+      $sudo tee "$containers_conf" >/dev/null
+  fi
 fi
 
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from fleet.drivers.base import Driver
+
 
 @dataclass(frozen=True)
 class WorkspaceSpec:
@@ -52,6 +54,26 @@ class WorkspaceRuntime(Protocol):
 def as_root(driver_user: str, command: str) -> str:
     """The command, through passwordless sudo unless the driver already is root."""
     return command if driver_user == "root" else f"sudo -n bash -c {shlex.quote(command)}"
+
+
+def put_files(
+    driver: Driver, driver_user: str, source: Path, destination: str, run_id: int
+) -> None:
+    """Copy the task files into a folder root made: straight in as root, or through a staging
+    folder the sudo user owns, moved in by root."""
+    if driver_user == "root":
+        driver.put_tree(source, destination)
+        return
+    staging = f"/tmp/baseliner-files-{run_id}"
+    driver.run(f"rm -rf {shlex.quote(staging)}")
+    driver.put_tree(source, staging)
+    driver.run(
+        as_root(
+            driver_user,
+            f"cp -a {shlex.quote(staging)}/. {shlex.quote(destination)}/"
+            f" && rm -rf {shlex.quote(staging)}",
+        )
+    )
 
 
 def ide_settings(ai_tools: bool) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from fleet import codeserver
 from fleet.drivers.base import Driver, HostError
-from fleet.runtimes import WorkspaceSpec, as_root, ide_settings
+from fleet.runtimes import WorkspaceSpec, as_root, ide_settings, put_files
 
 STOP_TIMEOUT_S = 20
 
@@ -38,7 +38,7 @@ class ProcessRuntime:
         )
         try:
             if spec.files is not None:
-                self.driver.put_tree(spec.files, home)
+                put_files(self.driver, self.driver_user, spec.files, home, spec.run_id)
             settings_dir = f"{home}/.local/share/code-server/User"
             self.driver.run(
                 as_root(

@@ -1,6 +1,7 @@
 """The IDE journey: a coordinator assigns an environment, the expert presses Start, VS Code loads
 through /ide/<run>/, they edit a file and run a command in the terminal, and both land on the
-host. Run on every kind of host: this machine (local driver) and an SSH host (process runtime)."""
+host. Run on every kind of host: this machine (local driver) and an SSH host with the process
+runtime, and this machine's podman with the container runtime."""
 
 import os
 import re
@@ -20,6 +21,7 @@ from fleet import health, hosts
 from fleet.connections import Connections
 from fleet.hosts import HostCreate
 from tests.conftest import PASSWORD
+from tests.container_image import ensure_image, sweep_containers
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
@@ -51,12 +53,18 @@ def settings(settings, environments_dir):
     return settings
 
 
-@pytest.fixture(params=["local", "ssh"])
+@pytest.fixture(params=["local", "ssh", "container"])
 def gpu_host(request, engine):
     """The host the workspace runs on, registered as a coordinator would."""
     with Session(engine) as s:
         if request.param == "local":
             data, key = HostCreate(name="local", driver="local"), ""
+        elif request.param == "container":
+            image = ensure_image()
+            sweep_containers()
+            request.addfinalizer(sweep_containers)
+            data = HostCreate(name="pod-host", driver="local", runtime="container", image=image)
+            key = ""
         else:
             sshd = request.getfixturevalue("sshd")
             data = HostCreate(
@@ -75,6 +83,13 @@ def gpu_host(request, engine):
         connections.close()
         assert host.status == "ready", host.status_reason
         return request.param
+
+
+def _task_folder(gpu_host: str, run_id: int) -> tuple[Path, str]:
+    """Where the run's files are on the host, and who the expert's terminal runs as."""
+    if gpu_host == "container":
+        return Path(f"/var/lib/baseliner/workspaces/bl-run-{run_id}"), "agent"
+    return Path(f"/home/bl-run-{run_id}"), f"bl-run-{run_id}"
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
@@ -127,7 +142,7 @@ def test_expert_works_in_vs_code_on_the_host(
     expect(expert_page.locator("#run-status")).to_have_text("active", timeout=60_000)
     shot("run-active", on=expert_page)
     run_id = int(re.search(r"/runs/(\d+)", expert_page.url).group(1))
-    home = Path(f"/home/bl-run-{run_id}")
+    home, unix_user = _task_folder(gpu_host, run_id)
     assert (home / "notes.md").exists() and not (home / "warmup.py").exists()
 
     # VS Code opens in a new tab, through the portal.
@@ -154,7 +169,7 @@ def test_expert_works_in_vs_code_on_the_host(
     ide.locator(".xterm").first.click()
     ide.keyboard.type("python3 solve.py > out.txt; whoami >> out.txt; echo $CUDA_VISIBLE_DEVICES")
     ide.keyboard.press("Enter")
-    out = _wait_for_file(home / "out.txt", f"bl-run-{run_id}")
+    out = _wait_for_file(home / "out.txt", unix_user)
     assert "starting solution" in out
     time.sleep(0.5)
     shot("terminal", on=ide)

@@ -1,0 +1,204 @@
+"""The ``container`` runtime: each workspace is a container of its own, as METR task families
+expect (user ``agent``, home ``/home/agent``), run by podman or, failing that, docker.
+
+The task folder lives on the host under ``WORKSPACES`` and is bind-mounted as the agent's home,
+so archiving and removing it needs no running container. code-server and Node come from the
+host's cache, bind-mounted read-only at the same path, so one cache serves both runtimes and the
+version the health check found is the one that runs. ``--network host`` puts code-server's
+127.0.0.1:<port> on the host's loopback, where the portal's tunnel reaches it.
+
+Engine commands run as root (rootful podman/docker): rootless storage would be per driver user and
+could not chown the task folder to the agent's uid. The OCI runtime is the host's choice: hosts
+whose podman needs ``runc`` say so in /etc/containers/containers.conf (``scripts/install.sh``
+writes it), so nothing here passes ``--runtime`` and hosts where crun works keep it.
+"""
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from fleet import codeserver
+from fleet.drivers.base import CommandFailed, Driver, HostError
+from fleet.runtimes import WorkspaceSpec, as_root, ide_settings, put_files
+
+WORKSPACES = "/var/lib/baseliner/workspaces"
+HOME = "/home/agent"
+# The image's ``agent`` user (vm_images/Dockerfile, tests/container_image.py) has this uid:gid.
+AGENT_UID = 1000
+STOP_TIMEOUT_S = 10
+ENGINES = ("podman", "docker")
+
+
+def gpu_args(engine: str, gpus: list[int]) -> list[str]:
+    """The flags that give the container exactly the leased GPUs, and the environment it sees.
+
+    Inside, the leased GPUs are renumbered from 0, so CUDA_VISIBLE_DEVICES lists 0..n-1 (the host's
+    indices would name devices the container does not have). NVIDIA_VISIBLE_DEVICES=void stops an
+    image's ``NVIDIA_VISIBLE_DEVICES=all`` (nvidia/cuda sets it) from exposing every GPU through a
+    default nvidia runtime or legacy hook; docker's ``--gpus`` sets that variable itself, so it is
+    left alone there.
+    """
+    visible = ",".join(str(i) for i in range(len(gpus)))
+    args = ["-e", f"CUDA_VISIBLE_DEVICES={visible}"]
+    if engine == "docker":
+        if gpus:
+            # The value is parsed as CSV: the quotes keep "device=0,1" one field.
+            return [*args, "--gpus", f'"device={",".join(map(str, gpus))}"']
+        return [*args, "-e", "NVIDIA_VISIBLE_DEVICES=void"]
+    # podman: CDI names from `nvidia-ctk cdi generate` (vm_images/bootstrap.sh).
+    devices = [arg for gpu in gpus for arg in ("--device", f"nvidia.com/gpu={gpu}")]
+    return [*args, "-e", "NVIDIA_VISIBLE_DEVICES=void", *devices]
+
+
+class ContainerRuntime:
+    def __init__(self, driver: Driver, driver_user: str = "root", image: str = "") -> None:
+        self.driver = driver
+        self.driver_user = driver_user
+        self.image = image
+        self._engine: str | None = None
+
+    def _root(self, command: str, timeout: float = 60, check: bool = True) -> str:
+        return self.driver.run(
+            as_root(self.driver_user, command), timeout=timeout, check=check
+        ).stdout
+
+    def engine(self, state: dict[str, Any] | None = None) -> str:
+        """podman if the host has it, else docker; asked once per runtime, and a started
+        workspace keeps the engine that started it."""
+        if state and state.get("engine") in ENGINES:  # state comes from the database
+            return state["engine"]
+        if self._engine is None:
+            # Prints the path of each one found, in the order asked.
+            paths = self._root(f"command -v {' '.join(ENGINES)}", timeout=15, check=False)
+            found = next(iter(paths.split()), "").rsplit("/", 1)[-1]
+            if found not in ENGINES:
+                raise HostError("Neither podman nor docker is installed on the host.")
+            self._engine = found
+        return self._engine
+
+    @staticmethod
+    def name(spec: WorkspaceSpec) -> str:
+        """Container and folder are named after the run: found again from the run id alone (the
+        state's copies are for people reading the database)."""
+        return f"bl-run-{spec.run_id}"
+
+    @classmethod
+    def folder(cls, spec: WorkspaceSpec) -> str:
+        return f"{WORKSPACES}/{cls.name(spec)}"
+
+    def run_argv(self, spec: WorkspaceSpec, engine: str) -> list[str]:
+        """The full ``<engine> run`` command line that starts the workspace detached."""
+        launch = codeserver.command(
+            port=spec.port,
+            folder=HOME,
+            user_data_dir=f"{HOME}/.local/share/code-server",
+            extensions_dir=f"{HOME}/.local/share/code-server/extensions",
+            cache=Path(spec.cache),
+        )
+        env = {"HOME": HOME, "USER": "agent", "SHELL": "/bin/bash", **spec.env}
+        return [
+            engine,
+            "run",
+            "-d",
+            "--name",
+            self.name(spec),
+            "--label",
+            f"baseliner.run={spec.run_id}",
+            "--pull",
+            "never",  # no registry is assumed reachable; a missing image is a clear error
+            "--init",  # reaps what the expert's terminals leave behind; forwards SIGTERM
+            "--network",
+            "host",
+            "--security-opt",
+            "no-new-privileges",  # no setuid way to root from the expert's shell
+            "--security-opt",
+            "label=disable",  # SELinux hosts: the shared cache keeps its labels
+            "--user",
+            f"{AGENT_UID}:{AGENT_UID}",
+            "-w",
+            HOME,
+            "-v",
+            f"{self.folder(spec)}:{HOME}",
+            "-v",
+            f"{spec.cache}:{spec.cache}:ro",
+            *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")],
+            *gpu_args(engine, spec.gpus),
+            self.image,
+            "bash",
+            "-c",
+            launch,
+        ]
+
+    def start(self, spec: WorkspaceSpec) -> dict[str, Any]:
+        if not self.image:
+            raise HostError("The host has no workspace image set; edit the host to give one.")
+        engine = self.engine()
+        name, folder = self.name(spec), self.folder(spec)
+        state = {"container": name, "dir": folder, "engine": engine}
+        q = shlex.quote
+        # No -p on the folder itself: one left from before is an error, never silently reused.
+        self._root(f"mkdir -p {WORKSPACES} && mkdir -m 700 {q(folder)}")
+        try:
+            if spec.files is not None:
+                put_files(self.driver, self.driver_user, spec.files, folder, spec.run_id)
+            settings_dir = f"{folder}/.local/share/code-server/User"
+            self.driver.run(
+                as_root(
+                    self.driver_user,
+                    f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
+                    f" && chown -R {AGENT_UID}:{AGENT_UID} {q(folder)}",
+                ),
+                input=ide_settings(spec.ai_tools).encode(),
+            )
+            try:
+                self._root(shlex.join(self.run_argv(spec, engine)), timeout=120)
+            except CommandFailed as exc:
+                detail = (exc.result.stderr or exc.result.stdout).strip().splitlines()[-1:]
+                raise HostError(
+                    f"{engine} could not start the workspace from image {self.image}: "
+                    + (detail[0] if detail else f"exit status {exc.result.exit_status}")
+                ) from exc
+            return state
+        except BaseException:
+            self.remove(spec, state)
+            raise
+
+    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
+        running = self._root(
+            f"{self.engine(state)} inspect -f '{{{{.State.Running}}}}' {self.name(spec)}",
+            timeout=15,
+            check=False,
+        )
+        return running.strip() == "true"
+
+    def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
+        engine, name = self.engine(state), self.name(spec)
+        self._root(
+            f"if {_exists(engine, name)}; then {engine} stop -t {STOP_TIMEOUT_S} {name} >/dev/null;"
+            " fi",
+            timeout=STOP_TIMEOUT_S + 30,
+        )
+
+    def archive(self, spec: WorkspaceSpec, state: dict[str, Any], destination: Path) -> int:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return self.driver.run_to_file(
+            as_root(
+                self.driver_user,
+                f"tar -C {self.folder(spec)} --exclude=./.local --exclude=./.cache"
+                " --exclude=./.config -czf - .",
+            ),
+            destination,
+        )
+
+    def remove(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
+        engine, name = self.engine(state), self.name(spec)
+        self._root(
+            f"if {_exists(engine, name)}; then {engine} rm -f {name} >/dev/null; fi;"
+            f" rm -rf -- {self.folder(spec)}",
+            timeout=STOP_TIMEOUT_S + 50,
+        )
+
+
+def _exists(engine: str, name: str) -> str:
+    """A shell test for the container, quiet either way (docker has no `container exists`)."""
+    return f"{engine} inspect --type container {name} >/dev/null 2>&1"
