@@ -73,15 +73,26 @@ def main() -> None:
     try:
         with Session(engine) as s:
             expert = create_staff(
-                s, StaffCreate(email="bench@example.org", name="bench", role=Role.analyst),
-                None, utcnow(), password="bench password 1",
+                s,
+                StaffCreate(email="bench@example.org", name="bench", role=Role.analyst),
+                None,
+                utcnow(),
+                password="bench password 1",
             )
             local = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
             remote = hosts.add(
                 s,
-                HostCreate(name="ssh", driver="ssh", address=sshd.address, port=sshd.port,
-                           username=sshd.username, key_path=str(sshd.key_path)),
-                sshd.host_key_line, None, utcnow(),
+                HostCreate(
+                    name="ssh",
+                    driver="ssh",
+                    address=sshd.address,
+                    port=sshd.port,
+                    username=sshd.username,
+                    key_path=str(sshd.key_path),
+                ),
+                sshd.host_key_line,
+                None,
+                utcnow(),
             )
             s.commit()
             for host in (local, remote):
@@ -93,8 +104,10 @@ def main() -> None:
             # One warm-up start, not counted (first code-server start reads its files from disk).
             bench(jobs, engine, expert_id, name, files, 1)
             starts, stops = bench(jobs, engine, expert_id, name, files, n)
-            print(f"{name:<8} {statistics.median(starts):>12.3f} {percentile(starts, 0.95):>12.3f}"
-                  f" {statistics.median(stops):>11.3f}")
+            print(
+                f"{name:<8} {statistics.median(starts):>12.3f} {percentile(starts, 0.95):>12.3f}"
+                f" {statistics.median(stops):>11.3f}"
+            )
     finally:
         jobs.close()
         sshd.stop()

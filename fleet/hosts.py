@@ -4,6 +4,7 @@ A host's SSH key is pinned when it is registered (given up front, or fetched and
 fingerprint) and never replaced silently: a different key later refuses the connection.
 """
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -65,13 +66,11 @@ class Host(SQLModel, table=True):
 class HostCreate(BaseModel):
     """What registering a host asks for; the host key is pinned separately (see ``pin``)."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(min_length=1, max_length=64)
     driver: DriverKind = DriverKind.ssh
     address: str = Field(default="", max_length=255)
     port: int = Field(default=22, ge=1, le=65535)
-    username: str = Field(
-        default="root", min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_-]*$"
-    )
+    username: str = Field(default="root", min_length=1, max_length=64)
     key_path: str = Field(default="", max_length=1000)
     runtime: Runtime = Runtime.process
     image: str = Field(default="", max_length=255)
@@ -81,6 +80,22 @@ class HostCreate(BaseModel):
     @classmethod
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+            raise ValueError(
+                "Use lowercase letters, digits and dashes, starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]*", value):
+            raise ValueError("Not a unix user name (lowercase letters, digits, _ and -)")
+        return value
 
     def problems(self) -> dict[str, str]:
         """Cross-field checks pydantic cannot say next to one field."""

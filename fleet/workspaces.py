@@ -20,8 +20,8 @@ from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
 from fleet import allocation, codeserver
 from fleet.connections import Connections
-from fleet.drivers.base import HostError
-from fleet.hosts import Host
+from fleet.drivers.base import HostError, HostUnreachable
+from fleet.hosts import Host, HostStatus
 from fleet.runtimes import WorkspaceSpec
 
 log = logging.getLogger("baseliner.fleet")
@@ -94,6 +94,10 @@ def start(
             with contextlib.suppress(Exception):
                 runtime.remove(spec, state)
             reason = _reason(host, exc)
+            if isinstance(exc, HostUnreachable):  # no more starts there until a check passes
+                host = session.get(Host, host.id)
+                host.status, host.status_reason = HostStatus.down, str(exc)
+                session.add(host)
             _fail(session, run, reason, now())
             return
         run.status = RunStatus.active

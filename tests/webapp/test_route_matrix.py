@@ -11,31 +11,49 @@ so a new route must be added here, with its answers, before the suite passes aga
 Path parameters are filled with real objects made for each case (``PREPARE``), so an allowed
 caller gets the real success answer, never a 404 for a missing object. Refused requests must not
 change a single row (the whole database is compared before and after), and no request anywhere
-may get a 5xx.
+may get a 5xx (the IDE's deliberate 502/503 answers, in ``OBJECT_CASES``, aside).
+
+The IDE (``/ide/<run>/...``) is proxied to the run's code-server: here an echo server on a loopback
+port stands in for it, so an allowed caller gets the upstream's real answer. Its WebSocket route is
+the row ``WS``: ``101`` is an accepted handshake (a frame then round-trips through the proxy), any
+other number the status of the refused handshake. Workspace actions that start or stop something
+(Start, Stop) run their real background job against no real workspace: Start finds no ready host
+and fails at once; Stop finds nothing to stop on the local host and finishes.
 """
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.testclient import WebSocketDenialResponse, WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
 
 from baselines import applications, password_resets, passwords, tokens
 from baselines.applications import Application
+from baselines.assignments import Assignment, AssignmentStatus
 from baselines.password_resets import PasswordReset
+from baselines.runs import Lease, Run, RunStatus
 from baselines.tokens import ApiToken
 from baselines.users import Role, User
+from fleet import hosts
+from fleet.hosts import Host, HostCreate, HostStatus
 from payments.rates import current_rate
 from tests.conftest import PASSWORD, csrf_token, login
+from tests.ide.servers import free_port, serve
 from timetracking.utc import utcnow
 from webapp.auth.sessions import HOME_BY_ROLE
 
@@ -83,6 +101,38 @@ POST   /admin/users/{user_id}/disable                      login  403    403    
 POST   /admin/users/{user_id}/enable                       login  403    403    403    403    303
 POST   /admin/users/{user_id}/reset-link                   login  403    403    403    403    200
 GET    /admin/audit                                        login  403    403    403    403    200
+# Workspaces. A run is its expert's and the staff's who run workspaces; to finance and analysts,
+# as to another expert, it does not exist (404).
+POST   /assignments/{assignment_id}/start                  login  303    403    403    403    403
+GET    /runs/{run_id}                                      login  200    200    404    404    200
+POST   /runs/{run_id}/stop                                 login  303    303    404    404    303
+GET    /coordinator/assignments                            login  403    200    403    403    200
+POST   /coordinator/assignments                            login  403    303    403    403    303
+GET    /coordinator/runs                                   login  403    200    403    403    200
+POST   /coordinator/runs/{run_id}/stop                     login  403    303    403    403    303
+GET    /coordinator/hosts                                  login  403    200    403    403    200
+POST   /coordinator/hosts                                  login  403    303    403    403    303
+POST   /coordinator/hosts/{host_id}/check                  login  403    303    403    403    303
+POST   /coordinator/hosts/{host_id}/drain                  login  403    303    403    403    303
+POST   /coordinator/hosts/{host_id}/undrain                login  403    303    403    403    303
+# The IDE of a live run (the expert's own, for the expert column). Anonymous: a page visit goes to
+# sign in and back to the run's page; the IDE's own requests get 401. The bare /ide/<run> sends
+# the browser on to /ide/<run>/ (307, method kept). HEAD rides along with GET, as everywhere.
+GET    /ide/{run_id}                                       login  307    307    403    403    307
+POST   /ide/{run_id}                                       401    307    307    403    403    307
+PUT    /ide/{run_id}                                       401    307    307    403    403    307
+PATCH  /ide/{run_id}                                       401    307    307    403    403    307
+DELETE /ide/{run_id}                                       401    307    307    403    403    307
+OPTIONS /ide/{run_id}                                      401    307    307    403    403    307
+GET    /ide/{run_id}/{path:path}                           login  200    200    403    403    200
+POST   /ide/{run_id}/{path:path}                           401    200    200    403    403    200
+PUT    /ide/{run_id}/{path:path}                           401    200    200    403    403    200
+PATCH  /ide/{run_id}/{path:path}                           401    200    200    403    403    200
+DELETE /ide/{run_id}/{path:path}                           401    200    200    403    403    200
+OPTIONS /ide/{run_id}/{path:path}                          401    200    200    403    403    200
+WS     /ide/{run_id}/{path:path}                           401    101    101    403    403    101
+# Forward-auth for IDE subdomains (deploy/nginx): the same rule, asked by the front proxy.
+GET    /ide-auth                                           401    200    200    403    403    200
 # The API: a bearer token of a user in that role, no session; anon sends no token.
 GET    /api/v1/me                                          401    200    200    200    200    200
 """
@@ -117,9 +167,13 @@ class Call:
     url: str
     data: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    location: str | None = None  # where an allowed 303 must point
-    check: Callable[[httpx.Response], None] | None = None  # the effect of an allowed request
+    # Where an allowed 303/307 must point (a pattern where the target is made by the request).
+    location: str | re.Pattern | None = None
+    # The effect of an allowed request (for WS: given the open WebSocketTestSession).
+    check: Callable[[httpx.Response], None] | None = None
     sign_in: bool = True  # False: the caller uses a bearer token, not a session
+    # Where sign-in returns to, when not the address asked for (the IDE returns to the run page).
+    login_next: str | None = None
 
 
 @dataclass
@@ -129,6 +183,7 @@ class World:
     engine: Engine
     make_user: Callable[..., User]
     actor: User | None
+    upstream_port: int  # the stand-in for a run's code-server (an echo server)
 
     def user(self, role: Role, *, disabled: bool = False) -> User:
         user = self.make_user(role)
@@ -178,6 +233,76 @@ class World:
             )
             s.commit()
             return token
+
+    def host(
+        self, name: str = "local", status: HostStatus = HostStatus.ready, draining: bool = False
+    ) -> Host:
+        """A host record for this machine (the local driver)."""
+        with Session(self.engine) as s:
+            host = hosts.add(s, HostCreate(name=name, driver="local"), "", None, utcnow())
+            host.status, host.draining = status, draining
+            host.status_reason = "ok" if status == HostStatus.ready else "not checked yet"
+            s.add(host)
+            s.commit()
+            s.refresh(host)
+            s.expunge(host)
+            return host
+
+    def expert(self) -> User:
+        """The actor when the case is an expert's, else a bystander expert."""
+        return self.actor if self.role == "expert" else self.user(Role.expert)
+
+    def run(
+        self,
+        expert: User | None = None,
+        status: RunStatus = RunStatus.active,
+        port: int | None = None,
+        assignment_id: int | None = None,
+    ) -> Run:
+        """A run on a local host record; an active one's IDE is the echo upstream (unless
+        ``port`` says otherwise). Nothing runs on the machine for it."""
+        expert = expert or self.expert()
+        with Session(self.engine) as s:
+            host = hosts.by_name(s, "local")
+            host_id = host.id if host else None
+        if host_id is None:
+            host_id = self.host().id
+        with Session(self.engine) as s:
+            run = Run(
+                expert_id=expert.id,
+                assignment_id=assignment_id,
+                environment=ENVIRONMENT,
+                status=status,
+                host_id=host_id,
+                port=port or self.upstream_port,
+                created_at=utcnow(),
+                started_at=None if status == RunStatus.provisioning else utcnow(),
+                finished_at=utcnow() if status in (RunStatus.finished, RunStatus.failed) else None,
+            )
+            s.add(run)
+            s.commit()
+            s.refresh(run)
+            s.expunge(run)
+            return run
+
+    def assignment(self, expert: User, status: AssignmentStatus = AssignmentStatus.assigned):
+        with Session(self.engine) as s:
+            row = Assignment(
+                expert_id=expert.id,
+                environment=ENVIRONMENT,
+                status=status,
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+            s.expunge(row)
+            return row
+
+    def wait_for_jobs(self, run_id: int) -> Run:
+        """Let the run's background start/stop finish; the run as it then is."""
+        self.client.app.state.workspaces.wait(run_id, timeout=60)
+        return self.get(Run, run_id)
 
 
 def signed_in_as(client: TestClient) -> str | None:
@@ -466,6 +591,224 @@ def _me(w: World) -> Call:
     )
 
 
+# Workspaces and hosts.
+
+ENVIRONMENT = "warmup/main"
+MANIFEST = "tasks:\n  main:\n    resources:\n      cpus: 1\n"
+
+
+@prepares("POST", "/assignments/{assignment_id}/start")
+def _start(w: World) -> Call:
+    """No host is registered, so the background start fails at once, with the reason."""
+    assignment = w.assignment(w.expert())
+
+    def check(response):
+        with Session(w.engine) as s:
+            run = s.exec(select(Run).where(Run.assignment_id == assignment.id)).one()
+        assert response.headers["location"] == f"/runs/{run.id}"
+        run = w.wait_for_jobs(run.id)
+        assert run.status == RunStatus.failed
+        assert "No ready host has room for a workspace" in run.status_reason
+
+    return Call(
+        f"/assignments/{assignment.id}/start", location=re.compile(r"/runs/\d+"), check=check
+    )
+
+
+@prepares("GET", "/runs/{run_id}")
+def _run_page(w: World) -> Call:
+    run = w.run()
+    return Call(
+        f"/runs/{run.id}", check=lambda r: _assert(f'id="open-ide" href="/ide/{run.id}/"' in r.text)
+    )
+
+
+def _stopped(w: World, run: Run) -> Callable[[httpx.Response], None]:
+    """The stop job ran to the end although nothing was running for the run: finished, its
+    leases gone, the reason saying what the cleanup met."""
+
+    def check(_):
+        after = w.wait_for_jobs(run.id)
+        assert after.status == RunStatus.finished, after.status_reason
+        assert after.finished_at is not None and after.status_reason.startswith("Stopped")
+        with Session(w.engine) as s:
+            assert s.exec(select(Lease).where(Lease.run_id == run.id)).all() == []
+
+    return check
+
+
+@prepares("POST", "/runs/{run_id}/stop")
+def _stop(w: World) -> Call:
+    run = w.run()
+    return Call(f"/runs/{run.id}/stop", location=f"/runs/{run.id}", check=_stopped(w, run))
+
+
+@prepares("POST", "/coordinator/runs/{run_id}/stop")
+def _coordinator_stop(w: World) -> Call:
+    run = w.run()
+    return Call(
+        f"/coordinator/runs/{run.id}/stop", location="/coordinator/runs", check=_stopped(w, run)
+    )
+
+
+@prepares("GET", "/coordinator/runs")
+def _live_runs(w: World) -> Call:
+    run = w.run()
+    return Call("/coordinator/runs", check=lambda r: _assert(f'href="/runs/{run.id}"' in r.text))
+
+
+@prepares("POST", "/coordinator/assignments")
+def _assign(w: World) -> Call:
+    expert_id = w.application("approved").user_id
+
+    def check(_):
+        with Session(w.engine) as s:
+            rows = s.exec(select(Assignment).where(Assignment.expert_id == expert_id)).all()
+        assert [(a.environment, a.time_limit_s, a.status) for a in rows] == [
+            (ENVIRONMENT, 7200, AssignmentStatus.assigned)
+        ]
+
+    form = {
+        "expert": str(expert_id),
+        "environment": ENVIRONMENT,
+        "time_limit_hours": "2",
+        "ai_tools": "NO_AI_TOOLS",
+    }
+    return Call("/coordinator/assignments", form, location="/coordinator/assignments", check=check)
+
+
+@prepares("GET", "/coordinator/hosts")
+def _hosts_page(w: World) -> Call:
+    w.host("gpu-07")
+    return Call("/coordinator/hosts", check=lambda r: _assert("gpu-07" in r.text))
+
+
+LOCAL_HOST_FORM = {
+    "name": "box-2",
+    "driver": "local",
+    "runtime": "process",
+    "port": "22",
+    "username": "root",
+    "max_workspaces": "2",
+}
+
+
+@prepares("POST", "/coordinator/hosts")
+def _add_host(w: World) -> Call:
+    def check(_):
+        with Session(w.engine) as s:
+            host = hosts.by_name(s, "box-2")
+        assert (host.driver, host.max_workspaces) == ("local", 2)
+        assert host.status == HostStatus.ready, host.status_reason  # checked at once
+
+    return Call(
+        "/coordinator/hosts", dict(LOCAL_HOST_FORM), location="/coordinator/hosts", check=check
+    )
+
+
+@prepares("POST", "/coordinator/hosts/{host_id}/check")
+def _check_host(w: World) -> Call:
+    host = w.host(status=HostStatus.down)
+
+    def check(_):
+        after = w.get(Host, host.id)
+        assert after.status == HostStatus.ready, after.status_reason
+        assert after.last_seen is not None and after.disk_free_gb
+
+    return Call(f"/coordinator/hosts/{host.id}/check", location="/coordinator/hosts", check=check)
+
+
+@prepares("POST", "/coordinator/hosts/{host_id}/drain")
+def _drain(w: World) -> Call:
+    host = w.host()
+
+    def check(_):
+        after = w.get(Host, host.id)
+        assert after.draining and after.status == HostStatus.draining
+
+    return Call(f"/coordinator/hosts/{host.id}/drain", location="/coordinator/hosts", check=check)
+
+
+@prepares("POST", "/coordinator/hosts/{host_id}/undrain")
+def _undrain(w: World) -> Call:
+    host = w.host(status=HostStatus.draining, draining=True)
+
+    def check(_):
+        after = w.get(Host, host.id)
+        assert not after.draining and after.status == HostStatus.ready
+
+    return Call(f"/coordinator/hosts/{host.id}/undrain", location="/coordinator/hosts", check=check)
+
+
+# The IDE. Requests carry Accept: text/html as a browser's page visit does, so refusals are pages.
+
+IDE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+IDE_REFUSED = "Your role cannot open workspaces."
+BROWSER = {"accept": "text/html"}
+
+
+def _ide_bare(w: World) -> Call:
+    run = w.run()
+    return Call(
+        f"/ide/{run.id}",
+        headers=dict(BROWSER),
+        location=f"/ide/{run.id}/",
+        login_next=f"/runs/{run.id}",
+    )
+
+
+def _ide_path(method: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        run = w.run()
+
+        def check(response):
+            echoed = response.json()
+            assert (echoed["method"], echoed["path"], echoed["query"]) == (
+                method,
+                "/static/a%2Fb.js",
+                "v=1",
+            )
+            assert "baseliner_session" not in echoed["cookie"]  # the portal's session stays home
+
+        return Call(
+            f"/ide/{run.id}/static/a%2Fb.js?v=1",
+            headers=dict(BROWSER),
+            check=check,
+            login_next=f"/runs/{run.id}",
+        )
+
+    return build
+
+
+for _method in IDE_METHODS:
+    prepares(_method, "/ide/{run_id}")(_ide_bare)
+    prepares(_method, "/ide/{run_id}/{path:path}")(_ide_path(_method))
+
+
+@prepares("WS", "/ide/{run_id}/{path:path}")
+def _ide_websocket(w: World) -> Call:
+    run = w.run()
+
+    def check(ws: WebSocketTestSession) -> None:
+        assert ws.receive_json()["path"] == "/socket"
+        ws.send_text("ping")
+        assert ws.receive_text() == "ping"
+
+    return Call(f"/ide/{run.id}/socket?reconnection=false", check=check)
+
+
+@prepares("GET", "/ide-auth")
+def _ide_auth(w: World) -> Call:
+    run = w.run()
+    return Call(
+        "/ide-auth",
+        headers={"x-forwarded-host": f"run-{run.id}.ide.example.org"},
+        check=lambda r: _assert(
+            r.headers["x-baseliner-upstream"] == f"127.0.0.1:{w.upstream_port}"
+        ),
+    )
+
+
 def _assert(condition: bool) -> None:
     assert condition
 
@@ -487,10 +830,72 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
 
 
+@pytest.fixture(scope="session")
+def environments_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One task family on disk, ``warmup/main``, for assignments and Start."""
+    root = tmp_path_factory.mktemp("envs")
+    family = root / "warmup"
+    (family / "assets").mkdir(parents=True)
+    (family / "manifest.yaml").write_text(MANIFEST)
+    (family / "warmup.py").write_text("class TaskFamily:\n    standard_version = '0.5.0'\n")
+    (family / "assets" / "notes.md").write_text("# Notes\n")
+    return root
+
+
 @pytest.fixture
-def world(client: TestClient, engine: Engine, make_user) -> Callable[[str], World]:
+def settings(settings, environments_dir: Path):
+    settings.environment_dirs = str(environments_dir)
+    return settings
+
+
+def _echo_upstream() -> FastAPI:
+    """Stands in for a run's code-server: answers every method on every path with what it got,
+    and echoes WebSocket frames after a first message naming the path."""
+    app = FastAPI()
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    @app.api_route("/{rest:path}", methods=methods)
+    async def echo(request: Request, rest: str) -> JSONResponse:
+        return JSONResponse(
+            {
+                "method": request.method,
+                "path": request.scope["raw_path"].decode(),
+                "query": request.url.query,
+                "cookie": request.headers.get("cookie", ""),
+            }
+        )
+
+    @app.websocket("/{rest:path}")
+    async def ws(websocket: WebSocket, rest: str) -> None:
+        await websocket.accept()
+        await websocket.send_json({"path": websocket.scope["raw_path"].decode()})
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect:
+            pass
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def upstream_port() -> Iterator[int]:
+    with serve(_echo_upstream()) as base:
+        yield int(base.rsplit(":", 1)[1])
+
+
+def _deliberate(response: httpx.Response) -> bool:
+    """The IDE's own 5xx answers: its workspace is still starting (503) or not answering (502)."""
+    path = urlsplit(str(response.request.url)).path
+    return path.startswith("/ide/") and response.status_code in (502, 503)
+
+
+@pytest.fixture
+def world(
+    client: TestClient, engine: Engine, make_user, upstream_port: int
+) -> Callable[[str], World]:
     def no_server_errors(response: httpx.Response) -> None:
-        assert response.status_code < 500, (
+        assert response.status_code < 500 or _deliberate(response), (
             f"{response.request.method} {response.request.url} answered {response.status_code}"
         )
 
@@ -498,7 +903,7 @@ def world(client: TestClient, engine: Engine, make_user) -> Callable[[str], Worl
 
     def build(role: str) -> World:
         actor = None if role == ANON else make_user(Role(role))
-        return World(role, client, engine, make_user, actor)
+        return World(role, client, engine, make_user, actor, upstream_port)
 
     return build
 
@@ -527,38 +932,86 @@ def send(
     return w.client.request(method, call.url, data=data or None, headers=call.headers)
 
 
-def expect(w: World, method: str, call: Call, expected: int | str) -> httpx.Response:
+def _content_types(call: Call) -> tuple[str, ...]:
+    """What a refusal may come as: JSON for the API and the front proxy's forward-auth; for the
+    IDE, a page when the browser asks for one, else JSON (or the site's 404 page for an address
+    that is malformed before the IDE route is reached); a page everywhere else."""
+    path = urlsplit(call.url).path
+    if path.startswith("/api/") or path == "/ide-auth":
+        return ("application/json",)
+    if path.startswith("/ide/") and "text/html" not in call.headers.get("accept", ""):
+        return ("application/json", "text/html")
+    return ("text/html",)
+
+
+def expect(w: World, method: str, call: Call, expected: int | str) -> httpx.Response | None:
+    if method == "WS":
+        expect_websocket(w, call, expected)
+        return None
     signed_in = sign_in(w, call)
     before = snapshot(w.engine)
     response = send(w, method, call, signed_in)
     status = 303 if expected == LOGIN else expected
     where = f"{method} {call.url} as {w.role}"
     assert response.status_code == status, f"{where}: {response.status_code} {response.text[:500]}"
-    is_api = urlsplit(call.url).path.startswith("/api/")
+    path = urlsplit(call.url).path
+    is_api, is_ide = path.startswith("/api/"), path.startswith(("/ide/", "/ide-auth"))
 
     if expected == LOGIN:
         location = urlsplit(response.headers["location"])
         assert location.path == "/login", where
         # A page comes back after sign-in; a form's POST-only address does not (the form's page,
         # from the Referer, does; these requests send none).
-        wanted = {"next": [call.url]} if method == "GET" else {}
+        wanted = {"next": [call.login_next or call.url]} if method == "GET" else {}
         assert parse_qs(location.query) == wanted, where
-    elif status == 303:
-        assert call.location is not None, f"{where}: PREPARE must say where the 303 points"
-        assert response.headers["location"] == call.location, where
+    elif status in (303, 307):
+        assert call.location is not None, f"{where}: PREPARE must say where the {status} points"
+        if isinstance(call.location, re.Pattern):
+            assert call.location.fullmatch(response.headers["location"]), where
+        else:
+            assert response.headers["location"] == call.location, where
     if status == 401:
-        assert response.json()["detail"], where
-        assert response.headers["www-authenticate"] == "Bearer", where
-    if status == 403:
-        assert "Your role cannot open this page." in response.text, where
+        if is_api:
+            assert response.json()["detail"], where
+            assert response.headers["www-authenticate"] == "Bearer", where
+        elif method != "HEAD":  # the IDE: its own requests can't follow a sign-in redirect
+            assert "Sign in first." in response.text, where
+    if status == 403 and method != "HEAD":
+        refused = IDE_REFUSED if is_ide else "Your role cannot open this page."
+        assert refused in response.text, where
     if status >= 400:
-        kind = "application/json" if is_api else "text/html"
-        assert response.headers["content-type"].startswith(kind), where
+        assert response.headers["content-type"].startswith(_content_types(call)), where
     if expected == LOGIN or status >= 400:
         assert snapshot(w.engine) == before, f"{where}: a refused request changed the database"
     elif call.check is not None:
         call.check(response)
     return response
+
+
+def expect_websocket(w: World, call: Call, expected: int | str) -> None:
+    """Open the WebSocket: 101 when the handshake is accepted (then ``call.check`` talks through
+    it), else the status of the refusal (a denial response; a close before accepting is what a
+    server answers 403 to)."""
+    sign_in(w, call)
+    before = snapshot(w.engine)
+    where = f"WS {call.url} as {w.role}"
+    try:
+        session = w.client.websocket_connect(call.url, headers=dict(call.headers))
+        ws = session.__enter__()
+    except WebSocketDenialResponse as denial:
+        assert denial.status_code == expected, f"{where}: {denial.status_code} {denial.text}"
+        assert denial.json()["detail"], where
+    except WebSocketDisconnect as closed:
+        assert expected == 403, f"{where}: closed with {closed.code} before the handshake"
+    else:
+        try:
+            assert expected == 101, f"{where}: the handshake was accepted"
+            if call.check is not None:
+                call.check(ws)
+        finally:
+            session.__exit__(None, None, None)
+        return
+    assert snapshot(w.engine) == before, f"{where}: a refused handshake changed the database"
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -579,6 +1032,9 @@ def test_every_route_is_in_the_matrix(app) -> None:
     for path, route in _app_routes(app):
         if isinstance(route, Mount):
             assert path.startswith(STATIC_MOUNTS), f"mount {path} needs rows in MATRIX"
+            continue
+        if isinstance(route, APIWebSocketRoute | WebSocketRoute):
+            found.add(("WS", path))  # WebSocket routes are rows too, method "WS"
             continue
         assert isinstance(route, APIRoute | Route), f"{path}: unexpected route type {route!r}"
         # A route without methods takes any method: it must get rows too (it never matches "*").
@@ -614,8 +1070,12 @@ def _allowed_role(method: str, path: str) -> str:
     )
 
 
+# The IDE's POSTs are code-server's own requests, passed through: the portal's CSRF token is for
+# its forms (the session cookie is SameSite=Lax, so another site's POST carries no session).
 POST_PAGES = [
-    (method, path) for method, path in MATRIX if method == "POST" and not path.startswith("/api/")
+    (method, path)
+    for method, path in MATRIX
+    if method == "POST" and not path.startswith(("/api/", "/ide/"))
 ]
 
 
@@ -744,10 +1204,110 @@ def _signed_in_login_with_next(next_: str) -> Callable[[World], Call]:
     return lambda w: Call(f"/login?next={next_}", location=home(w))
 
 
+def _others(what: str) -> Callable[[World], Call]:
+    """Another expert's assignment or run, asked for by the signed-in expert."""
+
+    def build(w: World) -> Call:
+        other = w.user(Role.expert)
+        if what == "start":
+            return Call(f"/assignments/{w.assignment(other).id}/start")
+        run = w.run(other)
+        return Call(f"/runs/{run.id}" + ("/stop" if what == "stop" else ""))
+
+    return build
+
+
+def _start_closed(w: World) -> Call:
+    return Call(f"/assignments/{w.assignment(w.actor, AssignmentStatus.closed).id}/start")
+
+
+def _start_gone(w: World) -> Call:
+    assignment = w.assignment(w.actor)
+    with Session(w.engine) as s:
+        row = s.get(Assignment, assignment.id)
+        row.environment = "retired/main"
+        s.add(row)
+        s.commit()
+    return Call(f"/assignments/{assignment.id}/start")
+
+
+def _start_live(w: World) -> Call:
+    assignment = w.assignment(w.actor)
+    run = w.run(w.actor, RunStatus.provisioning, assignment_id=assignment.id)
+
+    def check(_):
+        with Session(w.engine) as s:
+            runs = s.exec(select(Run).where(Run.assignment_id == assignment.id)).all()
+        assert [r.id for r in runs] == [run.id]
+
+    return Call(f"/assignments/{assignment.id}/start", location=f"/runs/{run.id}", check=check)
+
+
+def _stop_run(url: str, status: RunStatus) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        run = w.run(status=status)
+        location = "/coordinator/runs" if url.startswith("/coordinator") else f"/runs/{run.id}"
+        check = _stopped(w, run) if status == RunStatus.provisioning else None
+        return Call(url.format(id=run.id), location=location, check=check)
+
+    return build
+
+
+def _ide_of(kind: str | RunStatus) -> Callable[[World], Call]:
+    """The IDE of a run: another expert's, an unknown one, one in ``kind`` status, one whose IDE
+    is down (nothing listens on its port), or the actor's live one asked for as the IDE's own
+    scripts do (``xhr``: no text/html in Accept)."""
+
+    def build(w: World) -> Call:
+        headers = {} if kind == "xhr" else dict(BROWSER)
+        if kind == "unknown":
+            return Call("/ide/999999/", headers=headers, login_next="/runs/999999")
+        if kind == "other":
+            run = w.run(w.user(Role.expert))
+        elif kind == "down":
+            run = w.run(port=free_port())
+        elif kind == "xhr":
+            run = w.run()
+        else:
+            run = w.run(status=RunStatus(kind))
+        return Call(f"/ide/{run.id}/x", headers=headers, login_next=f"/runs/{run.id}")
+
+    return build
+
+
+def _ide_socket(kind: str | RunStatus) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        if kind == "unknown":
+            return Call("/ide/999999/socket")
+        if kind == "other":
+            run = w.run(w.user(Role.expert))
+        elif kind == "down":
+            run = w.run(port=free_port())
+        else:
+            run = w.run(status=RunStatus(kind))
+        return Call(f"/ide/{run.id}/socket")
+
+    return build
+
+
+def _ide_auth_for(host: str | RunStatus) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        name = host
+        if host == "other":
+            name = f"run-{w.run(w.user(Role.expert)).id}.ide.example.org"
+        elif isinstance(host, RunStatus):
+            name = f"run-{w.run(status=host).id}.ide.example.org"
+        return Call("/ide-auth", headers={"x-forwarded-host": name})
+
+    return build
+
+
 # Ids no row can have: beyond PostgreSQL's 32-bit integer, beyond 64 bits, zero, negative.
 OUT_OF_RANGE_IDS = ("2147483648", "99999999999999999999", "0", "-99999999999999999999")
 ID_ROUTES = [
-    (method, path, _allowed_role(method, path)) for method, path in MATRIX if "_id}" in path
+    (method, path, _allowed_role(method, path))
+    for method, path in MATRIX
+    if "_id}" in path and method != "WS"  # WS: see WS_CASES
 ]
 
 OBJECT_CASES = [
@@ -990,6 +1550,136 @@ OBJECT_CASES = [
         for role in ("expert", "admin")
         for target in ("//evil.example/x", "https://evil.example/x", "/\\evil.example")
     ],
+    # Workspaces: an expert starts only their own open assignments, once at a time.
+    pytest.param("expert", "POST", _others("start"), 404, id="start another expert's assignment"),
+    pytest.param(
+        "expert", "POST", _url("/assignments/999999/start"), 404, id="start an unknown assignment"
+    ),
+    pytest.param("expert", "POST", _url("/assignments/abc/start"), 404, id="start assignment abc"),
+    pytest.param("expert", "POST", _start_closed, 400, id="start a closed assignment"),
+    pytest.param("expert", "POST", _start_gone, 400, id="start a task no longer on disk"),
+    pytest.param("expert", "POST", _start_live, 303, id="start again while a run is live"),
+    # Runs: their expert's, and staff's; another expert's does not exist for this one.
+    pytest.param("expert", "GET", _others("page"), 404, id="another expert's run page"),
+    pytest.param("expert", "POST", _others("stop"), 404, id="stop another expert's run"),
+    pytest.param("admin", "GET", _url("/runs/999999"), 404, id="unknown run page"),
+    pytest.param(
+        "expert",
+        "POST",
+        _stop_run("/runs/{id}/stop", RunStatus.finished),
+        409,
+        id="stop a finished run",
+    ),
+    pytest.param(
+        "coordinator",
+        "POST",
+        _stop_run("/coordinator/runs/{id}/stop", RunStatus.failed),
+        409,
+        id="coordinator stops a failed run",
+    ),
+    pytest.param(
+        "coordinator",
+        "POST",
+        _stop_run("/coordinator/runs/{id}/stop", RunStatus.stopping),
+        409,
+        id="coordinator stops a run already stopping",
+    ),
+    pytest.param(
+        "coordinator",
+        "POST",
+        _stop_run("/coordinator/runs/{id}/stop", RunStatus.provisioning),
+        303,
+        id="coordinator stops a provisioning run",
+    ),
+    pytest.param(
+        "coordinator",
+        "POST",
+        _url("/coordinator/runs/999999/stop"),
+        404,
+        id="coordinator stops an unknown run",
+    ),
+    # Hosts.
+    *[
+        pytest.param(
+            "coordinator",
+            "POST",
+            _url(f"/coordinator/hosts/{ident}/{action}"),
+            404,
+            id=f"{action} host {ident}",
+        )
+        for action in ("check", "drain", "undrain")
+        for ident in ("999999", "abc")
+    ],
+    # The IDE: another expert's run does not exist; a run not live is closed (410) or still
+    # starting (503); an IDE that does not answer is a bad gateway (502), never a crash.
+    pytest.param("expert", "GET", _ide_of("other"), 404, id="IDE of another expert's run"),
+    pytest.param("expert", "GET", _ide_of("unknown"), 404, id="IDE of an unknown run"),
+    pytest.param(ANON, "GET", _ide_of("unknown"), LOGIN, id="IDE of an unknown run, anonymous"),
+    pytest.param("expert", "GET", _url("/ide/abc/"), 404, id="IDE of run abc"),
+    pytest.param("expert", "GET", _ide_of(RunStatus.provisioning), 503, id="IDE still starting"),
+    pytest.param(
+        "admin", "GET", _ide_of(RunStatus.provisioning), 503, id="IDE still starting, admin"
+    ),
+    *[
+        pytest.param(role, "GET", _ide_of(status), 410, id=f"IDE of a {status} run as {role}")
+        for status in (RunStatus.stopping, RunStatus.finished, RunStatus.failed)
+        for role in ("expert", "coordinator")
+    ],
+    pytest.param("expert", "GET", _ide_of("down"), 502, id="IDE not answering"),
+    pytest.param("expert", "POST", _ide_of("down"), 502, id="IDE not answering, POST"),
+    # The IDE's own requests (no text/html in Accept) get JSON refusals.
+    pytest.param("finance", "GET", _ide_of("xhr"), 403, id="IDE request as finance, JSON"),
+    pytest.param(ANON, "GET", _ide_of("xhr"), LOGIN, id="IDE request anonymous, JSON"),
+    pytest.param(ANON, "HEAD", _ide_of("xhr"), 401, id="IDE HEAD anonymous"),
+    pytest.param("analyst", "HEAD", _ide_of("xhr"), 403, id="IDE HEAD as analyst"),
+    pytest.param("coordinator", "HEAD", _ide_of("xhr"), 200, id="IDE HEAD as coordinator"),
+    # The same rules for the IDE's WebSocket.
+    pytest.param("expert", "WS", _ide_socket("other"), 404, id="WS of another expert's run"),
+    pytest.param("expert", "WS", _ide_socket("unknown"), 404, id="WS of an unknown run"),
+    pytest.param(
+        "expert", "WS", _ide_socket(RunStatus.provisioning), 503, id="WS while still starting"
+    ),
+    *[
+        pytest.param("expert", "WS", _ide_socket(status), 410, id=f"WS of a {status} run")
+        for status in (RunStatus.stopping, RunStatus.finished, RunStatus.failed)
+    ],
+    pytest.param("coordinator", "WS", _ide_socket("down"), 502, id="WS to an IDE not answering"),
+    *[
+        pytest.param("expert", "WS", _url(f"/ide/{ident}/socket"), 403, id=f"WS of run {ident}")
+        for ident in (*OUT_OF_RANGE_IDS, "abc")
+    ],
+    # Forward-auth: only run-<id>.<domain> names a workspace.
+    pytest.param(
+        "expert",
+        "GET",
+        _ide_auth_for("portal.example.org"),
+        404,
+        id="forward-auth for the portal's own host",
+    ),
+    pytest.param(
+        "expert",
+        "GET",
+        _ide_auth_for("run-999999.ide.example.org"),
+        404,
+        id="forward-auth for an unknown run",
+    ),
+    pytest.param(
+        "expert",
+        "GET",
+        _ide_auth_for("run-99999999999.ide.example.org"),
+        404,
+        id="forward-auth for a run id beyond 32 bits",
+    ),
+    pytest.param(
+        "expert", "GET", _ide_auth_for("other"), 404, id="forward-auth for another expert's run"
+    ),
+    pytest.param(
+        "expert",
+        "GET",
+        _ide_auth_for(RunStatus.finished),
+        410,
+        id="forward-auth for a finished run",
+    ),
 ]
 
 
@@ -997,5 +1687,5 @@ OBJECT_CASES = [
 def test_objects(world, role, method, build, expected) -> None:
     w = world(role)
     response = expect(w, method, build(w), expected)
-    if expected == 404:
+    if expected == 404 and response is not None:
         assert response.status_code == 404  # the error page, never a sign-in redirect or a 500

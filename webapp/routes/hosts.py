@@ -77,7 +77,7 @@ async def add_host(request: Request, user: CoordinatorUser, session: SessionDep,
         host_key = fetched
     if host_key and data.driver == "ssh":
         try:
-            ssh.fingerprint(host_key)
+            ssh.parse_key_line(host_key)  # the key the driver will pin must parse
         except ValueError:
             return _page(
                 request,

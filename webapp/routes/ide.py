@@ -2,6 +2,7 @@
 and for coordinators and admins. Everyone else is refused before any byte reaches the IDE."""
 
 import re
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import RedirectResponse, Response
@@ -78,6 +79,9 @@ async def ide_http(request: Request, run_id: RowId, path: str = "") -> Response:
 
 @router.websocket("/ide/{run_id}/{path:path}")
 async def ide_websocket(websocket: WebSocket, run_id: RowId, path: str = "") -> None:
+    if not _same_origin(websocket):
+        await _deny(websocket, 403, "This socket must come from the portal's own pages.")
+        return
     try:
         user, run, host = await run_in_threadpool(_authorize, websocket, run_id)
     except Refused as refused:
@@ -111,6 +115,15 @@ async def ide_auth(request: Request) -> Response:
     return Response(
         status_code=200, headers={"X-Baseliner-Upstream": f"{upstream[0]}:{upstream[1]}"}
     )
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """A second layer under code-server's own check: a page on another site cannot open an
+    IDE socket with the expert's cookie (browsers always send Origin on WebSockets)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser; the session cookie check still applies
+    return urlsplit(origin).netloc == websocket.headers.get("host", "")
 
 
 async def _deny(websocket: WebSocket, status: int, message: str) -> None:

@@ -5,7 +5,7 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
 from baselines import assignments
-from baselines.errors import DomainError
+from baselines.errors import Conflict, DomainError
 from baselines.runs import LIVE, Run, visible_to
 from environments import workspace_files
 from environments.catalogue import discover
@@ -34,7 +34,7 @@ def start(
     if live is not None:
         return RedirectResponse(f"/runs/{live.id}", status_code=303)
     if assignment.status != assignments.AssignmentStatus.assigned:
-        raise DomainError("This assignment is closed.")
+        raise Conflict("This assignment is closed.")
     try:
         ref = workspace_files.find(discover(settings.environment_dirs), assignment.environment)
     except DomainError as exc:
