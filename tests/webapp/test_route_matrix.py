@@ -1556,7 +1556,7 @@ OBJECT_CASES = [
         "expert", "POST", _url("/assignments/999999/start"), 404, id="start an unknown assignment"
     ),
     pytest.param("expert", "POST", _url("/assignments/abc/start"), 404, id="start assignment abc"),
-    pytest.param("expert", "POST", _start_closed, 400, id="start a closed assignment"),
+    pytest.param("expert", "POST", _start_closed, 409, id="start a closed assignment"),
     pytest.param("expert", "POST", _start_gone, 400, id="start a task no longer on disk"),
     pytest.param("expert", "POST", _start_live, 303, id="start again while a run is live"),
     # Runs: their expert's, and staff's; another expert's does not exist for this one.
