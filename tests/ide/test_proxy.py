@@ -202,52 +202,37 @@ def test_code_server_workbench_and_assets_through_proxy(ide: tuple[str, Path]) -
 
 
 @pytest.mark.e2e
-def test_workbench_terminal_in_chromium(ide: tuple[str, Path]) -> None:
+def test_workbench_terminal_in_chromium(ide: tuple[str, Path], browser) -> None:
     """The workbench only runs with a working websocket to its server: a command typed in its
     terminal landing on disk proves the whole WebSocket path."""
-    from playwright.sync_api import sync_playwright
-
     base, folder = ide
     proof = folder / "proof.txt"
     proof.unlink(missing_ok=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(f"{base}/?folder={folder}")
+        page.wait_for_selector(".monaco-workbench", timeout=30_000)
+        page.wait_for_selector(".statusbar", timeout=15_000)
+        time.sleep(1)  # let the workbench take focus before the shortcut
+        page.keyboard.press("Control+Backquote")
+        page.wait_for_selector(".xterm", timeout=15_000)
+        page.click(".xterm")  # focus the terminal, wherever the workbench put focus
+        page.wait_for_function(  # the shell's prompt, which shows the folder
+            "document.querySelector('.xterm-rows')?.textContent.includes('work')",
+            timeout=15_000,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.goto(f"{base}/?folder={folder}")
-            page.wait_for_selector(".monaco-workbench", timeout=30_000)
-            page.wait_for_selector(".statusbar", timeout=15_000)
-            time.sleep(1)  # let the workbench take focus before the shortcut
-            page.keyboard.press("Control+Backquote")
-            page.wait_for_selector(".xterm", timeout=15_000)
-            page.click(".xterm")  # focus the terminal, wherever the workbench put focus
-            page.wait_for_function(  # the shell's prompt, which shows the folder
-                "document.querySelector('.xterm-rows')?.textContent.includes('work')",
-                timeout=15_000,
-            )
-            page.keyboard.type("echo hello-from-proxy > proof.txt")
-            page.keyboard.press("Enter")
-            landed = wait_for(proof.exists, timeout=15)
-            if landed:  # the server's file watcher tells the browser, over the same socket
-                page.wait_for_selector(".explorer-folders-view >> text=proof.txt", timeout=10_000)
-            page.screenshot(path=str(SCREENSHOTS / "workbench-terminal.png"))
-        finally:
-            browser.close()
+        page.keyboard.type("echo hello-from-proxy > proof.txt")
+        page.keyboard.press("Enter")
+        landed = wait_for(proof.exists, timeout=15)
+        if landed:  # the server's file watcher tells the browser, over the same socket
+            page.wait_for_selector(".explorer-folders-view >> text=proof.txt", timeout=10_000)
+        page.screenshot(path=str(SCREENSHOTS / "workbench-terminal.png"))
+    finally:
+        context.close()
     assert landed, f"proof.txt never appeared; console errors: {errors[:5]}"
     assert proof.read_text().strip() == "hello-from-proxy"
     assert not [e for e in errors if "1006" in e or "403" in e], errors
