@@ -142,7 +142,9 @@ class _Pipe:
             if self._closed:
                 return
             self._closed = True
-        self.channel.close()
+        # Closing a channel sends a message; on a transport that died that raises EOFError.
+        with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+            self.channel.close()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()

@@ -159,6 +159,26 @@ def stop(
         session.commit()
 
 
+def restart(
+    engine: Engine, connections: Connections, run_id: int, *, ready_timeout: float = READY_TIMEOUT_S
+) -> None:
+    """Relaunch a live run's IDE in place (same host, port, GPUs and files)."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        host = session.get(Host, run.host_id) if run.host_id else None
+        if host is None or run.status != RunStatus.active:
+            return
+        spec = spec_for(run, host)
+        try:
+            run.runtime_state = connections.runtime(host).restart(spec, run.runtime_state)
+            wait_ready(connections.driver(host).endpoint(spec.port), ready_timeout)
+            run.status_reason = ""
+        except HostError as exc:
+            run.status_reason = f"Restarting the IDE failed: {exc}"
+        session.add(run)
+        session.commit()
+
+
 def alive(connections: Connections, run: Run, host: Host) -> bool:
     """Whether a live run's IDE still answers (re-attach check after a platform restart)."""
     try:

@@ -58,6 +58,11 @@ class WorkspaceJobs:
 
         return self._submit(run_id, job)
 
+    def restart(self, run_id: int) -> Future:
+        return self._submit(
+            run_id, lambda: workspaces.restart(self.engine, self.connections, run_id)
+        )
+
     def request_stop(self, session: Session, run: Run, reason: str) -> Future:
         """Mark a live run as stopping and queue the stop; a run already ending is a Conflict."""
         if run.status not in (RunStatus.active, RunStatus.provisioning):

@@ -42,6 +42,11 @@ class WorkspaceRuntime(Protocol):
         """Stop code-server and every process of the workspace; the files stay."""
         ...
 
+    def restart(self, spec: WorkspaceSpec, state: dict[str, Any]) -> dict[str, Any]:
+        """Stop every process of the workspace and start code-server again on the same port,
+        files untouched (a hung IDE, a runaway process); returns the new state."""
+        ...
+
     def archive(self, spec: WorkspaceSpec, state: dict[str, Any], destination: Path) -> int:
         """Write the task folder as a .tar.gz to ``destination``; returns its size in bytes."""
         ...

@@ -179,6 +179,15 @@ class ContainerRuntime:
             timeout=STOP_TIMEOUT_S + 30,
         )
 
+    def restart(self, spec: WorkspaceSpec, state: dict[str, Any]) -> dict[str, Any]:
+        # The container's command is code-server itself: restarting the container restarts it,
+        # ends every other process in it, and keeps the mounted task folder.
+        self._root(
+            f"{self.engine(state)} restart -t {STOP_TIMEOUT_S} {self.name(spec)} >/dev/null",
+            timeout=STOP_TIMEOUT_S + 30,
+        )
+        return state
+
     def archive(self, spec: WorkspaceSpec, state: dict[str, Any], destination: Path) -> int:
         destination.parent.mkdir(parents=True, exist_ok=True)
         return self.driver.run_to_file(

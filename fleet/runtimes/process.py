@@ -48,25 +48,38 @@ class ProcessRuntime:
                 ),
                 input=ide_settings(spec.ai_tools).encode(),
             )
-            env = {
-                "HOME": home,
-                "USER": user,
-                "SHELL": "/bin/bash",
-                "CUDA_VISIBLE_DEVICES": ",".join(map(str, spec.gpus)),
-                **spec.env,
-            }
-            exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
-            launch = f"cd {q(home)} && {_code_server(spec, home)}"
-            # Only the launcher goes to the background, its output to a file: nothing holds the
-            # command's pipes, so the call returns at once with the pid.
-            pid = self._root(
-                f"setsid runuser -u {q(user)} -- env -i {exports} bash -c {q(launch)}"
-                f" > {q(home)}/.code-server.log 2>&1 < /dev/null & echo $!"
-            ).strip()
-            return {"pid": int(pid), "home": home}
+            return {"pid": self._launch(spec), "home": home}
         except BaseException:
             self.remove(spec, {})
             raise
+
+    def _launch(self, spec: WorkspaceSpec) -> int:
+        """Start code-server as the workspace user, detached; returns the launcher's pid."""
+        user, home = spec.unix_user, self.home(spec)
+        q = shlex.quote
+        env = {
+            "HOME": home,
+            "USER": user,
+            "SHELL": "/bin/bash",
+            "CUDA_VISIBLE_DEVICES": ",".join(map(str, spec.gpus)),
+            **spec.env,
+        }
+        exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
+        launch = f"cd {q(home)} && {_code_server(spec, home)}"
+        # Only the launcher goes to the background, its output to a file: nothing holds the
+        # command's pipes, so the call returns at once with the pid.
+        pid = self._root(
+            f"setsid runuser -u {q(user)} -- env -i {exports} bash -c {q(launch)}"
+            f" >> {q(home)}/.code-server.log 2>&1 < /dev/null & echo $!"
+        ).strip()
+        return int(pid)
+
+    def restart(self, spec: WorkspaceSpec, state: dict[str, Any]) -> dict[str, Any]:
+        user = shlex.quote(spec.unix_user)
+        if self.driver.run(f"id -u {user}", check=False).exit_status != 0:
+            raise HostError(f"the workspace's user {spec.unix_user} is gone from the host")
+        self.stop(spec, state)
+        return {**state, "pid": self._launch(spec)}
 
     def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
         result = self.driver.run(

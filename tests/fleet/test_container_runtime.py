@@ -101,6 +101,11 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
         ]
         assert (folder / "made-inside").stat().st_uid == 1000
 
+        # Restart relaunches code-server in the same container; the files stay.
+        assert runtime.restart(spec, state) == state
+        wait_ready(driver.endpoint(spec.port), 60)
+        assert (folder / "made-inside").exists()
+
         runtime.stop(spec, state)
         assert not runtime.poll(spec, state)
         runtime.stop(spec, state)  # stopping twice is fine

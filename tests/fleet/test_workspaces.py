@@ -181,3 +181,25 @@ def test_concurrent_placements_never_share_a_gpu_or_port(engine, make_user):
     gpus = [g for p in placed for g in p.gpus]
     assert sorted(gpus) == [0, 1, 2, 3]
     assert len({p.port for p in placed}) == 2
+
+
+def test_restart_relaunches_the_ide_and_keeps_the_files(
+    engine, make_user, local_host, jobs, task_files
+):
+    run_id = _new_run(engine, make_user)
+    jobs.start(run_id, task_files, gpu_count=0)
+    jobs.wait(run_id, timeout=90)
+    before = _run(engine, run_id)
+    assert before.status == RunStatus.active, before.status_reason
+    home = Path(f"/home/bl-run-{run_id}")
+    (home / "work.txt").write_text("unsaved thoughts\n")
+    jobs.restart(run_id)
+    jobs.wait(run_id, timeout=90)
+    after = _run(engine, run_id)
+    assert after.status == RunStatus.active and after.status_reason == ""
+    assert after.runtime_state["pid"] != before.runtime_state["pid"]
+    assert after.port == before.port
+    assert (home / "work.txt").read_text() == "unsaved thoughts\n"
+    assert httpx.get(f"http://127.0.0.1:{after.port}/healthz", timeout=5).status_code == 200
+    jobs.stop(run_id)
+    jobs.wait(run_id, timeout=60)

@@ -106,6 +106,7 @@ GET    /admin/audit                                        login  403    403    
 POST   /assignments/{assignment_id}/start                  login  303    403    403    403    403
 GET    /runs/{run_id}                                      login  200    200    404    404    200
 POST   /runs/{run_id}/stop                                 login  303    303    404    404    303
+POST   /runs/{run_id}/restart                              login  303    303    404    404    303
 GET    /coordinator/assignments                            login  403    200    403    403    200
 POST   /coordinator/assignments                            login  403    303    403    403    303
 GET    /coordinator/runs                                   login  403    200    403    403    200
@@ -641,6 +642,20 @@ def _stopped(w: World, run: Run) -> Callable[[httpx.Response], None]:
 def _stop(w: World) -> Call:
     run = w.run()
     return Call(f"/runs/{run.id}/stop", location=f"/runs/{run.id}", check=_stopped(w, run))
+
+
+@prepares("POST", "/runs/{run_id}/restart")
+def _restart(w: World) -> Call:
+    """Nothing runs for this run on the host: the restart job tries, fails, and says so on the
+    run, which stays active with its leases (the expert can still stop it)."""
+    run = w.run()
+
+    def check(_):
+        after = w.wait_for_jobs(run.id)
+        assert after.status == RunStatus.active
+        assert after.status_reason.startswith("Restarting the IDE failed"), after.status_reason
+
+    return Call(f"/runs/{run.id}/restart", location=f"/runs/{run.id}", check=check)
 
 
 @prepares("POST", "/coordinator/runs/{run_id}/stop")

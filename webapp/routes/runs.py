@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from baselines import assignments
 from baselines.errors import Conflict, DomainError
-from baselines.runs import LIVE, Run, visible_to
+from baselines.runs import LIVE, Run, RunStatus, visible_to
 from environments import workspace_files
 from environments.catalogue import discover
 from fleet.hosts import Host
@@ -68,4 +68,15 @@ def stop(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep
     by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
     request.app.state.workspaces.request_stop(session, run, f"Stopped by {by}.")
     flash(request, "Stopping the workspace; its files are archived.")
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/restart")
+def restart(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
+    """Relaunch a hung IDE; the files and the clock are untouched."""
+    run = visible_to(session, run_id, user)
+    if run.status != RunStatus.active:
+        raise Conflict(f"Only a running workspace can be restarted; this one is {run.status}.")
+    request.app.state.workspaces.restart(run.id)
+    flash(request, "Restarting the IDE; reload its tab in a few seconds. Your files are kept.")
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
