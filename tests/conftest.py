@@ -157,6 +157,37 @@ def client(app) -> Iterator[TestClient]:
         yield client
 
 
+def create_account(engine: Engine, role: Role, email: str, name: str) -> User:
+    """An account made as the portal makes it (an expert through an application), with the
+    password PASSWORD, detached from its session."""
+    from baselines import applications
+    from baselines.applications import ApplicationCreate
+
+    with Session(engine) as s:
+        if role == Role.expert:
+            application = applications.submit(
+                s,
+                ApplicationCreate(
+                    name=name,
+                    email=email,
+                    password=PASSWORD,
+                    background="Ten years of GPU kernels and training loops.",
+                    availability="weekdays",
+                    consent_time_tracking=True,
+                    consent_snapshots=True,
+                ),
+                utcnow(),
+            )
+            user = s.get(User, application.user_id)
+        else:
+            data = StaffCreate(email=email, name=name, role=role)
+            user = create_staff(s, data, None, utcnow(), password=PASSWORD)
+        s.commit()
+        s.refresh(user)
+        s.expunge(user)
+        return user
+
+
 @pytest.fixture
 def make_user(engine: Engine):
     """Create an account directly: ``make_user(Role.coordinator)`` -> User (password PASSWORD)."""
@@ -164,33 +195,10 @@ def make_user(engine: Engine):
 
     def make(role: Role, email: str | None = None, name: str | None = None) -> User:
         n = next(counter)
-        email = email or f"{role.value}{n}@example.org"
-        with Session(engine) as s:
-            if role == Role.expert:
-                from baselines import applications
-                from baselines.applications import ApplicationCreate
-
-                application = applications.submit(
-                    s,
-                    ApplicationCreate(
-                        name=name or f"Expert {n}",
-                        email=email,
-                        password=PASSWORD,
-                        background="Ten years of GPU kernels and training loops.",
-                        availability="weekdays",
-                        consent_time_tracking=True,
-                        consent_snapshots=True,
-                    ),
-                    utcnow(),
-                )
-                user = s.get(User, application.user_id)
-            else:
-                data = StaffCreate(email=email, name=name or f"{role.value} {n}", role=role)
-                user = create_staff(s, data, None, utcnow(), password=PASSWORD)
-            s.commit()
-            s.refresh(user)
-            s.expunge(user)
-            return user
+        default_name = f"Expert {n}" if role == Role.expert else f"{role.value} {n}"
+        return create_account(
+            engine, role, email or f"{role.value}{n}@example.org", name or default_name
+        )
 
     return make
 

@@ -10,65 +10,26 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import BinaryIO
 
-from fleet.drivers.base import CommandFailed, CommandResult, CommandTimeout
-from fleet.drivers.trees import extract_command, write_tree
+from fleet.drivers.base import CommandTimeout
+from fleet.drivers.streams import Feed, Sink, StreamingDriver
 
 CHUNK = 1 << 16
 
-Feed = Callable[[BinaryIO], None]
-Sink = Callable[[bytes], object]
 
-
-class LocalDriver:
-    def run(
-        self,
-        command: str,
-        *,
-        timeout: float = 60.0,
-        input: bytes | None = None,
-        check: bool = True,
-    ) -> CommandResult:
-        out = bytearray()
-        feed = None if input is None else (lambda pipe: pipe.write(input))
-        status, err = _exec(command, timeout, feed, out.extend)
-        result = CommandResult(command, status, _text(out), _text(err))
-        if check and status != 0:
-            raise CommandFailed(result)
-        return result
-
-    def run_to_file(self, command: str, destination: Path, *, timeout: float = 600.0) -> int:
-        part = destination.with_name(destination.name + ".part")
-        try:
-            with part.open("wb") as f:
-                status, err = _exec(command, timeout, None, f.write)
-            if status != 0:
-                raise CommandFailed(CommandResult(command, status, "", _text(err)))
-            part.replace(destination)
-        finally:
-            part.unlink(missing_ok=True)
-        return destination.stat().st_size
-
-    def put_tree(self, source: Path, destination: str, *, timeout: float = 300.0) -> None:
-        if not source.is_dir():
-            raise NotADirectoryError(f"{source} is not a folder")
-        command = extract_command(destination)
-        status, err = _exec(command, timeout, lambda pipe: write_tree(source, pipe), None)
-        if status != 0:
-            raise CommandFailed(CommandResult(command, status, "", _text(err)))
+class LocalDriver(StreamingDriver):
+    @staticmethod
+    def _exec(
+        command: str, timeout: float, feed: Feed | None, sink: Sink | None
+    ) -> tuple[int, bytes]:
+        return _exec(command, timeout, feed, sink)
 
     def endpoint(self, port: int) -> tuple[str, int]:
         return ("127.0.0.1", port)
 
     def close(self) -> None:
         pass
-
-
-def _text(data: bytes | bytearray) -> str:
-    return bytes(data).decode("utf-8", errors="replace")
 
 
 def _exec(command: str, timeout: float, feed: Feed | None, sink: Sink | None) -> tuple[int, bytes]:

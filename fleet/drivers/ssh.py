@@ -19,13 +19,11 @@ from pathlib import Path
 import paramiko
 
 from fleet.drivers.base import (
-    CommandFailed,
-    CommandResult,
     CommandTimeout,
     HostKeyMismatch,
     HostUnreachable,
 )
-from fleet.drivers.trees import extract_command, write_tree
+from fleet.drivers.streams import StreamingDriver
 from fleet.tunnels import Forwarder
 
 CHUNK = 1 << 16
@@ -77,7 +75,7 @@ def fetch_host_key(address: str, port: int = 22, timeout: float = 10.0) -> str:
         transport.close()
 
 
-class SSHDriver:
+class SSHDriver(StreamingDriver):
     def __init__(
         self,
         address: str,
@@ -102,42 +100,6 @@ class SSHDriver:
         self._closed = False
 
     # -- the Driver protocol ---------------------------------------------------------------
-
-    def run(
-        self,
-        command: str,
-        *,
-        timeout: float = 60.0,
-        input: bytes | None = None,
-        check: bool = True,
-    ) -> CommandResult:
-        out = bytearray()
-        feed = None if input is None else (lambda w: w.write(input))
-        status, err = self._exec(command, timeout, feed, out.extend)
-        result = CommandResult(command, status, _text(out), _text(err))
-        if check and status != 0:
-            raise CommandFailed(result)
-        return result
-
-    def run_to_file(self, command: str, destination: Path, *, timeout: float = 600.0) -> int:
-        part = destination.with_name(destination.name + ".part")
-        try:
-            with part.open("wb") as f:
-                status, err = self._exec(command, timeout, None, f.write)
-            if status != 0:
-                raise CommandFailed(CommandResult(command, status, "", _text(err)))
-            part.replace(destination)
-        finally:
-            part.unlink(missing_ok=True)
-        return destination.stat().st_size
-
-    def put_tree(self, source: Path, destination: str, *, timeout: float = 300.0) -> None:
-        if not source.is_dir():
-            raise NotADirectoryError(f"{source} is not a folder")
-        command = extract_command(destination)
-        status, err = self._exec(command, timeout, lambda w: write_tree(source, w), None)
-        if status != 0:
-            raise CommandFailed(CommandResult(command, status, "", _text(err)))
 
     def endpoint(self, port: int) -> tuple[str, int]:
         with self._lock:
@@ -437,7 +399,3 @@ def _reason(e: BaseException, timeout: float | None) -> str:
         within = f" within {timeout:g} s" if timeout else ""
         return f"no SSH handshake{within} (is an SSH server listening there?)"
     return str(e) or type(e).__name__
-
-
-def _text(data: bytes | bytearray) -> str:
-    return bytes(data).decode("utf-8", errors="replace")

@@ -28,15 +28,13 @@ from sqlmodel import Session, SQLModel, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from baselines import applications, passwords
-from baselines.applications import ApplicationCreate
+from baselines import passwords
 from baselines.runs import LIVE, Lease, Run, RunStatus
-from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role, User
 from fleet import health, hosts
 from fleet.drivers import ssh
 from fleet.hosts import Host, HostCreate, HostStatus
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import create_account, csrf_token, login
 from tests.ide.servers import serve
 from timetracking.utc import utcnow
 from webapp.app import create_app
@@ -110,30 +108,8 @@ def _workbench(client: httpx.Client, path: str) -> httpx.Response:
 
 
 def _make(engine: Engine, role: Role, n: int) -> User:
-    email = f"{role.value}{n}@ide-access.example.org"
-    with Session(engine) as s:
-        if role == Role.expert:
-            application = applications.submit(
-                s,
-                ApplicationCreate(
-                    name=f"Expert {n}",
-                    email=email,
-                    password=PASSWORD,
-                    background="Ten years of GPU kernels and training loops.",
-                    availability="weekdays",
-                    consent_time_tracking=True,
-                    consent_snapshots=True,
-                ),
-                utcnow(),
-            )
-            user = s.get(User, application.user_id)
-        else:
-            data = StaffCreate(email=email, name=f"{role.value} {n}", role=role)
-            user = create_staff(s, data, None, utcnow(), password=PASSWORD)
-        s.commit()
-        s.refresh(user)
-        s.expunge(user)
-        return user
+    name = f"Expert {n}" if role == Role.expert else f"{role.value} {n}"
+    return create_account(engine, role, f"{role.value}{n}@ide-access.example.org", name)
 
 
 def _new_run(engine: Engine, expert: User) -> int:
