@@ -1,4 +1,9 @@
-"""Debian's Chromium as every browser test launches it (never a downloaded browser)."""
+"""Debian's Chromium as every browser test launches it (never a downloaded browser), and the
+steps every journey shares."""
+
+from playwright.sync_api import Page
+
+from tests.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -10,3 +15,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()

@@ -2,19 +2,13 @@
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from baselines.users import Role
+from tests.browser import sign_in
 from tests.conftest import PASSWORD
 
 EXPERT_PASSWORD = "a long enough password"
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_apply_then_coordinator_approves_with_rate(page, new_page, shot, make_user):

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from baselines import applications
@@ -20,7 +20,7 @@ from baselines.users import Role, User
 from fleet import health, hosts
 from fleet.connections import Connections
 from fleet.hosts import HostCreate
-from tests.conftest import PASSWORD
+from tests.browser import sign_in
 from tests.container_image import ensure_image, sweep_containers
 from timetracking.utc import utcnow
 
@@ -90,13 +90,6 @@ def _task_folder(gpu_host: str, run_id: int) -> tuple[Path, str]:
     if gpu_host == "container":
         return Path(f"/var/lib/baseliner/workspaces/bl-run-{run_id}"), "agent"
     return Path(f"/home/bl-run-{run_id}"), f"bl-run-{run_id}"
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _approved_expert(engine, make_user) -> User:

@@ -3,23 +3,17 @@
 import re
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlmodel import Session
 
 from baselines import applications
 from baselines.users import Role, User
 from payments import rates
+from tests.browser import sign_in
 from tests.conftest import PASSWORD
 from timetracking.utc import utcnow
 
 NEW_PASSWORD = "ledgers balance at dawn"
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def approve_with_rate(engine, expert: User, reviewer: User, cents: int, currency: str) -> None:

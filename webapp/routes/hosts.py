@@ -115,23 +115,24 @@ async def check_host(
     return RedirectResponse("/coordinator/hosts", status_code=303)
 
 
+def _drain(request: Request, host_id: int, user, session, now, draining: bool, said: str):
+    host = hosts.get(session, host_id)
+    hosts.set_draining(session, host, draining, user, now)
+    session.commit()
+    flash(request, f"{host.name} {said}")
+    return RedirectResponse("/coordinator/hosts", status_code=303)
+
+
 @router.post("/{host_id}/drain")
 def drain(
     request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
-    host = hosts.get(session, host_id)
-    hosts.set_draining(session, host, True, user, now)
-    session.commit()
-    flash(request, f"{host.name} is draining: live workspaces stay, no new ones start.")
-    return RedirectResponse("/coordinator/hosts", status_code=303)
+    said = "is draining: live workspaces stay, no new ones start."
+    return _drain(request, host_id, user, session, now, True, said)
 
 
 @router.post("/{host_id}/undrain")
 def undrain(
     request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
-    host = hosts.get(session, host_id)
-    hosts.set_draining(session, host, False, user, now)
-    session.commit()
-    flash(request, f"{host.name} takes new workspaces again.")
-    return RedirectResponse("/coordinator/hosts", status_code=303)
+    return _drain(request, host_id, user, session, now, False, "takes new workspaces again.")
