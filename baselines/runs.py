@@ -29,11 +29,19 @@ LIVE = (RunStatus.provisioning, RunStatus.active, RunStatus.stopping)
 
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
+    # One run per attempt number of an assignment: two simultaneous Starts cannot both insert.
+    __table_args__ = (UniqueConstraint("assignment_id", "attempt", name="uq_run_attempt"),)
 
     id: int | None = Field(default=None, primary_key=True)
     expert_id: int = Field(foreign_key="users.id", index=True)
     assignment_id: int | None = Field(default=None, foreign_key="assignments.id", index=True)
+    # 1 for the assignment's first run, 2 for the next (see baselines.assignments.begin_run).
+    attempt: int = 1
     environment: str = Field(default="", max_length=200)
+    # The task folder's hash when the run started (environments.versions): which task it was.
+    environment_version: str = Field(default="", max_length=64)
+    # A GPU task run without a GPU (a GPU-less fleet): its scores are not comparable.
+    cpu_mode: bool = False
     ai_tools: str = Field(default="NO_AI_TOOLS", max_length=32)
     status: RunStatus = Field(default=RunStatus.provisioning, sa_type=String(16), index=True)
     status_reason: str = Field(default="", max_length=2000)

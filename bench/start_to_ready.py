@@ -45,7 +45,7 @@ def bench(jobs: WorkspaceJobs, engine, expert_id: int, host_name: str, files: Pa
         staged = Path(tempfile.mkdtemp(prefix="bench-files-"))
         shutil.copytree(files, staged, dirs_exist_ok=True)  # the start job deletes its copy
         began = time.perf_counter()
-        jobs.start(run_id, staged, gpu_count=0)
+        jobs.start(run_id, files=staged)
         jobs.wait(run_id)
         starts.append(time.perf_counter() - began)
         with Session(engine) as s:

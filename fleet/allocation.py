@@ -12,9 +12,10 @@ from sqlmodel import Session, delete, select
 
 from baselines.errors import Conflict
 from baselines.runs import LIVE, Lease, Run
-from fleet.hosts import Host, HostStatus
+from fleet.hosts import Host, HostStatus, Runtime
 
 PORTS = range(20000, 30000)
+AGENT = "agent"  # lease kind: the host's one user ``agent``
 ATTEMPTS = 5
 
 
@@ -41,12 +42,20 @@ def _live_runs(session: Session, host_id: int) -> int:
     return session.exec(query).one()
 
 
-def _candidates(session: Session, gpu_count: int) -> list[tuple[Host, list[int]]]:
+def gpu_less_fleet(session: Session) -> bool:
+    """True when no registered host has a GPU (a laptop, CI, the embedded default): GPU tasks
+    then run on the CPU, their scores marked not comparable, so every journey can be tried."""
+    return not any(host.gpus for host in session.exec(select(Host)))
+
+
+def _candidates(session: Session, gpu_count: int, agent_user: bool) -> list[tuple[Host, list[int]]]:
     hosts = session.exec(
         select(Host).where(Host.status == HostStatus.ready, Host.draining.is_(False))
     ).all()
     found: list[tuple[int, str, Host, list[int]]] = []
     for host in hosts:
+        if agent_user and host.runtime == Runtime.process and _leased(session, host.id, AGENT):
+            continue  # its one user ``agent`` is taken
         if gpu_count == 0:
             live = _live_runs(session, host.id)
             if live < host.max_workspaces:
@@ -61,10 +70,17 @@ def _candidates(session: Session, gpu_count: int) -> list[tuple[Host, list[int]]
     return [(host, gpus) for *_, host, gpus in sorted(found, key=lambda item: item[:2])]
 
 
-def place(session: Session, run: Run, gpu_count: int) -> Placement:
-    """Lease GPUs and a port for ``run`` and commit; raises NoCapacity when nothing fits."""
+def place(session: Session, run: Run, gpu_count: int, *, agent_user: bool = False) -> Placement:
+    """Lease GPUs and a port for ``run`` and commit; raises NoCapacity when nothing fits.
+
+    ``agent_user``: the task is a METR-format family that needs the user ``agent`` and
+    /home/agent; on a process-runtime host that user exists once, so it is leased too (one such
+    run per host), while containers each have their own.
+    """
+    if gpu_count and gpu_less_fleet(session):
+        gpu_count, run.cpu_mode = 0, True
     for _ in range(ATTEMPTS):
-        candidates = _candidates(session, gpu_count)
+        candidates = _candidates(session, gpu_count, agent_user)
         if not candidates:
             break
         host, gpus = candidates[0]
@@ -74,6 +90,8 @@ def place(session: Session, run: Run, gpu_count: int) -> Placement:
             for gpu in gpus:
                 session.add(Lease(host_id=host.id, kind="gpu", value=gpu, run_id=run.id))
             session.add(Lease(host_id=host.id, kind="port", value=port, run_id=run.id))
+            if agent_user and host.runtime == Runtime.process:
+                session.add(Lease(host_id=host.id, kind=AGENT, value=0, run_id=run.id))
             run.host_id, run.gpu_indices, run.port = host.id, gpus, port
             session.add(run)
             session.commit()

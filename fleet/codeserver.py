@@ -48,9 +48,11 @@ def command(
     user_data_dir: str,
     extensions_dir: str,
     cache: Path | None = None,
+    extra_path: str = "",
 ) -> str:
     """The shell command that serves ``folder`` on 127.0.0.1:``port`` with no auth of its own:
-    the portal's proxy is the only way in."""
+    the portal's proxy is the only way in. ``extra_path`` comes first on the terminals' PATH
+    (the folder of the Python that task families use on this host)."""
     argv = [
         str(code_server_bin(cache)),
         "--auth",
@@ -67,5 +69,9 @@ def command(
         extensions_dir,
         folder,
     ]
-    path = f"{node_bin_dir(cache)}:/usr/local/bin:/usr/bin:/bin"
+    path = ":".join(
+        part
+        for part in (extra_path, str(node_bin_dir(cache)), "/usr/local/bin:/usr/bin:/bin")
+        if part
+    )
     return f"PATH={shlex.quote(path)} exec " + " ".join(shlex.quote(a) for a in argv)

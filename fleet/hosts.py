@@ -52,6 +52,9 @@ class Host(SQLModel, table=True):
     runtime: Runtime = Col(default=Runtime.process, sa_type=String(16))
     # Image for the container runtime (podman/docker on the host).
     image: str = Col(default="", max_length=255)
+    # The Python that runs task families there; empty: this platform's own for the local
+    # process host, else python3 on PATH (in the image, for containers).
+    python: str = Col(default="", max_length=255)
     # How many workspaces may run at once when a task needs no GPU.
     max_workspaces: int = 4
     status: HostStatus = Col(default=HostStatus.down, sa_type=String(16), index=True)
@@ -74,6 +77,7 @@ class HostCreate(BaseModel):
     key_path: str = Field(default="", max_length=1000)
     runtime: Runtime = Runtime.process
     image: str = Field(default="", max_length=255)
+    python: str = Field(default="", max_length=255)
     max_workspaces: int = Field(default=4, ge=1, le=256)
 
     @field_validator("name", "address", "key_path", "image", mode="before")

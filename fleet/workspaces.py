@@ -18,21 +18,22 @@ from sqlmodel import Session
 
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
-from fleet import allocation, codeserver
+from fleet import allocation, codeserver, task_runs
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
-from fleet.hosts import Host, HostStatus
+from fleet.hosts import Host, HostStatus, Runtime
 from fleet.runtimes import WorkspaceSpec
 
 log = logging.getLogger("baseliner.fleet")
 READY_TIMEOUT_S = 60.0
+AGENT_USER = "agent"  # METR-format families on the process runtime run as this user
 
 
 class NotReady(HostError):
     pass
 
 
-def spec_for(run: Run, host: Host, files: Path | None = None) -> WorkspaceSpec:
+def spec_for(run: Run, host: Host, files: Path | None = None, mount: str = "") -> WorkspaceSpec:
     cache = codeserver.cache_on(host.driver)
     return WorkspaceSpec(
         run_id=run.id,
@@ -41,6 +42,9 @@ def spec_for(run: Run, host: Host, files: Path | None = None) -> WorkspaceSpec:
         files=files,
         ai_tools=run.ai_tools == "AI_TOOLS_AVAILABLE",
         cache=str(cache),
+        user=run.unix_user if run.unix_user == AGENT_USER else "",
+        mount=mount,
+        path=task_runs.terminal_path(host),
     )
 
 
@@ -62,37 +66,60 @@ def start(
     connections: Connections,
     run_id: int,
     *,
-    files: Path | None,
-    gpu_count: int,
     now: Callable[[], datetime],
+    launch: task_runs.TaskLaunch | None = None,
+    files: Path | None = None,
+    gpu_count: int = 0,
     ready_timeout: float = READY_TIMEOUT_S,
 ) -> None:
-    """Provision the run's workspace; leaves the run active, or failed with the reason."""
+    """Provision the run's workspace and start its task in it (``launch``; ``files`` alone
+    copies a folder instead); leaves the run active, or failed with the reason."""
+    agent_user = launch is not None and not launch.paths_from_home
     with Session(engine) as session:
         run = session.get(Run, run_id)
         try:
-            placement = allocation.place(session, run, gpu_count)
+            gpus = launch.gpu_count if launch else gpu_count
+            placement = allocation.place(session, run, gpus, agent_user=agent_user)
         except DomainError as exc:
             _fail(session, run, exc.message, now())
             return
         host = placement.host
-        spec = spec_for(run, host, files)
-        run.unix_user, run.runtime = spec.unix_user, host.runtime
-        session.add(run)
-        session.commit()
+        container = host.runtime == Runtime.container
+        if agent_user and not container:
+            run.unix_user = AGENT_USER
         runtime = connections.runtime(host)
+        driver = connections.driver(host)
         state: dict = {}
+        spec = spec_for(run, host, files)
         try:
+            installed = None
+            if launch is not None:
+                installed = task_runs.install(
+                    driver,
+                    host.username,
+                    launch.family,
+                    leave_out=list(launch.leave_out),
+                    python=None if container else task_runs.python_for(host),
+                    task=launch.task,
+                )
+                spec = spec_for(run, host, files, mount=installed.root if container else "")
+            run.unix_user, run.runtime = spec.unix_user, host.runtime
+            session.add(run)
+            session.commit()
             state = runtime.start(spec)
             run.runtime_state = state
             session.add(run)
             session.commit()
-            endpoint = connections.driver(host).endpoint(spec.port)
+            if launch is not None:
+                place = task_runs.place_for(driver, host, spec, state)
+                task_runs.start(place, installed, launch.task, run_install=container)
+            endpoint = driver.endpoint(spec.port)
             wait_ready(endpoint, ready_timeout)
         except Exception as exc:  # any failure: undo on the host, free the leases, say why
             log.warning("run %s failed to start on %s: %s", run_id, host.name, exc)
-            with contextlib.suppress(Exception):
-                runtime.remove(spec, state)
+            if state:  # a runtime whose own start failed has undone its work already
+                with contextlib.suppress(Exception):
+                    runtime.remove(spec, state)
             reason = _reason(host, exc)
             if isinstance(exc, HostUnreachable):  # no more starts there until a check passes
                 host = session.get(Host, host.id)

@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/baseliner; else default_cache="$HOME/.cache/baseliner"; fi
 CACHE="${BASELINER_CACHE:-$default_cache}"
 CODE_SERVER_VERSION=4.139.1
-PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+# Debian's own Python first: workspace users run task families (and their scorers) with the
+# .venv's interpreter on the local host, and one under /root (pyenv) is not theirs to run.
+PYTHON="${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || command -v python3)}"
 # chromium: browser journeys; openssh-server: the SSH host driver and its tests; the -dev packages
 # and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h); podman,
 # runc, debootstrap: the container runtime's tests (tests/container_image.py builds their image).
@@ -45,7 +47,12 @@ if ! grep -qs '^# Written by Baseliner' "$containers_conf"; then
   fi
 fi
 
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+base="$(dirname "$(readlink -f "$PYTHON")")"
+if [ -f .venv/pyvenv.cfg ] && ! grep -qx "home = $base" .venv/pyvenv.cfg; then
+  say "rebuilding .venv on $PYTHON"
+  rm -rf .venv
+fi
+stamp=".venv/.installed-$( (cat pyproject.toml; echo "$PYTHON") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages into .venv"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -46,7 +46,8 @@ def _no_stale_workspace_users() -> Iterator[None]:
 
     def sweep() -> None:
         subprocess.run(
-            "for u in $(getent passwd | cut -d: -f1 | grep '^bl-run-'); do"
+            "for u in $( (getent passwd | cut -d: -f1 | grep '^bl-run-';"
+            " getent passwd | awk -F: '$5 == \"baseliner workspace\" {print $1}') | sort -u); do"
             " pkill -KILL -u $u; userdel -r $u 2>/dev/null || userdel $u; done; true",
             shell=True,
             check=False,

@@ -16,6 +16,7 @@ from baselines.errors import Conflict
 from baselines.runs import Run, RunStatus
 from fleet import workspaces
 from fleet.connections import Connections
+from fleet.task_runs import TaskLaunch
 from timetracking.utc import utcnow
 
 
@@ -28,13 +29,20 @@ class WorkspaceJobs:
         self._running: dict[int, Future] = {}
         self._lock = threading.Lock()
 
-    def start(self, run_id: int, files: Path | None, gpu_count: int) -> Future:
+    def start(
+        self,
+        run_id: int,
+        launch: TaskLaunch | None = None,
+        files: Path | None = None,
+        gpu_count: int = 0,
+    ) -> Future:
         def job() -> None:
             try:
                 workspaces.start(
                     self.engine,
                     self.connections,
                     run_id,
+                    launch=launch,
                     files=files,
                     gpu_count=gpu_count,
                     now=utcnow,

@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCORER = HERE / "scoring" / "score.py"
 STARTING = HERE / "assets" / "solution" / "solution.py"
-REFERENCE = HERE / "reference" / "solution.py"
+REFERENCE = HERE / "reference" / "solution" / "solution.py"
 N = 10**8
 
 # Keyword arguments of the reference's prefix_sum, one variant each (--sweep).

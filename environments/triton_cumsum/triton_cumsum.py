@@ -64,6 +64,17 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _scoring_identity() -> dict[str, Any]:
+    """Popen arguments that run the scorer, and so the expert's code, as the workspace user with
+    the group ``protected`` added (it may read the scorer, not the expert's live shell), when
+    Baseliner runs scoring as root; nothing when run by hand."""
+    user = os.environ.get("BASELINER_SCORING_USER")
+    if os.geteuid() != 0 or not user or user == "root":
+        return {}
+    extra = os.environ.get("BASELINER_PROTECTED_GID")
+    return {"user": user, "group": user, "extra_groups": [int(extra)] if extra else []}
+
+
 def _invalid(error: str, details: dict | None = None) -> dict[str, Any]:
     return {"score": float("nan"), "message": {"error": error}, "details": details or {}}
 
@@ -103,10 +114,15 @@ class TaskFamily:
 
     @staticmethod
     def start(t: dict) -> None:
-        """Copy the expert's files (the starting solution and the README) into the task folder."""
+        """Copy the expert's files (the starting solution and the README) into the task folder,
+        owned by the workspace user when root runs this (as METR's standard does)."""
         home = _home()
         home.mkdir(parents=True, exist_ok=True)
         shutil.copytree(ASSETS, home, dirs_exist_ok=True)
+        user = os.environ.get("USER")
+        if os.geteuid() == 0 and user and user != "root":
+            for path in [home, *home.rglob("*")]:
+                shutil.chown(path, user, user)
 
     @staticmethod
     def intermediate_score(t: dict) -> dict[str, Any]:
@@ -130,6 +146,9 @@ class TaskFamily:
             for variable, option in _SETTINGS.items():
                 if os.environ.get(variable):
                     command += [option, os.environ[variable]]
+            drop = _scoring_identity()
+            if drop:
+                shutil.chown(tmp, drop["user"], drop["group"])  # the scorer writes its result here
             with out.open("w") as log:
                 proc = subprocess.Popen(
                     command,
@@ -138,6 +157,7 @@ class TaskFamily:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    **drop,
                 )
                 try:
                     code = proc.wait(timeout=limit_s)

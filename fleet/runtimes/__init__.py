@@ -23,10 +23,16 @@ class WorkspaceSpec:
     ai_tools: bool  # whether AI assistants in the IDE are allowed
     cache: str  # where code-server and Node live on the host
     env: dict[str, str] = field(default_factory=dict)
+    # METR-format families need the user ``agent`` (home /home/agent) on the process runtime.
+    user: str = ""
+    # A folder of the host mounted read-only at the same path in a container (the task family).
+    mount: str = ""
+    # Folders put first on the terminals' PATH (where the task's Python lives on the host).
+    path: str = ""
 
     @property
     def unix_user(self) -> str:
-        return f"bl-run-{self.run_id}"
+        return self.user or f"bl-run-{self.run_id}"
 
 
 class WorkspaceRuntime(Protocol):
@@ -56,20 +62,42 @@ class WorkspaceRuntime(Protocol):
         ...
 
 
+# The comment (GECOS) of every unix user Baseliner makes, so a sweep can find them by it.
+USER_COMMENT = "baseliner workspace"
+
+
+def add_user(user: str, home: str) -> str:
+    """The command that makes a workspace user with a private home."""
+    q = shlex.quote
+    return (
+        f"useradd --create-home --home-dir {q(home)} --shell /bin/bash --user-group"
+        f" --comment {q(USER_COMMENT)} {q(user)} && chmod 700 {q(home)}"
+    )
+
+
+def remove_user(user: str, home: str) -> str:
+    """The command that ends every process of a workspace user and deletes it and its home."""
+    q = shlex.quote
+    return (
+        f"if id -u {q(user)} >/dev/null 2>&1; then pkill -KILL -u {q(user)};"
+        f" userdel -r {q(user)} 2>/dev/null || userdel {q(user)}; fi; rm -rf {q(home)}"
+    )
+
+
 def as_root(driver_user: str, command: str) -> str:
     """The command, through passwordless sudo unless the driver already is root."""
     return command if driver_user == "root" else f"sudo -n bash -c {shlex.quote(command)}"
 
 
 def put_files(
-    driver: Driver, driver_user: str, source: Path, destination: str, run_id: int
+    driver: Driver, driver_user: str, source: Path, destination: str, token: int | str
 ) -> None:
     """Copy the task files into a folder root made: straight in as root, or through a staging
     folder the sudo user owns, moved in by root."""
     if driver_user == "root":
         driver.put_tree(source, destination)
         return
-    staging = f"/tmp/baseliner-files-{run_id}"
+    staging = f"/tmp/baseliner-files-{token}"
     driver.run(f"rm -rf {shlex.quote(staging)}")
     driver.put_tree(source, staging)
     driver.run(

@@ -94,6 +94,7 @@ class ContainerRuntime:
             user_data_dir=f"{HOME}/.local/share/code-server",
             extensions_dir=f"{HOME}/.local/share/code-server/extensions",
             cache=Path(spec.cache),
+            extra_path=spec.path,
         )
         env = {"HOME": HOME, "USER": "agent", "SHELL": "/bin/bash", **spec.env}
         return [
@@ -121,6 +122,7 @@ class ContainerRuntime:
             f"{self.folder(spec)}:{HOME}",
             "-v",
             f"{spec.cache}:{spec.cache}:ro",
+            *(["-v", f"{spec.mount}:{spec.mount}:ro"] if spec.mount else []),
             *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")],
             *gpu_args(engine, spec.gpus),
             self.image,

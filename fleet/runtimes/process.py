@@ -12,7 +12,7 @@ from typing import Any
 
 from fleet import codeserver
 from fleet.drivers.base import Driver, HostError
-from fleet.runtimes import WorkspaceSpec, as_root, ide_settings, put_files
+from fleet.runtimes import WorkspaceSpec, add_user, as_root, ide_settings, put_files, remove_user
 
 STOP_TIMEOUT_S = 20
 
@@ -32,10 +32,10 @@ class ProcessRuntime:
     def start(self, spec: WorkspaceSpec) -> dict[str, Any]:
         user, home = spec.unix_user, self.home(spec)
         q = shlex.quote
-        self._root(
-            f"useradd --create-home --home-dir {q(home)} --shell /bin/bash --user-group {q(user)}"
-            f" && chmod 700 {q(home)}"
-        )
+        if self.driver.run(f"id -u {q(user)}", check=False).exit_status == 0:
+            # Never adopt (or later delete) a user the host already had.
+            raise HostError(f"the host already has a user {user}; remove it or use another host")
+        self._root(add_user(user, home))
         try:
             if spec.files is not None:
                 put_files(self.driver, self.driver_user, spec.files, home, spec.run_id)
@@ -117,15 +117,8 @@ class ProcessRuntime:
     def remove(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
         with contextlib.suppress(HostError):  # removing the user below ends its processes anyway
             self.stop(spec, state)
-        user = shlex.quote(spec.unix_user)
         self.driver.run(
-            as_root(
-                self.driver_user,
-                f"if id -u {user} >/dev/null 2>&1; then pkill -KILL -u {user};"
-                f" userdel -r {user} 2>/dev/null || userdel {user}; fi;"
-                f" rm -rf {shlex.quote(self.home(spec))}",
-            ),
-            timeout=60,
+            as_root(self.driver_user, remove_user(spec.unix_user, self.home(spec))), timeout=60
         )
 
 
@@ -136,4 +129,5 @@ def _code_server(spec: WorkspaceSpec, home: str) -> str:
         user_data_dir=f"{home}/.local/share/code-server",
         extensions_dir=f"{home}/.local/share/code-server/extensions",
         cache=Path(spec.cache),
+        extra_path=spec.path,
     )

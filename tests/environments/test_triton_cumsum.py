@@ -61,7 +61,7 @@ def test_family_is_in_the_catalogue_with_baseliner_numbers():
     assert meta["direction"] == "lower" and meta["aggregation"] == "best"
     assert meta["time_limit_s"] == 28800
     assert meta["reference"] == "reference/"
-    assert (FAMILY_DIR / meta["reference"] / "solution.py").is_file()
+    assert (FAMILY_DIR / meta["reference"] / "solution" / "solution.py").is_file()
     # Measured on an H100: the reference is faster (lower) than the starting solution.
     assert isinstance(meta["y_s"], float) and isinstance(meta["y_r"], float)
     assert meta["y_r"] < meta["y_s"]
@@ -180,7 +180,7 @@ def test_reference_kernel_runs_in_the_triton_interpreter(home, monkeypatch):
     run by the scorer on the CPU through TRITON_INTERPRET=1."""
     pytest.importorskip("triton")
     monkeypatch.setenv("BASELINER_CUMSUM_CPU_N", "30000")
-    reference = (FAMILY_DIR / "reference" / "solution.py").read_text()
+    reference = (FAMILY_DIR / "reference" / "solution" / "solution.py").read_text()
     result = _score(home, reference)
     assert math.isfinite(result["score"]), result
     assert result["details"]["triton_interpreter"] is True

@@ -83,7 +83,7 @@ def test_start_then_stop_archives_and_removes_everything(
     engine, make_user, local_host, jobs, task_files, tmp_path
 ):
     run_id = _new_run(engine, make_user)
-    jobs.start(run_id, task_files, gpu_count=0)
+    jobs.start(run_id, files=task_files)
     jobs.wait(run_id, timeout=90)
     run = _run(engine, run_id)
     assert run.status == RunStatus.active, run.status_reason
@@ -121,7 +121,7 @@ def test_start_then_stop_archives_and_removes_everything(
 
 def test_a_failed_start_rolls_back_and_says_why(engine, make_user, local_host, jobs, tmp_path):
     run_id = _new_run(engine, make_user)
-    jobs.start(run_id, tmp_path / "no-such-folder", gpu_count=0)
+    jobs.start(run_id, files=tmp_path / "no-such-folder")
     jobs.wait(run_id, timeout=60)
     run = _run(engine, run_id)
     assert run.status == RunStatus.failed
@@ -138,7 +138,7 @@ def test_no_ready_host_is_a_clear_failure(engine, make_user, local_host, jobs, t
         hosts.set_draining(s, host, True, None, utcnow())
         s.commit()
     run_id = _new_run(engine, make_user)
-    jobs.start(run_id, task_files, gpu_count=0)
+    jobs.start(run_id, files=task_files)
     jobs.wait(run_id, timeout=30)
     run = _run(engine, run_id)
     assert run.status == RunStatus.failed
@@ -147,10 +147,27 @@ def test_no_ready_host_is_a_clear_failure(engine, make_user, local_host, jobs, t
     with Session(engine) as s:
         host = s.get(Host, local_host.id)
         hosts.set_draining(s, host, False, None, utcnow())
+        # The fleet has a GPU host, down: a GPU task waits for it rather than taking a CPU.
+        gpu_box = hosts.add(s, HostCreate(name="gpu-box", driver="local"), "", None, utcnow())
+        gpu_box.gpus = [{"index": 0, "name": "H100", "memory_mb": 81559}]
+        s.add(gpu_box)
         s.commit()
-    jobs.start(gpu_run, task_files, gpu_count=1)
+    jobs.start(gpu_run, files=task_files, gpu_count=1)
     jobs.wait(gpu_run, timeout=30)
     assert "No ready host has 1 free GPU" in _run(engine, gpu_run).status_reason
+
+
+def test_a_gpu_less_fleet_runs_gpu_tasks_on_the_cpu(engine, make_user, local_host):
+    """The embedded default (no GPU anywhere): a GPU task is placed without GPUs, flagged, so
+    its scores are marked not comparable."""
+    run_id = _new_run(engine, make_user)
+    with Session(engine) as s:
+        run = s.get(Run, run_id)
+        placement = allocation.place(s, run, 1)
+        assert placement.gpus == [] and placement.host.id == local_host.id
+        assert s.get(Run, run_id).cpu_mode is True
+        allocation.release(s, run_id)
+        s.commit()
 
 
 def test_concurrent_placements_never_share_a_gpu_or_port(engine, make_user):
@@ -187,7 +204,7 @@ def test_restart_relaunches_the_ide_and_keeps_the_files(
     engine, make_user, local_host, jobs, task_files
 ):
     run_id = _new_run(engine, make_user)
-    jobs.start(run_id, task_files, gpu_count=0)
+    jobs.start(run_id, files=task_files)
     jobs.wait(run_id, timeout=90)
     before = _run(engine, run_id)
     assert before.status == RunStatus.active, before.status_reason

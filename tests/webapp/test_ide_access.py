@@ -182,7 +182,7 @@ def live(engine: Engine, database_url: str, tmp_path_factory) -> Iterator[Live]:
                 run_id = _new_run(engine, people["owner"])
                 live = Live(base, app, engine, run_id, people, started=[run_id])
                 try:
-                    app.state.workspaces.start(run_id, _task_files(root / "files"), 0)
+                    app.state.workspaces.start(run_id, files=_task_files(root / "files"))
                     app.state.workspaces.wait(run_id, timeout=90)
                     assert live.run().status == RunStatus.active, live.run().status_reason
                     for who in ROLES:
@@ -341,7 +341,7 @@ def test_a_host_whose_key_changed_is_refused_with_the_reason(live: Live, sshd, t
     run_id = _new_run(live.engine, live.people["owner"])
     live.started.append(run_id)
     try:
-        live.jobs.start(run_id, None, 1)
+        live.jobs.start(run_id, gpu_count=1)
         live.jobs.wait(run_id, timeout=60)
         run = live.run(run_id)
         assert run.status == RunStatus.failed
@@ -387,7 +387,7 @@ def test_concurrent_starts_get_their_own_port_and_gpu(live: Live, tmp_path) -> N
     live.started.extend(run_ids)
     try:
         for n, run_id in enumerate(run_ids):
-            live.jobs.start(run_id, _task_files(tmp_path / f"files-{n}"), 1)
+            live.jobs.start(run_id, files=_task_files(tmp_path / f"files-{n}"), gpu_count=1)
         for run_id in run_ids:
             live.jobs.wait(run_id, timeout=90)
         runs = [live.run(run_id) for run_id in run_ids]

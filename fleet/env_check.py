@@ -1,0 +1,167 @@
+"""``baseliner env check``: does an environment score on this host what its manifest says?
+
+It starts the task in a scratch workspace on the host (a throwaway unix user, or a throwaway
+container on container hosts), scores the starting solution, lays the reference solution over the
+task folder, scores again, and compares both with the manifest's y_s and y_r. The tolerance is in
+normalised units (the starting solution should normalise to 0, the reference to 1), so one number
+suits every metric. This is how an operator comes to trust an environment on new hardware.
+"""
+
+import contextlib
+import io
+import secrets
+import shlex
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from environments.normalise import normalise
+from fleet import task_runs
+from fleet.drivers.base import Driver, HostError
+from fleet.hosts import Host, Runtime
+from fleet.runtimes import add_user, as_root, remove_user
+from fleet.runtimes.container import AGENT_UID, ContainerRuntime, gpu_args
+from fleet.task_runs import Place, ScoreResult, TaskLaunch
+
+DEFAULT_TOLERANCE = 0.1
+q = shlex.quote
+
+
+@dataclass
+class Line:
+    label: str  # "starting solution" or "reference solution"
+    result: ScoreResult
+    expected: float | None  # the manifest's y_s or y_r
+    target: float  # its normalised value: 0 or 1
+    normalised: float | None = None
+    problem: str = ""
+
+
+@dataclass
+class Report:
+    environment: str
+    host: str
+    version: str
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.lines) and not any(line.problem for line in self.lines)
+
+
+def check(
+    driver: Driver,
+    host: Host,
+    launch: TaskLaunch,
+    *,
+    y_s: float | None,
+    y_r: float | None,
+    reference: str | None,
+    gpus: list[int],
+    tolerance: float = DEFAULT_TOLERANCE,
+    timeout: float = task_runs.SCORE_TIMEOUT_S,
+) -> Report:
+    report = Report(f"{launch.family.name}/{launch.task}", host.name, launch.family.version)
+    container = host.runtime == Runtime.container
+    installed = task_runs.install(
+        driver,
+        host.username,
+        launch.family,
+        leave_out=list(launch.leave_out),
+        python=None if container else task_runs.python_for(host),
+        task=launch.task,
+    )
+    with scratch_place(driver, host, installed, launch, gpus) as place:
+        task_runs.start(place, installed, launch.task, run_install=container)
+        runs = [("starting solution", y_s, 0.0)]
+        if reference:
+            runs.append(("reference solution", y_r, 1.0))
+        else:
+            report.notes.append(
+                "No reference solution is named (baseliner.reference): y_r is not checked."
+            )
+        for label, expected, target in runs:
+            if label == "reference solution":
+                overlay(place, launch.family.path / reference)
+            result = task_runs.score(
+                place, installed, launch.task, fresh_copy=launch.paths_from_home, timeout=timeout
+            )
+            report.lines.append(_judge(label, result, expected, target, y_s, y_r, tolerance))
+    if any(not line.result.comparable for line in report.lines):
+        report.notes.append(
+            "Scores are not comparable (no GPU here): drift from the manifest is not checked."
+        )
+    return report
+
+
+def _judge(
+    label: str,
+    result: ScoreResult,
+    expected: float | None,
+    target: float,
+    y_s: float | None,
+    y_r: float | None,
+    tolerance: float,
+) -> Line:
+    line = Line(label, result, expected, target, normalise(result.score, y_s, y_r))
+    if not result.valid:
+        error = result.message.get("error") or result.message or result.status
+        line.problem = f"{result.status}: {error}"
+    elif not result.comparable or line.normalised is None:
+        pass  # nothing to compare with
+    elif abs(line.normalised - target) > tolerance:
+        line.problem = (
+            f"drifted: scores {result.score:.4g} (normalised {line.normalised:.3f}); the manifest"
+            f" says {expected:.4g} (normalised {target:g}), tolerance ±{tolerance:g}"
+        )
+    return line
+
+
+def overlay(place: Place, folder: Path) -> None:
+    """Lay ``folder``'s files over the task folder, owned by the workspace user."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            if "__pycache__" not in path.parts:
+                tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    place.root(
+        f"runuser -u {q(place.user)} -- tar -xf - -C {q(place.home)}", input=buffer.getvalue()
+    )
+
+
+@contextlib.contextmanager
+def scratch_place(
+    driver: Driver, host: Host, installed: task_runs.Installed, launch: TaskLaunch, gpus: list[int]
+) -> Iterator[Place]:
+    """A throwaway workspace without an IDE: a unix user, or a container that sleeps."""
+    name = f"bl-check-{secrets.token_hex(4)}"
+    python = task_runs.python_for(host)
+    visible = ",".join(map(str, gpus))
+    if host.runtime == Runtime.container:
+        runtime = ContainerRuntime(driver, host.username, image=host.image)
+        engine = runtime.engine()
+        argv = [
+            engine, "run", "-d", "--name", name, "--label", "baseliner.check=1",
+            "--pull", "never", "--network", "host", "--security-opt", "no-new-privileges",
+            "--security-opt", "label=disable", "--user", f"{AGENT_UID}:{AGENT_UID}",
+            "-v", f"{installed.root}:{installed.root}:ro",
+            *gpu_args(engine, gpus), host.image, "sleep", "infinity",
+        ]  # fmt: skip
+        driver.run(as_root(host.username, " ".join(map(q, argv))), timeout=120)
+        try:
+            yield Place(driver, host.username, "agent", "/home/agent", python, name, engine)
+        finally:
+            driver.run(as_root(host.username, f"{engine} rm -f {name}"), timeout=60, check=False)
+        return
+    user = "agent" if not launch.paths_from_home else name
+    home = f"/home/{user}"
+    if driver.run(f"id -u {q(user)}", check=False).exit_status == 0:
+        raise HostError(f"the host already has a user {user}; the check needs it for itself")
+    driver.run(as_root(host.username, add_user(user, home)))
+    try:
+        env = {"CUDA_VISIBLE_DEVICES": visible}
+        yield Place(driver, host.username, user, home, python, env=env)
+    finally:
+        driver.run(as_root(host.username, remove_user(user, home)), timeout=60, check=False)

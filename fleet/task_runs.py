@@ -1,0 +1,358 @@
+"""Running a task family on a host: install it where the expert cannot read it, start a task in a
+workspace, write its instructions there, and score it the way METR's protected scoring does.
+
+A family is installed once per version under ``FAMILIES`` (its reference solution left out),
+owned by root and readable only by the group ``protected``. The expert's unix user is not in
+that group, so the scorer and any hidden data stay out of reach of the IDE and its terminals.
+``install``, ``start`` and scoring run as root, as METR's standard says, through
+``environments/taskhelper.py``; a family that runs the expert's code while scoring (ours do)
+drops to the workspace user with ``protected`` as an extra group (``BASELINER_SCORING_USER``,
+``BASELINER_PROTECTED_GID``). Families that take their paths from ``$HOME`` are scored on a
+fresh copy of the task folder inside a root-owned folder of group ``protected``, so the expert
+cannot change what is being scored while it is scored.
+"""
+
+import math
+import secrets
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from environments.catalogue import Family
+from environments.family_calls import HELPER, FamilyCallFailed, parse
+from fleet.drivers.base import CommandResult, Driver, HostError
+from fleet.hosts import DriverKind, Host, Runtime
+from fleet.runtimes import WorkspaceSpec, as_root, put_files
+
+FAMILIES = "/opt/baseliner/families"
+SCORING = "/var/lib/baseliner/scoring"
+PROTECTED = "protected"
+SCORE_TIMEOUT_S = 600
+START_TIMEOUT_S = 600
+INSTRUCTIONS_FILE = "INSTRUCTIONS.md"
+q = shlex.quote
+
+
+@dataclass(frozen=True)
+class TaskLaunch:
+    """What starting a run's task needs to know about it."""
+
+    family: Family
+    task: str
+    gpu_count: int
+    # Baseliner's own families read $HOME; METR-format ones name /home/agent and user agent.
+    paths_from_home: bool
+    leave_out: tuple[str, ...] = ()  # family-relative paths never installed (the reference)
+
+
+def python_for(host: Host) -> str:
+    """The interpreter that runs task families on the host: its own setting, else this
+    platform's for the local process host (it has PyTorch), else python3 on PATH."""
+    if host.python:
+        return host.python
+    if host.driver == DriverKind.local and host.runtime == Runtime.process:
+        return sys.executable
+    return "python3"
+
+
+def terminal_path(host: Host) -> str:
+    """The folder of that interpreter, first on the workspace terminals' PATH, so ``python``
+    there is the one the scorer uses."""
+    python = python_for(host)
+    return str(Path(python).parent) if host.runtime == Runtime.process and "/" in python else ""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a task runs and as whom: a home on a host, or in a container on it."""
+
+    driver: Driver
+    driver_user: str
+    user: str
+    home: str
+    python: str = "python3"
+    container: str = ""
+    engine: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # e.g. CUDA_VISIBLE_DEVICES
+
+    def root(
+        self,
+        command: str,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+        input: bytes | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run ``command`` as root beside the task, with HOME and USER those of the workspace."""
+        env = {"HOME": self.home, "USER": self.user, **self.env, **(env or {})}
+        if self.container:
+            flags = " ".join(f"-e {q(f'{k}={v}')}" for k, v in env.items())
+            interactive = "-i " if input is not None else ""
+            full = (
+                f"{self.engine} exec {interactive}--user root {flags} {q(self.container)}"
+                f" bash -c {q(command)}"
+            )
+        else:
+            exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
+            full = f"env {exports} bash -c {q(command)}"
+        return self.driver.run(
+            as_root(self.driver_user, full), timeout=timeout, input=input, check=check
+        )
+
+
+def place_for(driver: Driver, host: Host, spec: WorkspaceSpec, state: dict[str, Any]) -> "Place":
+    """Where a started workspace's task lives, from its runtime state."""
+    python = python_for(host)
+    if host.runtime == Runtime.container:
+        return Place(
+            driver,
+            host.username,
+            "agent",
+            "/home/agent",
+            python,
+            container=state["container"],
+            engine=state["engine"],
+        )
+    visible = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, spec.gpus))}
+    return Place(driver, host.username, spec.unix_user, state["home"], python, env=visible)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A family as installed on a host."""
+
+    root: str  # FAMILIES/<name>@<version>, holding taskhelper.py and the family's folder
+    name: str
+    gid: int  # of the group ``protected`` on that host
+
+    @property
+    def family_dir(self) -> str:
+        return f"{self.root}/{self.name}"
+
+    def helper(self, python: str, task: str, operation: str, limit_s: float = 0) -> str:
+        """The shell command that runs ``operation``, killed after ``limit_s`` if given."""
+        limit = f"timeout -s KILL {int(limit_s)} " if limit_s else ""
+        # `; exit $?`: the shell reports a killed helper as status 137 instead of dying with
+        # it, which SSH would pass on as a signal and no status at all.
+        return (
+            f"cd {q(self.family_dir)} && {limit}{python} {q(self.root)}/taskhelper.py"
+            f" {q(self.family_dir)} {q(task)} {operation}; exit $?"
+        )
+
+
+def install_dir(family: Family) -> str:
+    return f"{FAMILIES}/{family.name}@{family.version}"
+
+
+def _stage(family: Family, leave_out: list[str]) -> Path:
+    """A local folder holding taskhelper.py and the family less ``leave_out`` (its reference)."""
+    staging = Path(tempfile.mkdtemp(prefix="baseliner-family-"))
+    skip = {(family.path / rel).resolve() for rel in leave_out}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {
+            name
+            for name in names
+            if name == "__pycache__" or (Path(folder) / name).resolve() in skip
+        }
+
+    shutil.copytree(family.path, staging / family.name, ignore=ignore)
+    shutil.copy2(HELPER, staging / "taskhelper.py")
+    return staging
+
+
+def install(
+    driver: Driver,
+    driver_user: str,
+    family: Family,
+    *,
+    leave_out: list[str],
+    python: str | None = None,
+    task: str | None = None,
+) -> Installed:
+    """Install the family on the host unless this version already is; with ``python``, also
+    run its ``install()`` there once (process hosts; containers run it in each container)."""
+    target = install_dir(family)
+
+    def root(command: str, timeout: float = 120) -> str:
+        return driver.run(as_root(driver_user, command), timeout=timeout).stdout
+
+    gid = root(
+        f"getent group {PROTECTED} >/dev/null || groupadd --system {PROTECTED};"
+        f" getent group {PROTECTED} | cut -d: -f3"
+    ).strip()
+    installed = Installed(root=target, name=family.name, gid=int(gid))
+    if driver.run(as_root(driver_user, f"test -f {q(target)}/.complete"), check=False).exit_status:
+        staging = _stage(family, leave_out)
+        partial = f"{target}.partial"
+        try:
+            root(
+                f"mkdir -p {FAMILIES} && chmod 755 {FAMILIES} && rm -rf {q(partial)}"
+                f" && mkdir -m 700 {q(partial)}"
+            )
+            put_files(driver, driver_user, staging, partial, f"family-{secrets.token_hex(6)}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        root(
+            f"chown -R root:{PROTECTED} {q(partial)} && chmod -R u=rwX,g=rX,o= {q(partial)}"
+            f" && rm -rf {q(target)} && mv {q(partial)} {q(target)}"
+        )
+        if python and task:
+            command = installed.helper(python, task, "install")
+            result = driver.run(as_root(driver_user, command), timeout=START_TIMEOUT_S, check=False)
+            _value(result, "install")
+        root(f"touch {q(target)}/.complete")
+    return installed
+
+
+def _value(result: CommandResult, operation: str) -> Any:
+    try:
+        return parse(result.stdout + "\n" + result.stderr, result.exit_status)
+    except FamilyCallFailed as exc:
+        raise HostError(f"the task family's {operation} failed: {exc.message}") from exc
+
+
+def start(place: Place, installed: Installed, task: str, *, run_install: bool = False) -> str:
+    """Run the family's ``start`` for ``task`` in the place, write the instructions into the task
+    folder, and return them."""
+    if run_install:
+        _value(
+            place.root(
+                installed.helper(place.python, task, "install"),
+                timeout=START_TIMEOUT_S,
+                check=False,
+            ),
+            "install",
+        )
+    _value(
+        place.root(
+            installed.helper(place.python, task, "start"), timeout=START_TIMEOUT_S, check=False
+        ),
+        "start",
+    )
+    text = str(
+        _value(
+            place.root(installed.helper(place.python, task, "instructions"), check=False),
+            "get_instructions",
+        )
+    )
+    path = f"{place.home}/{INSTRUCTIONS_FILE}"
+    place.root(
+        f"cat > {q(path)} && chmod 644 {q(path)} && chown {q(place.user)}: {q(path)}",
+        input=text.encode(),
+    )
+    return text
+
+
+@dataclass
+class ScoreResult:
+    """What one scoring produced, in the shape of METR's score log entries."""
+
+    status: str  # scored, invalid, timeout, oom, error
+    score: float | None
+    message: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    output: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "scored"
+
+    @property
+    def comparable(self) -> bool:
+        """False when the scorer says its number cannot be compared (a GPU task run on a CPU)."""
+        return not any(
+            isinstance(part, dict) and part.get("comparable") is False
+            for part in (self.message, self.details)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "score": self.score,
+            "valid": self.valid,
+            "comparable": self.comparable,
+            "message": self.message,
+            "details": self.details,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def score(
+    place: Place,
+    installed: Installed,
+    task: str,
+    *,
+    fresh_copy: bool,
+    timeout: float = SCORE_TIMEOUT_S,
+    submission: str = "",
+) -> ScoreResult:
+    """Score the task folder as it is now: on a fresh copy when the family reads ``$HOME``
+    (``fresh_copy``), else in place (METR families that name /home/agent themselves)."""
+    scratch = ""
+    home = place.home
+    if fresh_copy:
+        scratch = place.root(
+            f"mkdir -p {SCORING} && chmod 711 {SCORING}"
+            f' && d=$(mktemp -d {SCORING}/score-XXXXXXXX) && chgrp {installed.gid} "$d"'
+            f' && chmod 750 "$d" && cp -a {q(place.home)} "$d/home" && echo "$d"',
+            timeout=300,
+        ).stdout.strip()
+        home = f"{scratch}/home"
+    env = {
+        "HOME": home,
+        "BASELINER_SCORING_USER": place.user,
+        "BASELINER_PROTECTED_GID": str(installed.gid),
+    }
+    command = installed.helper(place.python, task, "score", limit_s=timeout)
+    started = time.monotonic()
+    try:
+        result = place.root(
+            command, env=env, timeout=timeout + 60, input=submission.encode(), check=False
+        )
+    finally:
+        if scratch:
+            place.root(f"rm -rf {q(scratch)}", timeout=120, check=False)
+    seconds = time.monotonic() - started
+    output = (result.stdout + "\n" + result.stderr)[-4000:]
+    try:
+        value = parse(result.stdout + "\n" + result.stderr, result.exit_status)
+    except FamilyCallFailed as exc:
+        return _failed(exc, result.exit_status, seconds, timeout, output)
+    raw = value.get("score")
+    valid = isinstance(raw, (int, float)) and math.isfinite(raw)
+    return ScoreResult(
+        status="scored" if valid else "invalid",
+        score=float(raw) if valid else None,
+        message=_as_dict(value.get("message")),
+        details=_as_dict(value.get("details")),
+        seconds=seconds,
+        output=output,
+    )
+
+
+def _failed(
+    exc: FamilyCallFailed, exit_status: int, seconds: float, timeout: float, output: str
+) -> ScoreResult:
+    # timeout(1) answers 124 when it killed the command; 137 is a SIGKILL from elsewhere (the
+    # kernel's out-of-memory killer) unless the limit had passed anyway.
+    if exit_status == 124 or (exit_status in (137, -9, -1) and seconds >= timeout - 1):
+        status, text = "timeout", f"scoring took longer than its limit of {timeout:g} s"
+    elif exit_status in (137, -9) or exc.kind == "oom":
+        status, text = "oom", "scoring was killed, most likely out of memory"
+    else:
+        status, text = "error", f"the scorer failed: {exc.message}"
+    return ScoreResult(status, None, {"error": text}, {}, seconds, exc.output or output)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return {} if value in (None, "") else {"text": str(value)}

@@ -1,0 +1,186 @@
+"""Task families on a host over SSH: installed out of the expert's reach, started in a workspace,
+scored as METR's protected scoring does, checked against their manifest (``env check``)."""
+
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from environments.catalogue import discover
+from environments.family_calls import call_local
+from fleet import env_check, task_runs
+from fleet.hosts import DriverKind, Host, Runtime
+from fleet.task_runs import TaskLaunch
+
+FAMILIES = Path(__file__).resolve().parent / "families"
+STRICT = Path(__file__).resolve().parents[1] / "environments" / "families"
+
+
+def _family(folder: Path, name: str):
+    return next(f for f in discover(str(folder)).families if f.name == name)
+
+
+def _host(sshd, python: str = "") -> Host:
+    return Host(
+        name="ssh-test",
+        driver=DriverKind.ssh,
+        address=sshd.address,
+        port=sshd.port,
+        username=sshd.username,
+        runtime=Runtime.process,
+        python=python,
+    )
+
+
+def _as_user(driver, user: str, command: str):
+    return driver.run(f"runuser -u {user} -- bash -c {shlex.quote(command)}", check=False)
+
+
+@pytest.fixture
+def probe_launch() -> TaskLaunch:
+    return TaskLaunch(_family(FAMILIES, "probe"), "main", 0, True, ("reference/",))
+
+
+@pytest.fixture
+def probe_place(ssh_driver, sshd, probe_launch):
+    host = _host(sshd)
+    installed = task_runs.install(
+        ssh_driver, host.username, probe_launch.family, leave_out=["reference/"],
+        python="python3", task="main",
+    )  # fmt: skip
+    with env_check.scratch_place(ssh_driver, host, installed, probe_launch, []) as place:
+        task_runs.start(place, installed, "main")
+        yield place, installed
+
+
+def test_the_workspace_user_cannot_read_the_family_or_its_scorer(ssh_driver, probe_place):
+    place, installed = probe_place
+    for path in (
+        installed.root,
+        f"{installed.family_dir}/probe.py",
+        f"{installed.family_dir}/secret.txt",
+    ):
+        result = _as_user(ssh_driver, place.user, f"cat {path} || ls {path}")
+        assert result.exit_status != 0 and "Permission denied" in result.stderr, path
+    # The reference solution never reaches the host; the rest is root's, group protected.
+    assert ssh_driver.run(f"test -e {installed.family_dir}/reference", check=False).exit_status
+    owner = ssh_driver.run(f"stat -c '%U:%G %a' {installed.family_dir}/probe.py").stdout.split()
+    assert owner == ["root:protected", "640"]
+    # The task folder is the user's, with the instructions written into it.
+    listing = _as_user(ssh_driver, place.user, "cat ~/solution.py ~/INSTRUCTIONS.md").stdout
+    assert "return 0.25" in listing and "Make answer() in solution.py return 1." in listing
+
+
+def _score_with(ssh_driver, place, installed, solution: str, **kwargs) -> task_runs.ScoreResult:
+    _as_user(ssh_driver, place.user, f"printf %s {shlex.quote(solution)} > ~/solution.py")
+    return task_runs.score(place, installed, "main", fresh_copy=True, **kwargs)
+
+
+def test_scoring_outcomes(ssh_driver, probe_place):
+    place, installed = probe_place
+    good = _score_with(ssh_driver, place, installed, "def answer():\n    return 1.0\n")
+    assert (good.status, good.score, good.message) == ("scored", 1.0, {"answer": 1.0})
+    # Scored on a fresh copy inside a folder the expert's user cannot enter, not the live one.
+    assert good.details["home"].startswith(task_runs.SCORING)
+    wrong = _score_with(ssh_driver, place, installed, "def answer():\n    return 'seven'\n")
+    assert (wrong.status, wrong.score) == ("invalid", None)
+    assert wrong.message == {"error": "not a number: 'seven'"}
+    nan = _score_with(ssh_driver, place, installed, "def answer():\n    return float('nan')\n")
+    assert nan.status == "invalid" and "not a number: nan" in nan.message["error"]
+    crash = _score_with(
+        ssh_driver, place, installed, "def answer():\n    raise RuntimeError('boom')\n"
+    )
+    assert crash.status == "error" and "RuntimeError: boom" in crash.message["error"]
+    assert "Traceback" in crash.output
+    oom = _score_with(ssh_driver, place, installed, "def answer():\n    raise MemoryError\n")
+    assert oom.status == "oom" and "out of memory" in oom.message["error"]
+    slow = _score_with(
+        ssh_driver, place, installed, "import time\ndef answer():\n    time.sleep(60)\n", timeout=2
+    )
+    assert slow.status == "timeout" and "limit of 2 s" in slow.message["error"]
+    assert slow.seconds < 30
+    # Nothing of the scorings is left behind.
+    assert ssh_driver.run(f"ls -A {task_runs.SCORING}").stdout.strip() == ""
+
+
+def test_env_check_scores_start_and_reference_and_catches_drift(ssh_driver, sshd, probe_launch):
+    host = _host(sshd)
+    report = env_check.check(
+        ssh_driver, host, probe_launch, y_s=0.25, y_r=1.0, reference="reference/", gpus=[]
+    )
+    assert report.ok, report
+    assert [(line.label, line.result.score, line.normalised) for line in report.lines] == [
+        ("starting solution", 0.25, 0.0),
+        ("reference solution", 1.0, 1.0),
+    ]
+    drifted = env_check.check(
+        ssh_driver, host, probe_launch, y_s=0.5, y_r=1.0, reference="reference/", gpus=[]
+    )
+    assert not drifted.ok
+    assert "drifted" in drifted.lines[0].problem and "tolerance" in drifted.lines[0].problem
+    # The scratch users are gone.
+    users = ssh_driver.run("getent passwd | cut -d: -f1").stdout.split()
+    assert not [u for u in users if u.startswith("bl-check-")]
+
+
+def test_an_unmodified_metr_family_starts_scores_and_aggregates(ssh_driver, sshd):
+    """count_words names /home/agent and the user agent, as METR's standard does, and has no
+    baseliner: key; on a process host it gets that user for itself."""
+    family = _family(STRICT, "count_words")
+    assert family.tasks[0].meta is None
+    launch = TaskLaunch(family, "short", 0, False)
+    report = env_check.check(
+        ssh_driver, _host(sshd), launch, y_s=None, y_r=None, reference=None, gpus=[]
+    )
+    assert report.ok, report
+    (line,) = report.lines
+    assert (line.result.status, line.result.score, line.normalised) == ("scored", 0.0, None)
+    assert "y_r is not checked" in report.notes[0]
+    assert ssh_driver.run("id -u agent", check=False).exit_status != 0  # removed afterwards
+    log = json.dumps([{"score": 0.0}, {"score": 0.75}, {"score": None}])
+    assert call_local(family.path, "short", "aggregate", stdin=log) == 0.75
+
+
+def test_triton_cumsum_checks_on_the_cpu(ssh_driver, sshd):
+    """The kernel environment on a GPU-less host, with the platform's Python (PyTorch, Triton's
+    interpreter): both solutions score, marked not comparable, so drift is not judged."""
+    family = _family(Path(__file__).resolve().parents[2] / "environments", "triton_cumsum")
+    launch = TaskLaunch(family, "main", 1, True, ("reference/",))
+    host = _host(sshd, python=sys.executable)
+    report = env_check.check(
+        ssh_driver, host, launch, y_s=1.631, y_r=-0.760, reference="reference/", gpus=[]
+    )
+    assert report.ok, [line.problem for line in report.lines]
+    for line in report.lines:
+        assert line.result.valid and not line.result.comparable
+        assert math.isfinite(line.result.score)
+        assert "not comparable: no GPU" in line.result.message["note"]
+    assert report.lines[1].result.details["triton_interpreter"] is True
+    assert "not comparable" in report.notes[-1]
+
+
+def test_the_experts_code_is_never_scored_as_root(ssh_driver, sshd):
+    """The platform scores as root (METR's contract); triton_cumsum's scorer runs the solution as
+    the workspace user, with group protected added so it can read the scorer."""
+    family = _family(Path(__file__).resolve().parents[2] / "environments", "triton_cumsum")
+    launch = TaskLaunch(family, "main", 1, True, ("reference/",))
+    host = _host(sshd, python=sys.executable)
+    installed = task_runs.install(
+        ssh_driver, host.username, family, leave_out=["reference/"], python=sys.executable,
+        task="main",
+    )  # fmt: skip
+    start = (family.path / "assets" / "solution" / "solution.py").read_text()
+    check = "import os\nif os.geteuid() == 0:\n    raise SystemExit('scored as root')\n"
+    with env_check.scratch_place(ssh_driver, host, installed, launch, []) as place:
+        task_runs.start(place, installed, "main")
+        _as_user(
+            ssh_driver,
+            place.user,
+            f"printf %s {shlex.quote(check + start)} > ~/solution/solution.py",
+        )
+        result = task_runs.score(place, installed, "main", fresh_copy=True)
+    assert result.status == "scored", result.message
+
