@@ -16,8 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlmodel import Session, select
+
+from baselines.runs import Lease
 from environments.normalise import normalise
-from fleet import task_runs
+from fleet import allocation, task_runs
 from fleet.drivers.base import Driver, HostError
 from fleet.hosts import Host, Runtime
 from fleet.runtimes import add_user, as_root, remove_user
@@ -49,6 +52,20 @@ class Report:
     @property
     def ok(self) -> bool:
         return bool(self.lines) and not any(line.problem for line in self.lines)
+
+
+def free_gpus(session: Session, host: Host, count: int) -> list[int]:
+    """``count`` of the host's GPUs that no live run holds (none on a GPU-less fleet, where the
+    task runs on the CPU); HostError when the host has too few free."""
+    if not count or allocation.gpu_less_fleet(session):
+        return []
+    taken = session.exec(
+        select(Lease.value).where(Lease.host_id == host.id, Lease.kind == "gpu")
+    ).all()
+    free = [g["index"] for g in host.gpus if g["index"] not in set(taken)]
+    if len(free) < count:
+        raise HostError(f"{host.name} has {len(free)} free GPU(s); the task needs {count}")
+    return free[:count]
 
 
 def check(
@@ -105,7 +122,8 @@ def _judge(
     y_r: float | None,
     tolerance: float,
 ) -> Line:
-    line = Line(label, result, expected, target, normalise(result.score, y_s, y_r))
+    normalised = normalise(result.score, y_s, y_r) if result.comparable else None
+    line = Line(label, result, expected, target, normalised)
     if not result.valid:
         error = result.message.get("error") or result.message or result.status
         line.problem = f"{result.status}: {error}"

@@ -111,6 +111,8 @@ class HostCreate(BaseModel):
                 errors["key_path"] = "Give the path of the private key on the portal machine."
         if self.runtime == Runtime.container and not self.image:
             errors["image"] = "The container runtime needs an image name."
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]*", self.python):
+            errors["python"] = "Give a path or a command name, e.g. /opt/venv/bin/python."
         return errors
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from environments.catalogue import Family
 from environments.family_calls import HELPER, FamilyCallFailed, parse
+from environments.manifest import BaselinerMeta, TaskSpec
 from fleet.drivers.base import CommandResult, Driver, HostError
 from fleet.hosts import DriverKind, Host, Runtime
 from fleet.runtimes import WorkspaceSpec, as_root, put_files
@@ -48,6 +49,18 @@ class TaskLaunch:
     # Baseliner's own families read $HOME; METR-format ones name /home/agent and user agent.
     paths_from_home: bool
     leave_out: tuple[str, ...] = ()  # family-relative paths never installed (the reference)
+
+
+def launch_for(family: Family, task: TaskSpec, meta: BaselinerMeta | None) -> TaskLaunch:
+    """A task as the catalogue and its (effective) ``baseliner:`` numbers describe it."""
+    reference = meta.reference if meta else None
+    return TaskLaunch(
+        family=family,
+        task=task.name,
+        gpu_count=task.gpu_count[0] if task.gpu_count else 0,
+        paths_from_home=bool(meta and meta.paths_from_home),
+        leave_out=(reference,) if reference else (),
+    )
 
 
 def python_for(host: Host) -> str:
@@ -141,7 +154,7 @@ class Installed:
         # `; exit $?`: the shell reports a killed helper as status 137 instead of dying with
         # it, which SSH would pass on as a signal and no status at all.
         return (
-            f"cd {q(self.family_dir)} && {limit}{python} {q(self.root)}/taskhelper.py"
+            f"cd {q(self.family_dir)} && {limit}{q(python)} {q(self.root)}/taskhelper.py"
             f" {q(self.family_dir)} {q(task)} {operation}; exit $?"
         )
 

@@ -52,6 +52,7 @@ def sweep_containers() -> None:
     if shutil.which("podman"):
         _sh(
             "podman ps -aq --filter label=baseliner.run | xargs -r podman rm -f >/dev/null;"
+            " podman ps -aq --filter label=baseliner.check | xargs -r podman rm -f >/dev/null;"
             " rm -rf /var/lib/baseliner/workspaces/bl-run-*",
             check=False,
         )

@@ -1,6 +1,7 @@
 """The `baseliner` command: serve, migrate, manage accounts and tokens, run the demo."""
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +27,8 @@ app.add_typer(users_app, name="users")
 hosts_app = typer.Typer(help="GPU hosts.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(hosts_app, name="hosts")
+env_app = typer.Typer(help="Environments (task families).", no_args_is_help=True)
+app.add_typer(env_app, name="env")
 
 
 def _fail(message: str) -> None:
@@ -145,6 +148,9 @@ def hosts_add(
     ] = "",
     runtime: Annotated[str, typer.Option(help="process or container.")] = "process",
     image: Annotated[str, typer.Option(help="Workspace image (container runtime).")] = "",
+    python: Annotated[
+        str, typer.Option(help="Python that runs task families there (default: python3).")
+    ] = "",
 ) -> None:
     """Register a host. Without --host-key, prints the host's fingerprint; run again with
     --fingerprint to confirm and pin it."""
@@ -163,6 +169,7 @@ def hosts_add(
         "key_path": key,
         "runtime": runtime,
         "image": image,
+        "python": python,
     }
     data, errors = parse(HostCreate, values)
     if data is not None:
@@ -245,6 +252,147 @@ def hosts_drain(
         hosts.set_draining(session, host, not undo, None, utcnow())
         session.commit()
         typer.echo(f"{host.name}: {'draining' if not undo else host.status}")
+
+
+def _saved_task_settings(settings: Settings) -> dict | None:
+    """Numbers coordinators saved in the portal, or None (said on stderr) where the database
+    cannot be read; listing never creates or migrates a database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from environments import task_settings
+
+    url = settings.db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        typer.echo(f"note: no database at {url}; manifest values only", err=True)
+        return None
+    engine = db.make_engine(url)
+    try:
+        with Session(engine) as session:
+            return task_settings.all_saved(session)
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        typer.echo(f"note: database not readable ({reason}); manifest values only", err=True)
+        return None
+    finally:
+        engine.dispose()
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+@env_app.command("list")
+def env_list() -> None:
+    """Every task with its numbers (the manifest's, filled in by the portal's) and whether it is
+    ready for baselines. Manifest errors go to stderr and make the exit status 1."""
+    from environments import task_settings
+    from environments.catalogue import discover
+
+    settings = Settings()
+    catalogue = discover(settings.environment_dirs)
+    saved = _saved_task_settings(settings) or {}
+    head = ["environment", "version", "files", "GPUs", "metric", "direction", "y_s", "y_r"]
+    rows = [[*head, "time limit", "status"]]
+    for family, task in catalogue.tasks():
+        name = f"{family.name}/{task.name}"
+        meta = task_settings.merge(task.meta, saved.get(name))
+        low, high = task.gpu_count or (0, 0)
+        gpus = "none" if not high else f"{low}{'' if low == high else f'-{high}'}"
+        gpus += f" {task.gpu_model}" if high and task.gpu_model else ""
+        rows.append(
+            [
+                name,
+                task.version or "-",
+                family.version,
+                gpus,
+                meta.metric or "-",
+                meta.direction or "-",
+                "-" if meta.y_s is None else f"{meta.y_s:g}",
+                "-" if meta.y_r is None else f"{meta.y_r:g}",
+                f"{meta.time_limit_s / 3600:g} h",
+                task_settings.status(meta),
+            ]
+        )
+    for line in _table(rows):
+        typer.echo(line)
+    for error in catalogue.errors:
+        typer.echo(f"error: {error}", err=True)
+    if catalogue.errors:
+        raise typer.Exit(code=1)
+
+
+@env_app.command("check")
+def env_check(
+    environment: Annotated[str, typer.Argument(help="FAMILY/TASK, e.g. triton_cumsum/main.")],
+    host: Annotated[str, typer.Option(help="Registered host to check on.")] = "local",
+    tolerance: Annotated[
+        float, typer.Option(help="Allowed drift from y_s and y_r, in normalised units.")
+    ] = 0.1,
+    timeout: Annotated[float, typer.Option(help="Limit for each scoring, in seconds.")] = 600,
+) -> None:
+    """Start the task on a host, score its starting and reference solutions, and compare them
+    with the manifest's y_s and y_r. Exit status 1 when a score is invalid or drifts."""
+    import json
+
+    from environments import task_settings, workspace_files
+    from environments.catalogue import discover
+    from fleet import env_check as checks
+    from fleet import hosts, task_runs
+    from fleet.connections import Connections
+    from fleet.drivers.base import HostError
+
+    settings, session = _session()
+    connections = Connections()
+    with session:
+        try:
+            ref = workspace_files.find(discover(settings.environment_dirs), environment)
+        except DomainError as exc:
+            _fail(exc.message)
+        target = hosts.by_name(session, host)
+        if target is None:
+            _fail(f"no host named {host}; `baseliner hosts list` shows them")
+        meta = task_settings.effective(session, ref.family, ref.task)
+        launch = task_runs.launch_for(ref.family, ref.task, meta)
+        typer.echo(f"checking {ref.name} ({ref.family.version}) on {target.name}…")
+        try:
+            gpus = checks.free_gpus(session, target, launch.gpu_count)
+            report = checks.check(
+                connections.driver(target),
+                target,
+                launch,
+                y_s=meta.y_s,
+                y_r=meta.y_r,
+                reference=meta.reference,
+                gpus=gpus,
+                tolerance=tolerance,
+                timeout=timeout,
+            )
+        except HostError as exc:
+            _fail(str(exc))
+        finally:
+            connections.close()
+    for line in report.lines:
+        result = line.result
+        raw = "-" if result.score is None else f"{result.score:.4f}"
+        norm = "-" if line.normalised is None else f"{line.normalised:.3f}"
+        expected = "-" if line.expected is None else f"{line.expected:g}"
+        typer.echo(
+            f"{line.label:<20} {result.status:<8} score {raw:>9}  normalised {norm:>7}"
+            f"  manifest {expected:>7}  {result.seconds:.1f} s"
+        )
+        if line.problem:
+            typer.echo(f"  ! {line.problem}", err=True)
+        if not result.valid:
+            typer.echo("  " + json.dumps(result.message)[:500], err=True)
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    typer.echo("ok" if report.ok else "FAILED")
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -184,3 +184,37 @@ def test_the_experts_code_is_never_scored_as_root(ssh_driver, sshd):
         result = task_runs.score(place, installed, "main", fresh_copy=True)
     assert result.status == "scored", result.message
 
+
+# --- the container runtime: each run its own container, root inside it for the family ----------
+
+
+@pytest.fixture
+def container_host(ssh_driver, sshd) -> Host:
+    from tests.container_image import ensure_image, sweep_containers
+
+    image = ensure_image()
+    sweep_containers()
+    host = _host(sshd)
+    host.runtime, host.image = Runtime.container, image
+    yield host
+    sweep_containers()
+
+
+def test_families_run_in_a_container(ssh_driver, container_host, probe_launch):
+    """In a container the user agent and /home/agent are the run's own, so the METR-format family
+    runs unmodified beside Baseliner's $HOME-based one."""
+    report = env_check.check(
+        ssh_driver, container_host, probe_launch, y_s=0.25, y_r=1.0, reference="reference/",
+        gpus=[],
+    )  # fmt: skip
+    assert report.ok, [line.problem for line in report.lines]
+    assert [line.result.score for line in report.lines] == [0.25, 1.0]
+    family = _family(STRICT, "count_words")
+    strict = env_check.check(
+        ssh_driver, container_host, TaskLaunch(family, "long", 0, False), y_s=0.0, y_r=1.0,
+        reference=None, gpus=[],
+    )  # fmt: skip
+    assert strict.ok, [line.problem for line in strict.lines]
+    assert strict.lines[0].result.score == 0.0
+    names = ssh_driver.run("podman ps -a --format '{{.Names}}'").stdout.split()
+    assert not [n for n in names if n.startswith("bl-check-")]

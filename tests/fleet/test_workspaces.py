@@ -220,3 +220,55 @@ def test_restart_relaunches_the_ide_and_keeps_the_files(
     assert httpx.get(f"http://127.0.0.1:{after.port}/healthz", timeout=5).status_code == 200
     jobs.stop(run_id)
     jobs.wait(run_id, timeout=60)
+
+
+def _launch(folder: Path, name: str, task: str, gpus: int, from_home: bool):
+    from environments.catalogue import discover
+    from fleet.task_runs import TaskLaunch
+
+    family = next(f for f in discover(str(folder)).families if f.name == name)
+    return TaskLaunch(family, task, gpus, from_home, ("reference/",))
+
+
+def test_a_run_starts_its_task_in_the_workspace(engine, make_user, local_host, jobs):
+    """triton_cumsum on this GPU-less machine: the family's start fills the task folder (owned by
+    the run's user), its instructions are written there, and the run is flagged CPU mode."""
+    launch = _launch(Path(__file__).resolve().parents[2] / "environments", "triton_cumsum",
+                     "main", 1, True)  # fmt: skip
+    run_id = _new_run(engine, make_user)
+    jobs.start(run_id, launch=launch)
+    jobs.wait(run_id, timeout=120)
+    run = _run(engine, run_id)
+    assert run.status == RunStatus.active, run.status_reason
+    assert run.cpu_mode is True and run.gpu_indices == []
+    home = Path(run.workspace_path)
+    solution = home / "solution" / "solution.py"
+    assert "def prefix_sum" in solution.read_text()
+    assert pwd.getpwuid(solution.stat().st_uid).pw_name == run.unix_user
+    assert "prefix_sum" in (home / "INSTRUCTIONS.md").read_text()
+    assert not (home / "reference").exists() and not (home / "scoring").exists()
+    jobs.stop(run_id)
+    jobs.wait(run_id, timeout=60)
+    assert not _user_exists(run.unix_user)
+
+
+def test_a_metr_format_task_gets_the_user_agent_one_run_per_host(
+    engine, make_user, local_host, jobs
+):
+    launch = _launch(Path(__file__).resolve().parents[1] / "environments" / "families",
+                     "count_words", "short", 0, False)  # fmt: skip
+    first, second = _new_run(engine, make_user), _new_run(engine, make_user)
+    jobs.start(first, launch=launch)
+    jobs.wait(first, timeout=120)
+    run = _run(engine, first)
+    assert run.status == RunStatus.active, run.status_reason
+    assert (run.unix_user, run.workspace_path) == ("agent", "/home/agent")
+    assert Path("/home/agent/answer.txt").read_text() == "0\n"
+    assert pwd.getpwuid(Path("/home/agent/text.txt").stat().st_uid).pw_name == "agent"
+    # The host's one user agent is taken: a second such run waits for another host.
+    jobs.start(second, launch=launch)
+    jobs.wait(second, timeout=60)
+    assert "No ready host" in _run(engine, second).status_reason
+    jobs.stop(first)
+    jobs.wait(first, timeout=60)
+    assert not _user_exists("agent") and not Path("/home/agent").exists()

@@ -22,9 +22,16 @@ def run(database_url, tmp_path, engine):
     }
     env.pop("BASELINER_CONFIG", None)
 
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(BIN), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+            [str(BIN), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**env, **(extra_env or {})},
+            timeout=120,
         )
 
     return run
@@ -32,7 +39,7 @@ def run(database_url, tmp_path, engine):
 
 def test_help_lists_the_commands(run):
     out = run("--help").stdout
-    for command in ("serve", "db", "users", "tokens", "demo"):
+    for command in ("serve", "db", "users", "tokens", "demo", "env"):
         assert command in out
 
 
@@ -115,3 +122,152 @@ def test_demo_prints_a_login_for_every_role(run):
         )
     again = run("demo", "--no-serve")  # re-running resets passwords, creates nothing twice
     assert again.returncode == 0, again.stderr
+
+
+FAMILIES = Path(__file__).resolve().parent.parent / "environments" / "families"
+
+
+def _columns(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_env_list_shows_every_task_with_the_portals_numbers(run, engine):
+    from sqlmodel import Session
+
+    from environments import task_settings
+    from environments.catalogue import discover
+    from timetracking.utc import utcnow
+
+    catalogue = discover(str(FAMILIES))
+    family = catalogue.family("count_words")
+    with Session(engine) as s:
+        numbers = {"metric": "accuracy", "direction": "higher", "y_s": 0.0, "y_r": 1.0}
+        task_settings.save(s, family, family.task("short"), numbers, None, utcnow())
+        s.commit()
+    result = run("env", "list", extra_env={"BASELINER_ENVIRONMENT_DIRS": str(FAMILIES)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert _columns(lines[0]) == [
+        "environment",
+        "version",
+        "files",
+        "GPUs",
+        "metric",
+        "direction",
+        "y_s",
+        "y_r",
+        "time limit",
+        "status",
+    ]
+    rows = {_columns(line)[0]: _columns(line) for line in lines[1:]}
+    assert rows["triton_cumsum/main"][3:] == [
+        "1 h100",
+        "ln(ms)",
+        "lower",
+        "1.631",
+        "-0.76",
+        "8 h",
+        "ready",
+    ]
+    assert rows["count_words/short"] == [
+        "count_words/short",
+        "1.0.0",
+        family.version,
+        "none",
+        "accuracy",
+        "higher",
+        "0",
+        "1",
+        "8 h",
+        "ready",
+    ]
+    assert rows["count_words/long"][4:] == [
+        "-",
+        "-",
+        "-",
+        "-",
+        "8 h",
+        "needs: y_s, y_r, direction, metric",
+    ]
+    assert result.stderr == ""
+
+
+def test_env_list_reports_manifest_errors_on_stderr_with_status_1(run, tmp_path):
+    broken = tmp_path / "families" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "broken.py").write_text("class TaskFamily:\n    standard_version = '0.5.0'\n")
+    (broken / "manifest.yaml").write_text("tasks:\n  main:\n    baseliner:\n      y_s: fast\n")
+    dirs = f"{FAMILIES}:{tmp_path / 'families'}"
+    result = run("env", "list", extra_env={"BASELINER_ENVIRONMENT_DIRS": dirs})
+    assert result.returncode == 1
+    assert "count_words/short" in result.stdout  # the good families are still listed
+    assert "broken" not in result.stdout
+    assert f"error: {broken / 'manifest.yaml'}: tasks.main.baseliner.y_s: must be a number" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_env_list_without_a_database_uses_the_manifests(run, tmp_path):
+    result = run(
+        "env",
+        "list",
+        extra_env={
+            "BASELINER_DATABASE_URL": "",
+            "BASELINER_DATA_DIR": str(tmp_path / "nothing-here"),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "triton_cumsum/main" in result.stdout and "ready" in result.stdout
+    assert "no database at" in result.stderr and "manifest values only" in result.stderr
+    assert not (tmp_path / "nothing-here").exists()  # listing creates nothing
+
+
+PROBE = Path(__file__).resolve().parent.parent / "fleet" / "families"
+
+
+def test_env_check_on_the_ssh_test_host(run, sshd, tmp_path):
+    """Registered the way an operator would (fingerprint confirmed), then checked: the probe
+    family's start and reference score as its manifest says; a manifest that disagrees fails."""
+    from fleet.drivers import ssh
+
+    fingerprint = ssh.fingerprint(sshd.host_key_line)
+    added = run(
+        "hosts", "add", "--name", "ssh-test", "--address", sshd.address, "--port",
+        str(sshd.port), "--user", sshd.username, "--key", str(sshd.key_path),
+        "--fingerprint", fingerprint,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    env = {"BASELINER_ENVIRONMENT_DIRS": os.pathsep.join([str(PROBE), str(FAMILIES)])}
+    done = run("env", "check", "probe/main", "--host", "ssh-test", extra_env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert re.search(
+        r"starting solution\s+scored\s+score\s+0.2500\s+normalised\s+0.000", done.stdout
+    )
+    assert re.search(
+        r"reference solution\s+scored\s+score\s+1.0000\s+normalised\s+1.000", done.stdout
+    )
+    assert lines[-1] == "ok"
+    # A copy of the family whose manifest claims another y_s: the check fails loudly.
+    import shutil
+
+    drifted = tmp_path / "drifted"
+    shutil.copytree(PROBE / "probe", drifted / "probe")
+    manifest = drifted / "probe" / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("y_s: 0.25", "y_s: 0.5"))
+    failed = run(
+        "env", "check", "probe/main", "--host", "ssh-test",
+        extra_env={"BASELINER_ENVIRONMENT_DIRS": str(drifted)},
+    )  # fmt: skip
+    assert failed.returncode == 1 and failed.stdout.splitlines()[-1] == "FAILED"
+    assert "drifted" in failed.stderr
+    # An unmodified METR-format family (no reference named): the start scores, y_r unchecked.
+    strict = run("env", "check", "count_words/short", "--host", "ssh-test", extra_env=env)
+    assert strict.returncode == 0, strict.stdout + strict.stderr
+    assert "y_r is not checked" in strict.stdout
+    # Bad input: a clear message and status 2, not a traceback.
+    unknown = run("env", "check", "nope/main", "--host", "ssh-test", extra_env=env)
+    assert unknown.returncode == 2 and "No environment named 'nope/main'" in unknown.stderr
+    no_host = run("env", "check", "probe/main", "--host", "nowhere", extra_env=env)
+    assert no_host.returncode == 2 and "no host named nowhere" in no_host.stderr

@@ -174,6 +174,7 @@ def test_a_pasted_host_key_is_pinned_as_given(
         ({"key_path": ""}, "key_path", "Give the path of the private key"),
         ({"max_workspaces": "0"}, "max_workspaces", "greater than or equal to 1"),
         ({"runtime": "container"}, "image", "The container runtime needs an image name."),
+        ({"python": "python3; rm -rf /"}, "python", "Give a path or a command name"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

@@ -25,6 +25,7 @@ FIELDS = (
     "key_path",
     "runtime",
     "image",
+    "python",
     "max_workspaces",
     "host_key",
     "fingerprint",
