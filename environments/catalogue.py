@@ -2,34 +2,33 @@
 
 A family is a folder ``<family>/`` holding ``<family>.py`` (METR's ``class TaskFamily``) and
 ``manifest.yaml``. The catalogue only reads files; importing and running a family is the job of
-the code that prepares a host.
+the code that prepares a host (and of environments.family_calls, in a process of its own).
 """
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
+from environments import manifest
+from environments.manifest import ManifestError, TaskSpec
+from environments.versions import folder_version
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 
-
-@dataclass
-class TaskInfo:
-    name: str
-    gpu_count: tuple[int, int] | None
-    gpu_model: str | None
-    cpus: int | None
-    memory_gb: float | None
-    meta: dict[str, Any]
+# The name callers used before manifests were typed; a task is a TaskSpec.
+TaskInfo = TaskSpec
 
 
 @dataclass
 class Family:
     name: str
     path: Path
-    tasks: list[TaskInfo] = field(default_factory=list)
+    tasks: list[TaskSpec] = field(default_factory=list)
+    # A hash of the family's files (environments.versions), recorded on runs and assignments.
+    version: str = ""
+
+    def task(self, name: str) -> TaskSpec | None:
+        return next((t for t in self.tasks if t.name == name), None)
 
 
 @dataclass
@@ -37,6 +36,12 @@ class Catalogue:
     families: list[Family]
     errors: list[str]
     searched: list[Path]
+
+    def family(self, name: str) -> Family | None:
+        return next((f for f in self.families if f.name == name), None)
+
+    def tasks(self) -> list[tuple[Family, TaskSpec]]:
+        return [(f, t) for f in self.families for t in f.tasks]
 
 
 def search_dirs(extra: str) -> list[Path]:
@@ -46,46 +51,17 @@ def search_dirs(extra: str) -> list[Path]:
     return dirs
 
 
-def _task(name: str, spec: Any, manifest: Path) -> TaskInfo:
-    if not isinstance(spec, dict):
-        raise ValueError(f"{manifest}: tasks.{name} must be a mapping")
-    resources = spec.get("resources") or {}
-    gpu = resources.get("gpu") or {}
-    count_range = gpu.get("count_range")
-    if count_range is not None and (
-        not isinstance(count_range, list)
-        or len(count_range) != 2
-        or not all(isinstance(n, int) and n >= 0 for n in count_range)
-    ):
-        raise ValueError(
-            f"{manifest}: tasks.{name}.resources.gpu.count_range must be [min, max], e.g. [1, 1]"
-        )
-    return TaskInfo(
-        name=name,
-        gpu_count=tuple(count_range) if count_range else None,
-        gpu_model=gpu.get("model"),
-        cpus=resources.get("cpus"),
-        memory_gb=resources.get("memory_gb"),
-        meta=spec.get("baseliner") or {},
-    )
-
-
 def load_family(folder: Path) -> Family:
-    manifest = folder / "manifest.yaml"
     module = folder / f"{folder.name}.py"
     if not module.is_file():
-        raise ValueError(f"{folder}: missing {module.name} (the family's class TaskFamily)")
-    try:
-        data = yaml.safe_load(manifest.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{manifest}: not valid YAML ({exc.__class__.__name__})") from exc
-    tasks = data.get("tasks")
-    if not isinstance(tasks, dict) or not tasks:
-        raise ValueError(f"{manifest}: 'tasks' must map each task name to its settings")
+        raise ManifestError(
+            folder, "", f"missing {module.name} (the family's class TaskFamily); add it"
+        )
     return Family(
         name=folder.name,
         path=folder,
-        tasks=[_task(str(name), spec, manifest) for name, spec in tasks.items()],
+        tasks=manifest.read(folder),
+        version=folder_version(folder),
     )
 
 
@@ -98,8 +74,15 @@ def discover(extra_dirs: str = "") -> Catalogue:
             errors.append(f"{base}: listed in BASELINER_ENVIRONMENT_DIRS but not a folder")
             continue
         for folder in sorted(p for p in base.iterdir() if (p / "manifest.yaml").is_file()):
+            first = next((f for f in families if f.name == folder.name), None)
+            if first is not None:
+                errors.append(
+                    f"{folder}: a family named {folder.name} is already in {first.path.parent}"
+                    " (the first one found is used); rename one of them"
+                )
+                continue
             try:
                 families.append(load_family(folder))
-            except ValueError as exc:
+            except (ValueError, OSError) as exc:
                 errors.append(str(exc))
     return Catalogue(families=families, errors=errors, searched=dirs)

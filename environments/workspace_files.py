@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from baselines.errors import DomainError
-from environments.catalogue import Catalogue, Family, TaskInfo
+from environments.catalogue import Catalogue, Family
+from environments.manifest import TaskSpec
 
 PRIVATE = ("manifest.yaml", "reference", "solution", "__pycache__", "tests")
 
@@ -19,7 +20,7 @@ PRIVATE = ("manifest.yaml", "reference", "solution", "__pycache__", "tests")
 @dataclass(frozen=True)
 class TaskRef:
     family: Family
-    task: TaskInfo
+    task: TaskSpec
 
     @property
     def name(self) -> str:

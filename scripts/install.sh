@@ -14,9 +14,10 @@ CODE_SERVER_VERSION=4.139.1
 PYTHON="${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || command -v python3)}"
 # chromium: browser journeys; openssh-server: the SSH host driver and its tests; the -dev packages
 # and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h); podman,
-# runc, debootstrap: the container runtime's tests (tests/container_image.py builds their image).
+# runc, catatonit (podman run --init), debootstrap: the container runtime and its tests
+# (tests/container_image.py builds their image).
 DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config
-  podman runc debootstrap)
+  podman runc catatonit debootstrap)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

@@ -7,6 +7,7 @@ from baselines.password_resets import PasswordReset
 from baselines.runs import Lease, Run
 from baselines.tokens import ApiToken
 from baselines.users import User
+from environments.task_settings import TaskSettings
 from fleet.hosts import Host
 from payments.rates import ExpertRate
 from timetracking.activity import Activity
@@ -24,5 +25,6 @@ __all__ = [
     "LoginAttempt",
     "PasswordReset",
     "Run",
+    "TaskSettings",
     "User",
 ]

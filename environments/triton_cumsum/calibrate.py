@@ -33,29 +33,29 @@ N = 10**8
 
 # Keyword arguments of the reference's prefix_sum, one variant each (--sweep).
 SWEEP = [
-    dict(block=8192, num_warps=4, row=4),
-    dict(block=8192, num_warps=4, row=8),
-    dict(block=8192, num_warps=4, row=16),
-    dict(block=4096, num_warps=4, row=4),
-    dict(block=16384, num_warps=4, row=4),
-    dict(block=16384, num_warps=8, row=4),
-    dict(block=16384, num_warps=8, row=8),
-    dict(block=32768, num_warps=8, row=8),
-    dict(block=8192, num_warps=4, maxnreg=168),
-    dict(block=8192, num_warps=4, maxnreg=128),
-    dict(block=8192, num_warps=4, row=4, maxnreg=168),
+    dict(lookback=8),
+    dict(lookback=32),
+    dict(maxnreg=160),
+    dict(maxnreg=0),
+    dict(pack=False, maxnreg=0),
+    dict(row=16, lookback=32, pack=False, maxnreg=0),  # the previous reference
 ]
 PROFILE = [
-    dict(block=8192, num_warps=4, row=32),
-    dict(block=8192, num_warps=4, row=8),
-    dict(block=16384, num_warps=8, row=16),
-    dict(block=16384, num_warps=4, row=32),
-    dict(block=4096, num_warps=4, row=16),
-    dict(block=8192, num_warps=8, row=16),
-    dict(block=8192, num_warps=4, row=0),
+    dict(row=16, lookback=32, pack=False, maxnreg=0),  # the previous reference
+    dict(lookback=32),
+    dict(lookback=8),
+    dict(maxnreg=160),
+    dict(maxnreg=0),
 ]
 _SHORT = dict(
-    block="b", chunk="c", num_warps="w", lookback="lb", ticket="t", row="row", maxnreg="r"
+    block="b",
+    chunk="c",
+    num_warps="w",
+    lookback="lb",
+    ticket="t",
+    row="row",
+    maxnreg="r",
+    pack="p",
 )
 
 
@@ -117,6 +117,8 @@ def kernel_report(kwargs: dict) -> dict:
         lookback=module.LOOKBACK,
         ticket=module.TICKET,
         row=module.ROW,
+        maxnreg=module.MAXNREG,
+        pack=module.PACK,
     )
     options.update(kwargs)
     x = torch.randint(-10, 10, (10**6,), dtype=torch.int32, device="cuda")

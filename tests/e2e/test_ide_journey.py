@@ -5,7 +5,6 @@ runtime, and this machine's podman with the container runtime."""
 
 import os
 import re
-import textwrap
 import time
 from pathlib import Path
 
@@ -22,29 +21,16 @@ from fleet.connections import Connections
 from fleet.hosts import HostCreate
 from tests.browser import sign_in
 from tests.container_image import ensure_image, sweep_containers
+from tests.families import write_warmup
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 
-MANIFEST = """\
-tasks:
-  main:
-    resources:
-      cpus: 2
-    baseliner:
-      metric: seconds
-"""
-
 
 @pytest.fixture
 def environments_dir(tmp_path) -> Path:
-    family = tmp_path / "envs" / "warmup"
-    (family / "assets").mkdir(parents=True)
-    (family / "manifest.yaml").write_text(MANIFEST)
-    (family / "warmup.py").write_text("class TaskFamily:\n    standard_version = '0.5.0'\n")
-    (family / "assets" / "notes.md").write_text("# Notes\n")
-    (family / "assets" / "solve.py").write_text(textwrap.dedent('print("starting solution")\n'))
-    return tmp_path / "envs"
+    assets = {"notes.md": "# Notes\n", "solve.py": 'print("starting solution")\n'}
+    return write_warmup(tmp_path / "envs", assets)
 
 
 @pytest.fixture
@@ -119,7 +105,7 @@ def test_expert_works_in_vs_code_on_the_host(
     # The coordinator assigns the environment.
     sign_in(page, coordinator.email)
     page.goto("/coordinator/assignments")
-    page.get_by_label("Expert").select_option(label=f"Ida Expert ({expert.email})")
+    page.get_by_label(f"Ida Expert ({expert.email})").check()
     page.get_by_label("Environment").select_option("warmup/main")
     page.get_by_label("Time limit (hours)").fill("2")
     page.get_by_role("button", name="Assign").click()

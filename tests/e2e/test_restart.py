@@ -34,12 +34,12 @@ from fleet.hosts import HostCreate, HostStatus
 from fleet.testing_sshd import free_port
 from tests.conftest import csrf_token, login
 from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS
+from tests.families import write_warmup
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 
 BIN = Path(sys.executable).parent / "baseliner"
-MANIFEST = "tasks:\n  main:\n    resources:\n      cpus: 1\n"
 
 
 class Portal:
@@ -91,12 +91,9 @@ class Portal:
 
 @pytest.fixture
 def environments_dir(tmp_path) -> Path:
-    family = tmp_path / "envs" / "warmup"
-    (family / "assets").mkdir(parents=True)
-    (family / "manifest.yaml").write_text(MANIFEST)
-    (family / "warmup.py").write_text("class TaskFamily:\n    standard_version = '0.5.0'\n")
-    (family / "assets" / "notes.md").write_text("# Notes\n\nStill here after the restart.\n")
-    return tmp_path / "envs"
+    return write_warmup(
+        tmp_path / "envs", {"notes.md": "# Notes\n\nStill here after the restart.\n"}
+    )
 
 
 @pytest.fixture

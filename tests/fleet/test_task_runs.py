@@ -151,7 +151,7 @@ def test_triton_cumsum_checks_on_the_cpu(ssh_driver, sshd):
     launch = TaskLaunch(family, "main", 1, True, ("reference/",))
     host = _host(sshd, python=sys.executable)
     report = env_check.check(
-        ssh_driver, host, launch, y_s=1.631, y_r=-0.760, reference="reference/", gpus=[]
+        ssh_driver, host, launch, y_s=1.631, y_r=-1.011, reference="reference/", gpus=[]
     )
     assert report.ok, [line.problem for line in report.lines]
     for line in report.lines:

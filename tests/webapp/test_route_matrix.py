@@ -45,10 +45,12 @@ from starlette.websockets import WebSocketDisconnect
 from baselines import applications, password_resets, passwords, tokens
 from baselines.applications import Application
 from baselines.assignments import Assignment, AssignmentStatus
+from baselines.audit import AuditLog
 from baselines.password_resets import PasswordReset
 from baselines.runs import Lease, Run, RunStatus
 from baselines.tokens import ApiToken
 from baselines.users import Role, User
+from environments.task_settings import TaskSettings
 from fleet import hosts
 from fleet.hosts import Host, HostCreate, HostStatus
 from payments.rates import current_rate
@@ -91,6 +93,8 @@ POST   /coordinator/applications/{application_id}/reject   login  403    303    
 GET    /coordinator/experts                                login  403    200    403    403    200
 POST   /coordinator/experts/{expert_id}/reset-link         login  403    200    403    403    200
 GET    /coordinator/environments                           login  403    200    403    403    200
+GET    /coordinator/environments/{family_name}/{task_name} login  403    200    403    403    200
+POST   /coordinator/environments/{family_name}/{task_name} login  403    303    403    403    303
 GET    /finance                                            login  403    403    200    403    200
 GET    /analyst                                            login  403    403    403    200    200
 GET    /admin                                              login  403    403    403    403    303
@@ -104,11 +108,16 @@ GET    /admin/audit                                        login  403    403    
 # Workspaces. A run is its expert's and the staff's who run workspaces; to finance and analysts,
 # as to another expert, it does not exist (404).
 POST   /assignments/{assignment_id}/start                  login  303    403    403    403    403
+GET    /assignments/{assignment_id}                        login  200    200    404    404    200
 GET    /runs/{run_id}                                      login  200    200    404    404    200
 POST   /runs/{run_id}/stop                                 login  303    303    404    404    303
 POST   /runs/{run_id}/restart                              login  303    303    404    404    303
 GET    /coordinator/assignments                            login  403    200    403    403    200
 POST   /coordinator/assignments                            login  403    303    403    403    303
+POST   /coordinator/assignments/{assignment_id}/cancel     login  403    303    403    403    303
+POST   /coordinator/assignments/{assignment_id}/retry      login  403    303    403    403    303
+GET    /coordinator/assignments/plan                       login  403    200    403    403    200
+POST   /coordinator/assignments/plan                       login  403    303    403    403    303
 GET    /coordinator/runs                                   login  403    200    403    403    200
 POST   /coordinator/runs/{run_id}/stop                     login  403    303    403    403    303
 GET    /coordinator/hosts                                  login  403    200    403    403    200
@@ -598,10 +607,21 @@ ENVIRONMENT = "warmup/main"
 MANIFEST = "tasks:\n  main:\n    resources:\n      cpus: 1\n"
 
 
+def _numbers_set(w: World) -> None:
+    """What a coordinator supplies for warmup/main (its manifest has no baseliner: key)."""
+    from environments.task_settings import TaskSettings
+
+    with Session(w.engine) as s:
+        numbers = {"metric": "seconds", "direction": "lower", "y_s": 10.0, "y_r": 1.0}
+        s.add(TaskSettings(environment=ENVIRONMENT, updated_at=utcnow(), **numbers))
+        s.commit()
+
+
 @prepares("POST", "/assignments/{assignment_id}/start")
 def _start(w: World) -> Call:
     """No host is registered, so the background start fails at once, with the reason."""
     assignment = w.assignment(w.expert())
+    _numbers_set(w)
 
     def check(response):
         with Session(w.engine) as s:
@@ -684,12 +704,76 @@ def _assign(w: World) -> Call:
         ]
 
     form = {
-        "expert": str(expert_id),
+        "experts": str(expert_id),
         "environment": ENVIRONMENT,
         "time_limit_hours": "2",
         "ai_tools": "NO_AI_TOOLS",
     }
     return Call("/coordinator/assignments", form, location="/coordinator/assignments", check=check)
+
+
+@prepares("GET", "/assignments/{assignment_id}")
+def _assignment_page(w: World) -> Call:
+    """The expert's own; staff who may see any get a bystander's. The family on disk has no
+    instructions to give: the page says so instead of failing."""
+    assignment = w.assignment(w.expert())
+
+    def check(response):
+        assert ENVIRONMENT in response.text
+        assert "could not be loaded" in response.text
+
+    return Call(f"/assignments/{assignment.id}", check=check)
+
+
+@prepares("POST", "/coordinator/assignments/{assignment_id}/cancel")
+def _cancel_assignment(w: World) -> Call:
+    assignment = w.assignment(w.user(Role.expert))
+    return Call(
+        f"/coordinator/assignments/{assignment.id}/cancel",
+        {"reason": "Wrong task."},
+        location="/coordinator/assignments",
+        check=lambda _: _assert(
+            w.get(Assignment, assignment.id).status == AssignmentStatus.cancelled
+        ),
+    )
+
+
+@prepares("POST", "/coordinator/assignments/{assignment_id}/retry")
+def _retry_assignment(w: World) -> Call:
+    expert = w.user(Role.expert)
+    assignment = w.assignment(expert)
+    w.run(expert, RunStatus.finished, assignment_id=assignment.id)
+    return Call(
+        f"/coordinator/assignments/{assignment.id}/retry",
+        location="/coordinator/assignments",
+        check=lambda _: _assert(w.get(Assignment, assignment.id).retries_granted == 1),
+    )
+
+
+@prepares("GET", "/coordinator/assignments/plan")
+def _plan_page(w: World) -> Call:
+    return Call("/coordinator/assignments/plan", check=lambda r: _assert(ENVIRONMENT in r.text))
+
+
+@prepares("POST", "/coordinator/assignments/plan")
+def _make_plan(w: World) -> Call:
+    experts = [w.application("approved").user_id for _ in range(2)]
+
+    def check(_):
+        with Session(w.engine) as s:
+            rows = s.exec(select(Assignment).order_by(Assignment.expert_id)).all()
+        assert [(a.expert_id, a.environment) for a in rows] == [(e, ENVIRONMENT) for e in experts]
+
+    form = {
+        "tasks": ENVIRONMENT,
+        "experts": [str(e) for e in experts],
+        "runs_per_task": "2",
+        "ai_tools": "NO_AI_TOOLS",
+        "action": "create",
+    }
+    return Call(
+        "/coordinator/assignments/plan", form, location="/coordinator/assignments", check=check
+    )
 
 
 @prepares("GET", "/coordinator/hosts")
@@ -753,6 +837,49 @@ def _undrain(w: World) -> Call:
         assert not after.draining and after.status == HostStatus.ready
 
     return Call(f"/coordinator/hosts/{host.id}/undrain", location="/coordinator/hosts", check=check)
+
+
+# Environments: warmup/main is a METR family without a baseliner: key (and without
+# get_instructions, so its page shows that failure rather than the instructions).
+
+ENVIRONMENT_PAGE = "/coordinator/environments/warmup/main"
+ENVIRONMENT_NUMBERS = {
+    "metric": "accuracy",
+    "direction": "higher",
+    "y_s": "0.2",
+    "y_r": "0.9",
+    "time_limit_hours": "4",
+    "aggregation": "best",
+}
+
+
+@prepares("GET", "/coordinator/environments/{family_name}/{task_name}")
+def _environment_page(w: World) -> Call:
+    def check(response):
+        assert "needs: y_s, y_r, direction, metric" in response.text
+        assert "get_instructions" in response.text  # the failure, shown on the page
+
+    return Call(ENVIRONMENT_PAGE, check=check)
+
+
+@prepares("POST", "/coordinator/environments/{family_name}/{task_name}")
+def _environment_numbers(w: World) -> Call:
+    def check(_):
+        with Session(w.engine) as s:
+            row = s.exec(select(TaskSettings)).one()
+            assert (row.environment, row.y_s, row.y_r, row.time_limit_s) == (
+                ENVIRONMENT,
+                0.2,
+                0.9,
+                4 * 3600,
+            )
+            assert s.exec(select(AuditLog).where(AuditLog.action == "task_settings.set")).one()
+
+    return Call(ENVIRONMENT_PAGE, dict(ENVIRONMENT_NUMBERS), location=ENVIRONMENT_PAGE, check=check)
+
+
+def _environment_numbers_with(**change: str) -> Callable[[World], Call]:
+    return lambda w: Call(ENVIRONMENT_PAGE, {**ENVIRONMENT_NUMBERS, **change})
 
 
 # The IDE. Requests carry Accept: text/html as a browser's page visit does, so refusals are pages.
@@ -1226,6 +1353,8 @@ def _others(what: str) -> Callable[[World], Call]:
         other = w.user(Role.expert)
         if what == "start":
             return Call(f"/assignments/{w.assignment(other).id}/start")
+        if what == "assignment":
+            return Call(f"/assignments/{w.assignment(other).id}")
         run = w.run(other)
         return Call(f"/runs/{run.id}" + ("/stop" if what == "stop" else ""))
 
@@ -1244,6 +1373,46 @@ def _start_gone(w: World) -> Call:
         s.add(row)
         s.commit()
     return Call(f"/assignments/{assignment.id}/start")
+
+
+def _start_not_ready(w: World) -> Call:
+    """No y_s, y_r, metric or direction yet: runs are held back (a refusal changes nothing)."""
+    return Call(f"/assignments/{w.assignment(w.actor).id}/start")
+
+
+def _start_cancelled(w: World) -> Call:
+    return Call(f"/assignments/{w.assignment(w.actor, AssignmentStatus.cancelled).id}/start")
+
+
+def _start_used_up(w: World) -> Call:
+    """Its one run ended: no second start without a retry (a start that failed before it was
+    ever active would not count; this one was active)."""
+    assignment = w.assignment(w.actor)
+    w.run(w.actor, RunStatus.finished, assignment_id=assignment.id)
+    return Call(f"/assignments/{assignment.id}/start")
+
+
+def _with_run(status: RunStatus, action: str) -> Callable[[World], Call]:
+    def build(w: World) -> Call:
+        expert = w.user(Role.expert)
+        assignment = w.assignment(expert)
+        w.run(expert, status, assignment_id=assignment.id)
+        return Call(f"/coordinator/assignments/{assignment.id}/{action}")
+
+    return build
+
+
+_cancel_started = _with_run(RunStatus.active, "cancel")
+_retry_live = _with_run(RunStatus.active, "retry")
+
+
+def _cancel_cancelled(w: World) -> Call:
+    assignment = w.assignment(w.user(Role.expert), AssignmentStatus.cancelled)
+    return Call(f"/coordinator/assignments/{assignment.id}/cancel")
+
+
+def _retry_unused(w: World) -> Call:
+    return Call(f"/coordinator/assignments/{w.assignment(w.user(Role.expert)).id}/retry")
 
 
 def _start_live(w: World) -> Call:
@@ -1574,6 +1743,28 @@ OBJECT_CASES = [
     pytest.param("expert", "POST", _start_closed, 409, id="start a closed assignment"),
     pytest.param("expert", "POST", _start_gone, 400, id="start a task no longer on disk"),
     pytest.param("expert", "POST", _start_live, 303, id="start again while a run is live"),
+    pytest.param("expert", "POST", _start_cancelled, 409, id="start a cancelled assignment"),
+    pytest.param("expert", "POST", _start_not_ready, 409, id="start before the numbers are set"),
+    pytest.param("expert", "POST", _start_used_up, 409, id="start an assignment used up"),
+    # Assignment pages: the expert's own; another's does not exist for them.
+    pytest.param("expert", "GET", _others("assignment"), 404, id="another expert's assignment"),
+    pytest.param("expert", "GET", _url("/assignments/999999"), 404, id="unknown assignment"),
+    pytest.param("admin", "GET", _url("/assignments/abc"), 404, id="assignment abc"),
+    *[
+        pytest.param(
+            "coordinator",
+            "POST",
+            _url(f"/coordinator/assignments/{ident}/{action}"),
+            404,
+            id=f"{action} assignment {ident}",
+        )
+        for action in ("cancel", "retry")
+        for ident in ("999999", "abc")
+    ],
+    pytest.param("coordinator", "POST", _cancel_started, 409, id="cancel once a run started"),
+    pytest.param("coordinator", "POST", _cancel_cancelled, 409, id="cancel twice"),
+    pytest.param("coordinator", "POST", _retry_unused, 409, id="retry before the run is used"),
+    pytest.param("coordinator", "POST", _retry_live, 409, id="retry while a run is live"),
     # Runs: their expert's, and staff's; another expert's does not exist for this one.
     pytest.param("expert", "GET", _others("page"), 404, id="another expert's run page"),
     pytest.param("expert", "POST", _others("stop"), 404, id="stop another expert's run"),
@@ -1612,6 +1803,39 @@ OBJECT_CASES = [
         _url("/coordinator/runs/999999/stop"),
         404,
         id="coordinator stops an unknown run",
+    ),
+    # Environments: only tasks on disk; numbers are checked and nothing is saved when refused.
+    *[
+        pytest.param(
+            "coordinator",
+            method,
+            _url(f"/coordinator/environments/{name}"),
+            404,
+            id=f"{method} environment {name}",
+        )
+        for method in ("GET", "POST")
+        for name in ("nope/main", "warmup/nope", "warmup/main/extra")
+    ],
+    pytest.param(
+        "coordinator",
+        "POST",
+        _environment_numbers_with(y_r="0.2"),
+        400,
+        id="environment numbers with y_s equal to y_r",
+    ),
+    pytest.param(
+        "admin",
+        "POST",
+        _environment_numbers_with(direction="sideways"),
+        400,
+        id="environment numbers with an unknown direction",
+    ),
+    pytest.param(
+        "coordinator",
+        "POST",
+        _environment_numbers_with(y_s="nan"),
+        400,
+        id="environment numbers with y_s NaN",
     ),
     # Hosts.
     *[

@@ -1,4 +1,5 @@
-"""Coordinator pages: review applications (approve with a rate, or reject), experts, tasks."""
+"""Coordinator pages: review applications (approve with a rate, or reject), experts; the
+environment pages are included from webapp.routes.environments."""
 
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
@@ -8,14 +9,13 @@ from baselines import applications
 from baselines.applications import Application, ApplicationStatus
 from baselines.errors import DomainError
 from baselines.users import Role, User
-from environments.catalogue import discover
 from payments import rates
 from payments.money import CURRENCIES, parse_cents
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import field_error, text_fields
 from webapp.reset_links import issue_and_show
-from webapp.routes import pages_router
+from webapp.routes import environments, pages_router
 from webapp.templating import render
 
 router = pages_router(prefix="/coordinator")
@@ -156,6 +156,5 @@ def expert_reset_link(
     return issue_and_show(request, session, settings, expert, user, now, "/coordinator/experts")
 
 
-@router.get("/environments")
-def environments(request: Request, user: CoordinatorUser, settings: SettingsDep):
-    return render(request, "environments.html", {"catalogue": discover(settings.environment_dirs)})
+# The environment pages (/coordinator/environments...) live in their own module.
+router.include_router(environments.router)

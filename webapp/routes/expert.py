@@ -1,25 +1,81 @@
-"""The expert's dashboard: where their application stands and what they are assigned."""
+"""The expert's pages: the dashboard (application, rate, assignments) and one assignment with its
+terms, the coordinator's note and the task's instructions."""
+
+import logging
 
 from fastapi import Request
 
-from baselines import applications, assignments, runs
+from baselines import applications, assignments
+from baselines.errors import DomainError
+from baselines.users import User
+from environments import family_calls, workspace_files
+from environments.catalogue import discover
 from payments.rates import current_rate
-from webapp.deps import ExpertUser, SessionDep
+from webapp.deps import CurrentUser, ExpertUser, RowId, SessionDep, SettingsDep
 from webapp.routes import pages_router
 from webapp.templating import render
 
 router = pages_router()
+log = logging.getLogger(__name__)
 
 
 @router.get("/dashboard")
 def dashboard(request: Request, user: ExpertUser, session: SessionDep):
+    rows = assignments.for_expert(session, user.id)
+    states = assignments.attempts_for(session, rows)
     return render(
         request,
         "expert/dashboard.html",
         {
             "application": applications.for_user(session, user.id),
             "rate": current_rate(session, user.id),
-            "assignments": assignments.for_expert(session, user.id),
-            "live_runs": {r.assignment_id: r for r in runs.live_for_expert(session, user.id)},
+            "assignments": rows,
+            "attempts": states,
+            "blocked": {a.id: assignments.why_not_start(a, states[a.id]) for a in rows},
+        },
+    )
+
+
+def task_instructions(environment_dirs: str, environment: str) -> tuple[str, str]:
+    """The task's instructions, or '' and a message saying why they cannot be shown (a page
+    must still open when a family is gone or broken)."""
+    try:
+        ref = workspace_files.find(discover(environment_dirs), environment)
+    except DomainError:
+        return "", f"{environment} is not on this platform any more. Ask your coordinator."
+    try:
+        return family_calls.instructions(ref.family.path, ref.task.name), ""
+    except (family_calls.FamilyCallFailed, OSError, ValueError) as exc:
+        log.warning("instructions of %s failed: %s", environment, exc)
+        return "", (
+            f"The instructions of {environment} could not be loaded "
+            f"({getattr(exc, 'message', exc)}). Ask your coordinator."
+        )
+
+
+@router.get("/assignments/{assignment_id}")
+def assignment_page(
+    request: Request,
+    assignment_id: RowId,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+):
+    """The expert's own assignment (coordinators and admins may look at any)."""
+    assignment = assignments.visible_to(session, assignment_id, user)
+    state = assignments.attempts(session, assignment)
+    text, problem = task_instructions(settings.environment_dirs, assignment.environment)
+    by = session.get(User, assignment.assigned_by_id) if assignment.assigned_by_id else None
+    return render(
+        request,
+        "expert/assignment.html",
+        {
+            "assignment": assignment,
+            "expert": session.get(User, assignment.expert_id),
+            "assigned_by": by,
+            "state": state,
+            "blocked": assignments.why_not_start(assignment, state),
+            "instructions": text,
+            "instructions_problem": problem,
         },
     )

@@ -2,13 +2,13 @@
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from sqlmodel import select
 
 from baselines import assignments
 from baselines.errors import Conflict, DomainError
-from baselines.runs import LIVE, Run, RunStatus, visible_to
-from environments import workspace_files
+from baselines.runs import RunStatus, visible_to
+from environments import task_settings, workspace_files
 from environments.catalogue import discover
+from fleet import task_runs
 from fleet.hosts import Host
 from webapp.auth.sessions import flash
 from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
@@ -28,27 +28,22 @@ def start(
     now: NowDep,
 ):
     assignment = assignments.get_for(session, assignment_id, user)
-    live = session.exec(
-        select(Run).where(Run.assignment_id == assignment.id, Run.status.in_(LIVE))
-    ).first()
-    if live is not None:
-        return RedirectResponse(f"/runs/{live.id}", status_code=303)
-    if assignment.status != assignments.AssignmentStatus.assigned:
-        raise Conflict("This assignment is closed.")
+    # The live run, the run a simultaneous Start made, or a new one (Conflict when none may).
+    run, new = assignments.begin_run(session, assignment, user, now)
+    if not new:
+        return RedirectResponse(f"/runs/{run.id}", status_code=303)
+    # Anything refused below leaves the new run uncommitted: it goes with the session.
     try:
         ref = workspace_files.find(discover(settings.environment_dirs), assignment.environment)
     except DomainError as exc:
         raise DomainError(f"{exc.message} Ask your coordinator.") from exc
-    run = Run(
-        expert_id=user.id,
-        assignment_id=assignment.id,
-        environment=assignment.environment,
-        ai_tools=assignment.ai_tools,
-        created_at=now,
-    )
-    session.add(run)
+    meta = task_settings.effective(session, ref.family, ref.task)
+    if not task_settings.is_ready(meta):
+        missing = ", ".join(task_settings.missing(meta))
+        raise Conflict(f"{ref.name} cannot start yet: its coordinator has still to set {missing}.")
+    run.environment_version = ref.family.version
     session.commit()
-    request.app.state.workspaces.start(run.id, workspace_files.stage(ref), ref.gpu_count)
+    request.app.state.workspaces.start(run.id, task_runs.launch_for(ref.family, ref.task, meta))
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 

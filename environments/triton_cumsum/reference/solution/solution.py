@@ -15,13 +15,16 @@ time, until it meets one that already knows its inclusive prefix (parity, sum), 
 summaries on the way. With the carried-in (parity c, sum S) it publishes its own inclusive
 prefix, which unblocks its successors, then scans its tile and writes y.
 
-The default (BLOCK 8192, 4 warps, ROW 16) keeps the tile in registers between the two steps,
-so x is read from memory once, and holds it as rows of 16 contiguous elements, so that most of
-each scan happens inside a thread and the generic scan runs over row totals only. The other
-settings are variants calibrate.py can compare: ROW 0, a flat tile; CHUNK < BLOCK, a tile
-walked twice in chunks, the second time from L2 (large tiles with few registers). On an H100
-the default takes 0.433 ms of GPU time for 10**8 elements (the copy floor is 0.28 ms); see
-../README.md for the measurements and why it stops there.
+The default (BLOCK 8192, 4 warps, ROW 4) keeps the tile in registers between the two steps,
+so x is read from memory once, and holds it as rows of 4 contiguous elements (one 16-byte
+vector, so each row's scan happens inside a thread and the generic scan runs over row totals
+only). Across the look-back each element is kept in one register, packed as x << 1 | its local
+parity bit (PACK), and the kernel is compiled with a cap of 168 registers a thread (MAXNREG),
+so that 3 programs (12 warps) fit on a multiprocessor instead of 2; the look-back reads 16
+predecessors at a time. The other settings are variants calibrate.py can compare: ROW 0, a flat
+tile; CHUNK < BLOCK, a tile walked twice in chunks, the second time from L2 (large tiles with
+few registers). On an H100 the default takes 0.331 ms of GPU time for 10**8 elements and
+0.36 ms as scored (the copy floor is 0.28 ms); see ../README.md for the measurements.
 
 After the first launch for a given specialisation, launches go straight to the compiled
 kernel, skipping Triton's argument binding: that halves the host time of a call.
@@ -32,7 +35,9 @@ zeroing between calls, and tickets count on from a base):
            flag 1: aggregate (sum = s0); flag 2: inclusive prefix
     B[t] = epoch << 35 | 1 << 32 | s1 (low 32 bits), written with the aggregate
 Each word is written and read whole, so no ordering between words is needed: a reader that
-sees A[t] as an aggregate of this epoch reads again until B[t] is of this epoch too.
+sees A[t] as an aggregate of this epoch reads again until B[t] is of this epoch too. So every
+atomic is relaxed: Triton's default (acq_rel) puts a fence before each, which waits for the
+program's earlier memory operations and holds back its later ones.
 
 Sums wrap modulo 2**32 like any int32 arithmetic; for the task's inputs (|x| <= 10,
 n = 1e8) no prefix comes near 2**31, so the int32 output is exact. Calls on one device must
@@ -46,9 +51,11 @@ import triton.language as tl
 BLOCK = 8192
 CHUNK = 8192  # == BLOCK: the tile stays in registers
 NUM_WARPS = 4
-LOOKBACK = 32  # predecessors read at once
+LOOKBACK = 16  # predecessors read at once
 TICKET = True  # tiles in the order programs start (False: program id order)
-ROW = 16  # > 0: the tile as rows of ROW elements (a two-level scan)
+ROW = 4  # > 0: the tile as rows of ROW elements (a two-level scan)
+PACK = True  # ROW > 0: keep x << 1 | parity bit across the look-back (one register an element)
+MAXNREG = 168  # register cap a thread (0: none); 168 lets 3 programs of 4 warps share an SM
 
 _AGGREGATE = tl.constexpr(1)
 _INCLUSIVE = tl.constexpr(2)
@@ -127,9 +134,11 @@ def _summary(x):
 def _publish_and_look_back(a_ptr, b_ptr, tile, epoch, a, s0, s1, LOOKBACK: tl.constexpr):
     tag = epoch.to(tl.int64) << 35
     flag = tl.where(tile == 0, _INCLUSIVE, _AGGREGATE).to(tl.int64)  # tile 0 knows its prefix
-    tl.atomic_xchg(b_ptr + tile, tag | (1 << 32) | (s1.to(tl.int64) & _LOW32))
+    tl.atomic_xchg(b_ptr + tile, tag | (1 << 32) | (s1.to(tl.int64) & _LOW32), sem="relaxed")
     tl.atomic_xchg(
-        a_ptr + tile, tag | (a.to(tl.int64) << 34) | (flag << 32) | (s0.to(tl.int64) & _LOW32)
+        a_ptr + tile,
+        tag | (a.to(tl.int64) << 34) | (flag << 32) | (s0.to(tl.int64) & _LOW32),
+        sem="relaxed",
     )
     carry_par, carry_sum = _look_back(a_ptr, b_ptr, tile, epoch, a, LOOKBACK)
     if tile > 0:
@@ -141,6 +150,7 @@ def _publish_and_look_back(a_ptr, b_ptr, tile, epoch, a, s0, s1, LOOKBACK: tl.co
             | (inc_par.to(tl.int64) << 34)
             | (_INCLUSIVE << 32)
             | (inc_sum.to(tl.int64) & _LOW32),
+            sem="relaxed",
         )
     return carry_par, carry_sum
 
@@ -160,9 +170,10 @@ def _prefix_sum_kernel(
     LOOKBACK: tl.constexpr,
     TICKET: tl.constexpr,
     ROW: tl.constexpr,
+    PACK: tl.constexpr,
 ):
-    if TICKET:  # noqa: SIM108
-        tile = (tl.atomic_add(ticket_ptr, 1) - base).to(tl.int32)
+    if TICKET:
+        tile = (tl.atomic_add(ticket_ptr, 1, sem="relaxed") - base).to(tl.int32)
     else:
         tile = tl.program_id(0)
     if ROW > 0:
@@ -179,10 +190,18 @@ def _prefix_sum_kernel(
         a = tl.sum(row_pos, 0) & 1
         s0 = tl.sum(tl.sum(tl.where(odd_local, x, 0), 1), 0)
         s1 = tl.sum(tl.sum(x, 1), 0) - s0
+        if PACK:  # noqa: SIM108
+            # One register an element across the look-back: x (|x| < 2**30) and its parity.
+            kept = (x << 1) | (before & 1)
+        else:
+            kept = x
         carry_par, carry_sum = _publish_and_look_back(
             a_ptr, b_ptr, tile, epoch, a, s0, s1, LOOKBACK
         )
-        v = tl.where(odd_local ^ (carry_par != 0), x, 0)
+        if PACK:
+            v = tl.where(((kept ^ carry_par) & 1) != 0, kept >> 1, 0)
+        else:
+            v = tl.where(odd_local ^ (carry_par != 0), kept, 0)
         row_v = tl.sum(v, 1)
         y = tl.cumsum(v, 1) + (tl.cumsum(row_v, 0) - row_v + carry_sum)[:, None]
         tl.store(y_ptr + offs, y, mask=mask)
@@ -240,16 +259,18 @@ class _State:
 
 _STATES: dict = {}
 _COMPILED: dict = {}  # launch key -> compiled kernel, to skip Triton's per-launch binding
+_RUNNERS: dict = {}  # (launch key, grid) -> the compiled kernel's launcher for that grid
 _FAST = [True]  # False once the direct launch failed: use the ordinary one from then on
 
 
-def _launch(x, y, block, chunk, num_warps, lookback, ticket, row=0, maxnreg=None):
+def _launch(x, y, block, chunk, num_warps, lookback, ticket, row=0, maxnreg=MAXNREG, pack=PACK):
     """Launch on x into y; returns the compiled kernel (for its register report)."""
     n = x.numel()
     tiles = triton.cdiv(n, block)
-    state = _STATES.get(x.device)
+    device = x.device
+    state = _STATES.get(device)
     if state is None or state.tiles < tiles:
-        state = _STATES[x.device] = _State(x.device, max(tiles, 1 << 14))
+        state = _STATES[device] = _State(device, max(tiles, 1 << 14))
     if state.tickets > 1 << 30:  # keep `base` a 32-bit argument
         state.ticket.zero_()
         state.tickets = 0
@@ -258,18 +279,23 @@ def _launch(x, y, block, chunk, num_warps, lookback, ticket, row=0, maxnreg=None
     if ticket:
         state.tickets += tiles
     args = (x, y, state.a, state.b, state.ticket, n, state.epoch, base)
-    constexprs = (block, min(chunk, block), lookback, ticket, row)
+    constexprs = (block, min(chunk, block), lookback, ticket, row, pack)
     # What Triton specializes a launch on: 16-byte alignment, n == 1, n % 16 == 0.
-    key = (x.device, x.data_ptr() % 16, y.data_ptr() % 16, n == 1, n % 16, num_warps, maxnreg)
+    key = (device, x.data_ptr() % 16, y.data_ptr() % 16, n == 1, n % 16, num_warps, maxnreg)
     key += constexprs
     compiled = _COMPILED.get(key)
     if compiled is not None and _FAST[0]:
         try:
-            compiled[(tiles, 1, 1)](*args, *constexprs)
+            runner = _RUNNERS.get((key, tiles))
+            if runner is None:
+                runner = _RUNNERS[key, tiles] = compiled[(tiles, 1, 1)]
+            runner(*args, *constexprs)
             return compiled
         except Exception:  # another Triton's internals: launch the ordinary way
             _FAST[0] = False
-    options = dict(BLOCK=block, CHUNK=constexprs[1], LOOKBACK=lookback, TICKET=ticket, ROW=row)
+    options = dict(
+        BLOCK=block, CHUNK=constexprs[1], LOOKBACK=lookback, TICKET=ticket, ROW=row, PACK=pack
+    )
     if maxnreg:
         options["maxnreg"] = maxnreg
     compiled = _prefix_sum_kernel[(tiles,)](*args, num_warps=num_warps, **options)
@@ -285,11 +311,12 @@ def prefix_sum(
     lookback: int = LOOKBACK,
     ticket: bool = TICKET,
     row: int = ROW,
-    maxnreg: int | None = None,
+    maxnreg: int | None = MAXNREG,
+    pack: bool = PACK,
 ) -> torch.Tensor:
     assert x.dim() == 1 and x.dtype == torch.int32
     x = x.contiguous()
     y = torch.empty_like(x)
     if x.numel():
-        _launch(x, y, block, chunk, num_warps, lookback, ticket, row, maxnreg)
+        _launch(x, y, block, chunk, num_warps, lookback, ticket, row, maxnreg, pack)
     return y
