@@ -46,7 +46,7 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str) -> None:
     """Bring the schema to the newest migration (what ``baseliner db upgrade`` and serve do)."""
     _ensure_sqlite_folder(url)
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")
 
 
 def sessions(engine: Engine) -> Iterator[Session]:

@@ -1,6 +1,6 @@
 """assignment rules: due date, note and retries on assignments; one run per attempt
 
-Revision ID: 0003_assignment_rules
+Revision ID: 0003
 Revises: 0002
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import timetracking.utc
 
-revision: str = "0003_assignment_rules"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

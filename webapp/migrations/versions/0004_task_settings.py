@@ -1,7 +1,7 @@
 """task settings: numbers a coordinator supplies for a task whose manifest leaves them out
 
-Revision ID: 0004_task_settings
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import timetracking.utc
 
-revision: str = "0004_task_settings"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
