@@ -70,6 +70,7 @@ def seed(engine: Engine) -> list[tuple[str, str, str]]:
                     applications.approve(session, application, admin, now)
                     expert = session.get(type(admin), application.user_id)
                     rates.set_rate(session, expert, 6000, "USD", admin, now)
+                    _assign_kernel_task(session, expert, admin, now)
             else:
                 set_password(user, password)
                 session.add(user)
@@ -77,6 +78,23 @@ def seed(engine: Engine) -> list[tuple[str, str, str]]:
         _register_local_host(session, now)
         session.commit()
     return logins
+
+
+def _assign_kernel_task(session: Session, expert, coordinator, now) -> None:
+    """The built-in kernel task, ready to Start (on the CPU where this machine has no GPU)."""
+    from baselines import assignments
+    from environments.catalogue import BUILTIN_DIR, load_family
+
+    family = load_family(BUILTIN_DIR / "triton_cumsum")
+    facts = {"triton_cumsum/main": assignments.TaskFacts(version=family.version)}
+    assignments.assign_all(
+        session,
+        [(expert, "triton_cumsum/main")],
+        assignments.Terms(note="A demo assignment: press Start, then open the IDE."),
+        actor=coordinator,
+        now=now,
+        facts=facts,
+    )
 
 
 def _register_local_host(session: Session, now) -> None:

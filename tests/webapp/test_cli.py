@@ -113,7 +113,11 @@ def test_cli_bad_input_is_a_message_not_a_traceback(run):
     assert short.returncode == 2 and "at least 10" in short.stderr
 
 
-def test_demo_prints_a_login_for_every_role(run):
+def test_demo_prints_a_login_for_every_role(run, engine):
+    from sqlmodel import Session, select
+
+    from baselines.assignments import Assignment
+
     result = run("demo", "--no-serve")
     assert result.returncode == 0, result.stderr
     for role in ("admin", "coordinator", "finance", "analyst", "expert", "applicant"):
@@ -122,6 +126,9 @@ def test_demo_prints_a_login_for_every_role(run):
         )
     again = run("demo", "--no-serve")  # re-running resets passwords, creates nothing twice
     assert again.returncode == 0, again.stderr
+    with Session(engine) as s:  # the expert has the kernel task to Start, once
+        (assignment,) = s.exec(select(Assignment)).all()
+        assert assignment.environment == "triton_cumsum/main" and assignment.environment_version
 
 
 FAMILIES = Path(__file__).resolve().parent.parent / "environments" / "families"
