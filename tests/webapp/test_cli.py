@@ -172,7 +172,7 @@ def test_env_list_shows_every_task_with_the_portals_numbers(run, engine):
         "ln(ms)",
         "lower",
         "1.631",
-        "-0.76",
+        "-1.011",
         "8 h",
         "ready",
     ]

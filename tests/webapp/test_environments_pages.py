@@ -103,7 +103,7 @@ def test_list_shows_every_task_its_numbers_and_status(client, coordinator, famil
     assert 'must be "higher" or "lower" (is "up")' in text
     # The built-in kernel task is ready with its numbers; count_words needs everything.
     assert re.search(r"triton_cumsum main 1\.0\.0 \w{8} 1 h100 8 64 GB ln\(ms\)", text)
-    assert "1.631 → -0.76" in text and "ready" in text
+    assert "1.631 → -1.011" in text and "ready" in text
     assert "needs: y_s, y_r, direction, metric" in text
     assert "needs: y_s, y_r" in text  # partly: the manifest sets metric and direction
     assert f'href="{SHORT}"' in response.text
