@@ -60,6 +60,13 @@ class Run(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # ``task submit``: the final checkpoint is in; the run ends once it is scored.
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A Stop asked for while checkpoints were still queued: it happens once they are scored.
+    stop_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The task's aggregation over the score log, stored when the run ends.
+    final_score: float | None = None
+    final_score_normalized: float | None = None
 
 
 class Lease(SQLModel, table=True):

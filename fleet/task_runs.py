@@ -8,11 +8,14 @@ that group, so the scorer and any hidden data stay out of reach of the IDE and i
 ``environments/taskhelper.py``; a family that runs the expert's code while scoring (ours do)
 drops to the workspace user with ``protected`` as an extra group (``BASELINER_SCORING_USER``,
 ``BASELINER_PROTECTED_GID``). Families that take their paths from ``$HOME`` are scored on a
-fresh copy of the task folder inside a root-owned folder of group ``protected``, so the expert
-cannot change what is being scored while it is scored.
+fresh copy of the task folder, or of a checkpoint's snapshot (``fleet.snapshots``), inside a
+root-owned folder of group ``protected``, so the expert cannot change what is being scored
+while it is scored.
 """
 
+import contextlib
 import math
+import mmap
 import secrets
 import shlex
 import shutil
@@ -29,6 +32,7 @@ from environments.manifest import BaselinerMeta, TaskSpec
 from fleet.drivers.base import CommandResult, Driver, HostError
 from fleet.hosts import DriverKind, Host, Runtime
 from fleet.runtimes import WorkspaceSpec, as_root, put_files
+from fleet.task_command import install as task_command
 
 FAMILIES = "/opt/baseliner/families"
 SCORING = "/var/lib/baseliner/scoring"
@@ -74,10 +78,12 @@ def python_for(host: Host) -> str:
 
 
 def terminal_path(host: Host) -> str:
-    """The folder of that interpreter, first on the workspace terminals' PATH, so ``python``
-    there is the one the scorer uses."""
+    """What comes first on the workspace terminals' PATH: the `task` command, and the folder of
+    the interpreter the scorer uses, so ``python`` there is that one."""
     python = python_for(host)
-    return str(Path(python).parent) if host.runtime == Runtime.process and "/" in python else ""
+    if host.runtime == Runtime.process and "/" in python:
+        return f"{task_command.BIN}:{Path(python).parent}"
+    return task_command.BIN
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,30 @@ class Place:
         check: bool = True,
     ) -> CommandResult:
         """Run ``command`` as root beside the task, with HOME and USER those of the workspace."""
+        full = self._as_root(command, env, stdin=input is not None)
+        return self.driver.run(full, timeout=timeout, input=input, check=check)
+
+    def root_to_file(self, command: str, destination: Path, *, timeout: float = 600) -> int:
+        """Run ``command`` as root beside the task, its output streamed into ``destination`` (a
+        snapshot's tar); returns the bytes written. A failure leaves no file."""
+        return self.driver.run_to_file(self._as_root(command), destination, timeout=timeout)
+
+    def root_from_file(self, command: str, source: Path, *, timeout: float = 600) -> CommandResult:
+        """Run ``command`` as root beside the task with ``source`` as its input, memory-mapped so
+        a big file (a snapshot) is sent page by page, never read into memory whole."""
+        with source.open("rb") as f:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                return self.root(command, timeout=timeout, input=data)  # type: ignore[arg-type]
+            finally:
+                with contextlib.suppress(BufferError):  # a feed still holds it past a timeout
+                    data.close()
+
+    def _as_root(self, command: str, env: dict[str, str] | None = None, stdin: bool = False) -> str:
         env = {"HOME": self.home, "USER": self.user, **self.env, **(env or {})}
         if self.container:
             flags = " ".join(f"-e {q(f'{k}={v}')}" for k, v in env.items())
-            interactive = "-i " if input is not None else ""
+            interactive = "-i " if stdin else ""
             full = (
                 f"{self.engine} exec {interactive}--user root {flags} {q(self.container)}"
                 f" bash -c {q(command)}"
@@ -114,9 +140,7 @@ class Place:
         else:
             exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
             full = f"env {exports} bash -c {q(command)}"
-        return self.driver.run(
-            as_root(self.driver_user, full), timeout=timeout, input=input, check=check
-        )
+        return as_root(self.driver_user, full)
 
 
 def place_for(driver: Driver, host: Host, spec: WorkspaceSpec, state: dict[str, Any]) -> "Place":
@@ -306,19 +330,13 @@ def score(
     fresh_copy: bool,
     timeout: float = SCORE_TIMEOUT_S,
     submission: str = "",
+    snapshot: Path | None = None,
 ) -> ScoreResult:
-    """Score the task folder as it is now: on a fresh copy when the family reads ``$HOME``
-    (``fresh_copy``), else in place (METR families that name /home/agent themselves)."""
-    scratch = ""
-    home = place.home
-    if fresh_copy:
-        scratch = place.root(
-            f"mkdir -p {SCORING} && chmod 711 {SCORING}"
-            f' && d=$(mktemp -d {SCORING}/score-XXXXXXXX) && chgrp {installed.gid} "$d"'
-            f' && chmod 750 "$d" && cp -a {q(place.home)} "$d/home" && echo "$d"',
-            timeout=300,
-        ).stdout.strip()
-        home = f"{scratch}/home"
+    """Score the task folder: on a fresh copy when the family reads ``$HOME`` (``fresh_copy``),
+    made from ``snapshot`` (a checkpoint's tar) if given, else from the live folder; otherwise in
+    place (METR families that name /home/agent themselves score the live folder)."""
+    scratch = scratch_home(place, installed.gid, snapshot) if fresh_copy else ""
+    home = f"{scratch}/home" if scratch else place.home
     env = {
         "HOME": home,
         "BASELINER_SCORING_USER": place.user,
@@ -349,6 +367,29 @@ def score(
         seconds=seconds,
         output=output,
     )
+
+
+def scratch_home(place: Place, gid: int, snapshot: Path | None = None) -> str:
+    """A new folder under ``SCORING`` (root's, group ``gid``, mode 0750, so the expert cannot
+    change what is scored) holding ``home``: a copy of the live task folder, or ``snapshot``
+    extracted by the workspace user so every file is theirs. Returns the folder, to remove."""
+    user = q(place.user)
+    # A snapshot is extracted from inside the new home: the user may not enter "$d" itself.
+    fill = (
+        f'cp -a {q(place.home)} "$d/home"'
+        if snapshot is None
+        else f'mkdir -m 700 "$d/home" && chown {user}: "$d/home" && cd "$d/home"'
+        f" && runuser -u {user} -- tar -x -p -m -f -"
+    )
+    command = (
+        f"mkdir -p {SCORING} && chmod 711 {SCORING}"
+        f" && d=$(mktemp -d {SCORING}/score-XXXXXXXX) || exit 1"
+        f'; {{ chgrp {gid} "$d" && chmod 750 "$d" && {fill}; }}'
+        f' || {{ s=$?; rm -rf "$d"; exit $s; }}; echo "$d"'
+    )
+    if snapshot is None:
+        return place.root(command, timeout=600).stdout.strip()
+    return place.root_from_file(command, snapshot, timeout=600).stdout.strip()
 
 
 def _failed(

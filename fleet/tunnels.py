@@ -1,4 +1,5 @@
-"""Local TCP forwarders through an SSH connection: how the portal reaches a port on a GPU host.
+"""TCP forwarders through an SSH connection, both ways: how the portal reaches a port on a GPU
+host (``Forwarder``), and how the host reaches the portal (``ReverseForwards``).
 
 A ``Forwarder`` listens on ``127.0.0.1:<ephemeral>`` here; each connection it accepts becomes a
 ``direct-tcpip`` channel to ``127.0.0.1:<port>`` on the host (code-server binds loopback TCP
@@ -10,6 +11,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import paramiko
@@ -17,6 +19,7 @@ import paramiko
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
+REBIND_WAIT_S = 2.0  # how long a reconnect waits for its old remote port
 
 
 class Forwarder:
@@ -149,3 +152,114 @@ class _Pipe:
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self._done(self)
+
+
+class ReverseForwards:
+    """Ports on the host's loopback that reach targets on this machine: SSH remote forwards
+    (``tcpip-forward``), how the ``task`` command on a host reaches the portal with no route of
+    its own to it.
+
+    One forward per target, shared by every run on the host (each run's token tells them apart).
+    A transport has a single handler for forwarded connections, so this one dispatches by the
+    host port a connection arrived on. The forwards die with their transport: ``attach`` asks
+    for them again on the new one, for the same ports if the host still has them free.
+    """
+
+    def __init__(self, where: str = "") -> None:
+        self._where = where
+        self._lock = threading.Lock()
+        self._transport: paramiko.Transport | None = None
+        self._ports: dict[tuple[str, int], int] = {}  # target → host port, on _transport
+        self._targets: dict[int, tuple[str, int]] = {}  # host port → target (read unlocked)
+        self._pipes: set[_Pipe] = set()
+
+    def port(self, transport: paramiko.Transport, target: tuple[str, int]) -> int:
+        """The host port that reaches ``target`` over ``transport``, asked for on first use."""
+        with self._lock:
+            if transport is not self._transport:
+                self._rebind(transport)
+            port = self._ports.get(target)
+            if port is None:
+                port = self._request(transport, target, 0)
+            return port
+
+    def attach(self, transport: paramiko.Transport) -> None:
+        """The driver reconnected: ask for every known forward again on ``transport``. A failure
+        is logged and left for the next ``port`` call to retry."""
+        with self._lock:
+            if transport is not self._transport:
+                self._rebind(transport)
+
+    def close(self) -> None:
+        """Cut every forwarded connection (the forwards themselves end with the transport)."""
+        with self._lock:
+            pipes, self._pipes = list(self._pipes), set()
+            self._ports, self._targets, self._transport = {}, {}, None
+        for pipe in pipes:
+            pipe.close()
+
+    def _rebind(self, transport: paramiko.Transport) -> None:
+        previous = dict(self._ports)
+        self._transport, self._ports, self._targets = transport, {}, {}
+        for target, port in previous.items():
+            try:
+                self._request(transport, target, port)
+            except Exception as e:
+                log.warning("%s: remote forward to %s:%d not restored: %s", self._where, *target, e)
+
+    def _request(self, transport: paramiko.Transport, target: tuple[str, int], want: int) -> int:
+        """Ask the host to listen on its loopback: on port ``want`` if given (the one the runs
+        there were told; sshd may hold it a moment after the old connection died), else on any
+        free port."""
+        deadline = time.monotonic() + REBIND_WAIT_S
+        while want:
+            try:
+                return self._record(
+                    target, transport.request_port_forward("127.0.0.1", want, self._handle)
+                )
+            except paramiko.SSHException:
+                if not transport.is_active():
+                    raise
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        port = transport.request_port_forward("127.0.0.1", 0, self._handle)
+        if want:
+            log.warning("%s: remote port %d was taken; forwarding %d now", self._where, want, port)
+        return self._record(target, port)
+
+    def _record(self, target: tuple[str, int], port: int) -> int:
+        self._ports[target] = port
+        self._targets = {**self._targets, port: target}
+        return port
+
+    def _handle(
+        self, channel: paramiko.Channel, origin: tuple[str, int], server: tuple[str, int]
+    ) -> None:
+        """Called on the transport's thread: must not block, nor take the lock (``_request``
+        holds it while the transport thread delivers the answer)."""
+        target = self._targets.get(server[1])
+        if target is None:
+            log.info("%s: forwarded connection to unknown port %d refused", self._where, server[1])
+            channel.close()
+            return
+        threading.Thread(target=self._connect, args=(channel, target), daemon=True).start()
+
+    def _connect(self, channel: paramiko.Channel, target: tuple[str, int]) -> None:
+        try:
+            sock = socket.create_connection(target, timeout=10)
+        except OSError as e:
+            log.info("%s: reverse forward to %s:%d failed: %s", self._where, *target, e)
+            with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+                channel.close()
+            return
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pipe = _Pipe(sock, channel, self._forget)
+        with self._lock:
+            self._pipes.add(pipe)
+        pipe.start()
+
+    def _forget(self, pipe: "_Pipe") -> None:
+        with self._lock:
+            self._pipes.discard(pipe)

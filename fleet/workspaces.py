@@ -23,6 +23,8 @@ from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import Host, HostStatus, Runtime
 from fleet.runtimes import WorkspaceSpec
+from fleet.task_command.install import MOUNTS as TASK_COMMAND_MOUNTS
+from fleet.task_command_setup import TaskCommandSetup
 
 log = logging.getLogger("baseliner.fleet")
 READY_TIMEOUT_S = 60.0
@@ -33,7 +35,9 @@ class NotReady(HostError):
     pass
 
 
-def spec_for(run: Run, host: Host, files: Path | None = None, mount: str = "") -> WorkspaceSpec:
+def spec_for(
+    run: Run, host: Host, files: Path | None = None, mounts: tuple[str, ...] = ()
+) -> WorkspaceSpec:
     cache = codeserver.cache_on(host.driver)
     return WorkspaceSpec(
         run_id=run.id,
@@ -43,7 +47,7 @@ def spec_for(run: Run, host: Host, files: Path | None = None, mount: str = "") -
         ai_tools=run.ai_tools == "AI_TOOLS_AVAILABLE",
         cache=str(cache),
         user=run.unix_user if run.unix_user == AGENT_USER else "",
-        mount=mount,
+        mounts=mounts,
         path=task_runs.terminal_path(host),
     )
 
@@ -71,6 +75,7 @@ def start(
     files: Path | None = None,
     gpu_count: int = 0,
     ready_timeout: float = READY_TIMEOUT_S,
+    task_command: TaskCommandSetup | None = None,
 ) -> None:
     """Provision the run's workspace and start its task in it (``launch``; ``files`` alone
     copies a folder instead); leaves the run active, or failed with the reason."""
@@ -93,6 +98,8 @@ def start(
         spec = spec_for(run, host, files)
         try:
             installed = None
+            if task_command is not None:
+                task_command.install(driver, host)
             if launch is not None:
                 installed = task_runs.install(
                     driver,
@@ -102,7 +109,8 @@ def start(
                     python=None if container else task_runs.python_for(host),
                     task=launch.task,
                 )
-                spec = spec_for(run, host, files, mount=installed.root if container else "")
+                mounts = (installed.root, *TASK_COMMAND_MOUNTS) if container else ()
+                spec = spec_for(run, host, files, mounts=mounts)
             run.unix_user, run.runtime = spec.unix_user, host.runtime
             session.add(run)
             session.commit()
@@ -110,9 +118,11 @@ def start(
             run.runtime_state = state
             session.add(run)
             session.commit()
+            place = task_runs.place_for(driver, host, spec, state)
             if launch is not None:
-                place = task_runs.place_for(driver, host, spec, state)
                 task_runs.start(place, installed, launch.task, run_install=container)
+            if task_command is not None:
+                task_command.configure(session, run, host, driver, place, now())
             endpoint = driver.endpoint(spec.port)
             wait_ready(endpoint, ready_timeout)
         except Exception as exc:  # any failure: undo on the host, free the leases, say why
@@ -214,3 +224,9 @@ def alive(connections: Connections, run: Run, host: Host) -> bool:
         return True
     except HostError:
         return False
+
+
+def task_place(connections: Connections, run: Run, host: Host) -> task_runs.Place:
+    """Where a live run's task lives, for snapshots and scoring."""
+    spec = spec_for(run, host)
+    return task_runs.place_for(connections.driver(host), host, spec, run.runtime_state)

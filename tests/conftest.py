@@ -147,6 +147,7 @@ def settings(database_url: str, tmp_path) -> Settings:
         secret_key="test-secret-key-not-for-production",
         environment_dirs="",
         scheduler=False,
+        scoring_worker=False,  # tests that score turn it on, or call run_once themselves
     )
 
 

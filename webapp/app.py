@@ -12,8 +12,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from baselines.errors import DomainError
+from fleet.task_command_setup import TaskCommandSetup
+from timetracking.utc import utcnow
 from webapp import db, docs, scheduler
 from webapp.auth.csrf import CsrfFailed
+from webapp.checkpoint_worker import CheckpointWorker
 from webapp.deps import LoginRequired
 from webapp.ide.proxy import IdeProxy
 from webapp.ide_activity import ActivityRecorder
@@ -25,6 +28,7 @@ from webapp.routes import (
     apply,
     assignments,
     auth,
+    checkpoints,
     coordinator,
     expert,
     finance,
@@ -32,6 +36,7 @@ from webapp.routes import (
     ide,
     public,
     runs,
+    task_api,
 )
 from webapp.settings import Settings
 from webapp.templating import STATIC_DIR, render
@@ -125,9 +130,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         db.upgrade(settings.db_url)
     engine = db.make_engine(settings.db_url)
-    jobs = WorkspaceJobs(engine, settings.data_dir)
+    task_command = TaskCommandSetup.from_url(settings.task_api_url or settings.public_url)
+    jobs = WorkspaceJobs(engine, settings.data_dir, task_command=task_command)
     activity = ActivityRecorder(engine)
     proxy = IdeProxy()
+    scoring = CheckpointWorker(engine, settings, jobs, utcnow)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -136,7 +143,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             if settings.scheduler
             else None
         )
+        if settings.scoring_worker:
+            scoring.start()
         yield
+        scoring.close()
         if background is not None:
             background.shutdown(wait=False)
         await proxy.aclose()
@@ -157,6 +167,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.workspaces = jobs
     app.state.activity = activity
     app.state.ide_proxy = proxy
+    app.state.scoring = scoring
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
@@ -169,9 +180,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages = (public, auth, apply, account, expert, coordinator, assignments, hosts, runs)
+    pages += (checkpoints,)
     for module in (*pages, finance, analyst, admin, ide):
         app.include_router(module.router)
     app.include_router(public.health)
     app.include_router(api.router)
+    app.include_router(task_api.router)
     _install_error_handlers(app)
     return app

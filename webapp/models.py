@@ -3,7 +3,9 @@
 from baselines.applications import Application
 from baselines.assignments import Assignment
 from baselines.audit import AuditLog
+from baselines.checkpoints import Checkpoint, Note
 from baselines.password_resets import PasswordReset
+from baselines.run_tokens import RunToken
 from baselines.runs import Lease, Run
 from baselines.tokens import ApiToken
 from baselines.users import User
@@ -11,6 +13,7 @@ from environments.task_settings import TaskSettings
 from fleet.hosts import Host
 from payments.rates import ExpertRate
 from timetracking.activity import Activity
+from timetracking.pauses import Pause
 from webapp.auth.throttle import LoginAttempt
 
 __all__ = [
@@ -19,12 +22,16 @@ __all__ = [
     "Application",
     "Assignment",
     "AuditLog",
+    "Checkpoint",
     "ExpertRate",
     "Host",
     "Lease",
     "LoginAttempt",
+    "Note",
     "PasswordReset",
+    "Pause",
     "Run",
+    "RunToken",
     "TaskSettings",
     "User",
 ]

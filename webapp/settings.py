@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     # Where people reach the portal; an https address makes cookies Secure.
     public_url: str = "http://127.0.0.1:8000"
+    # Where the `task` command's API listens, seen from this machine (the reverse tunnels from
+    # the hosts end here); empty: public_url.
+    task_api_url: str = ""
     environment_dirs: str = ""
     # Production with one IDE subdomain per run (deploy/nginx): the parent domain, e.g.
     # ".baseliner.example.org", so the session reaches run-<id>.ide.baseliner.example.org.
@@ -42,6 +45,12 @@ class Settings(BaseSettings):
     # Background jobs (the host health check); tests turn them off and call them directly.
     scheduler: bool = True
     health_interval_s: int = 60
+    # Checkpoint snapshots of the task folder (fleet.snapshots): the size cap, and names or
+    # globs left out beside the defaults (caches, the IDE's files), separated by commas.
+    snapshot_max_mb: int = 500
+    snapshot_excludes: str = ""
+    # The thread that scores queued checkpoints (one serve process should run it).
+    scoring_worker: bool = True
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,15 @@ templates.env.filters["money"] = lambda cents, currency: format_cents(cents, cur
 templates.env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
 
 
+def hms(seconds: float | None) -> str:
+    """Working time as H:MM:SS (the clock's own unit)."""
+    total = round(seconds or 0)
+    return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+
+
+templates.env.filters["hms"] = hms
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:

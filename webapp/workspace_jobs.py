@@ -16,13 +16,21 @@ from baselines.errors import Conflict
 from baselines.runs import Run, RunStatus
 from fleet import workspaces
 from fleet.connections import Connections
+from fleet.task_command_setup import TaskCommandSetup
 from fleet.task_runs import TaskLaunch
 from timetracking.utc import utcnow
 
 
 class WorkspaceJobs:
-    def __init__(self, engine: Engine, data_dir: Path, workers: int = 8) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        data_dir: Path,
+        workers: int = 8,
+        task_command: TaskCommandSetup | None = None,
+    ) -> None:
         self.engine = engine
+        self.task_command = task_command
         self.archive_dir = data_dir / "archives"
         self.connections = Connections()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workspace")
@@ -46,6 +54,7 @@ class WorkspaceJobs:
                     files=files,
                     gpu_count=gpu_count,
                     now=utcnow,
+                    task_command=self.task_command,
                 )
             finally:
                 if files is not None:

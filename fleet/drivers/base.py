@@ -72,6 +72,14 @@ class Driver(Protocol):
         Forwarders are reused per remote port and survive reconnects."""
         ...
 
+    def reverse_port(self, target: tuple[str, int]) -> int:
+        """A port on the host's loopback that reaches ``target`` (host, port) as seen from this
+        machine: how the in-workspace ``task`` command reaches the portal when the host has no
+        route to it. The target's own port for the local driver; for ssh, a remote forward over
+        the driver's connection, one per target, shared by every run on the host and asked for
+        again after a reconnect (usually the same port; call again for the current one)."""
+        ...
+
     def close(self) -> None:
         """Close connections and forwarders."""
         ...

@@ -28,6 +28,9 @@ class LocalDriver(StreamingDriver):
     def endpoint(self, port: int) -> tuple[str, int]:
         return ("127.0.0.1", port)
 
+    def reverse_port(self, target: tuple[str, int]) -> int:
+        return target[1]  # the host is this machine: the target is right there
+
     def close(self) -> None:
         pass
 

@@ -1,7 +1,8 @@
 """The driver for a GPU host over SSH (paramiko), trusting only the pinned host key.
 
-One connection per driver, shared by commands and forwarders (paramiko channels are thread-safe)
-and reopened transparently once per call when it has died. Remote commands run under
+One connection per driver, shared by commands and forwarders both ways (paramiko channels are
+thread-safe) and reopened transparently once per call when it has died; the host's remote
+forwards are asked for again on the new connection. Remote commands run under
 ``timeout --signal=KILL`` so a timeout kills everything the command started even if this side
 has lost the connection; the client's own deadline is only a backstop.
 """
@@ -20,11 +21,12 @@ import paramiko
 
 from fleet.drivers.base import (
     CommandTimeout,
+    HostError,
     HostKeyMismatch,
     HostUnreachable,
 )
 from fleet.drivers.streams import StreamingDriver
-from fleet.tunnels import Forwarder
+from fleet.tunnels import Forwarder, ReverseForwards
 
 CHUNK = 1 << 16
 POLL = 0.25  # how often blocked channel reads look at the deadline
@@ -96,6 +98,7 @@ class SSHDriver(StreamingDriver):
         self._lock = threading.RLock()
         self._client: paramiko.SSHClient | None = None
         self._forwarders: dict[int, Forwarder] = {}
+        self._reverse = ReverseForwards(self._where)
         self._sessions = threading.BoundedSemaphore(max_sessions)
         self._closed = False
 
@@ -110,6 +113,22 @@ class SSHDriver(StreamingDriver):
                 self._forwarders[port] = forwarder
             return forwarder.address
 
+    def reverse_port(self, target: tuple[str, int]) -> int:
+        for attempt in (1, 2):  # once more on a new connection if this one turns out dead
+            transport = self._transport()
+            try:
+                return self._reverse.port(transport, target)
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                if transport.is_active():
+                    raise HostError(
+                        f"{self._where} refused to forward a port on its loopback to this"
+                        f" machine ({e}); its sshd needs AllowTcpForwarding yes (or remote)"
+                    ) from None
+                self._drop(transport)
+                if attempt == 2:
+                    raise HostUnreachable(f"{self._where}: {_reason(e, None)}") from None
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -117,6 +136,7 @@ class SSHDriver(StreamingDriver):
             client, self._client = self._client, None
         for forwarder in forwarders:
             forwarder.close()
+        self._reverse.close()
         if client is not None:
             client.close()
 
@@ -143,6 +163,7 @@ class SSHDriver(StreamingDriver):
                 self._client = self._connect()
                 transport = self._client.get_transport()
                 assert transport is not None
+                self._reverse.attach(transport)
             return transport
 
     def _drop(self, transport: paramiko.Transport) -> None:

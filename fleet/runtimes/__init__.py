@@ -25,8 +25,9 @@ class WorkspaceSpec:
     env: dict[str, str] = field(default_factory=dict)
     # METR-format families need the user ``agent`` (home /home/agent) on the process runtime.
     user: str = ""
-    # A folder of the host mounted read-only at the same path in a container (the task family).
-    mount: str = ""
+    # Folders of the host mounted read-only at the same paths in a container (the task family,
+    # the `task` command).
+    mounts: tuple[str, ...] = ()
     # Folders put first on the terminals' PATH (where the task's Python lives on the host).
     path: str = ""
 
@@ -109,7 +110,7 @@ def put_files(
     )
 
 
-def ide_settings(ai_tools: bool) -> str:
+def ide_settings(ai_tools: bool, path_first: str = "") -> str:
     """VS Code user settings: no welcome page, nothing that phones out, and with AI tools not
     allowed, the built-in Chat and agent features turned off."""
     settings: dict[str, Any] = {
@@ -126,10 +127,14 @@ def ide_settings(ai_tools: bool) -> str:
         "workbench.settings.enableNaturalLanguageSearch": False,
         "security.workspace.trust.enabled": False,
         "terminal.integrated.defaultProfile.linux": "bash",
+        # Not a login shell: /etc/profile would reset PATH and lose the `task` command and the
+        # task's Python, which the workspace puts first.
+        "terminal.integrated.profiles.linux": {"bash": {"path": "bash", "args": []}},
         # The shell's and the IDE's own dotfiles are not part of the task.
         "files.exclude": {
             name: True
             for name in (
+                ".baseliner",
                 ".cache",
                 ".config",
                 ".local",
@@ -146,6 +151,10 @@ def ide_settings(ai_tools: bool) -> str:
         # the browser journeys that check what a command printed.
         "terminal.integrated.gpuAcceleration": "off",
     }
+    if path_first:
+        # VS Code builds a terminal's environment from a login shell's (which resets PATH on
+        # Debian), so what must come first is said again here.
+        settings["terminal.integrated.env.linux"] = {"PATH": f"{path_first}:${{env:PATH}}"}
     if not ai_tools:
         settings |= {
             "chat.disableAIFeatures": True,

@@ -122,7 +122,7 @@ class ContainerRuntime:
             f"{self.folder(spec)}:{HOME}",
             "-v",
             f"{spec.cache}:{spec.cache}:ro",
-            *(["-v", f"{spec.mount}:{spec.mount}:ro"] if spec.mount else []),
+            *[arg for path in spec.mounts for arg in ("-v", f"{path}:{path}:ro")],
             *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")],
             *gpu_args(engine, spec.gpus),
             self.image,
@@ -150,7 +150,7 @@ class ContainerRuntime:
                     f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
                     f" && chown -R {AGENT_UID}:{AGENT_UID} {q(folder)}",
                 ),
-                input=ide_settings(spec.ai_tools).encode(),
+                input=ide_settings(spec.ai_tools, spec.path).encode(),
             )
             try:
                 self._root(shlex.join(self.run_argv(spec, engine)), timeout=120)

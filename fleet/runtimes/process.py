@@ -46,7 +46,7 @@ class ProcessRuntime:
                     f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
                     f" && chown -R {q(user)}:{q(user)} {q(home)}",
                 ),
-                input=ide_settings(spec.ai_tools).encode(),
+                input=ide_settings(spec.ai_tools, spec.path).encode(),
             )
             return {"pid": self._launch(spec), "home": home}
         except BaseException:

@@ -21,7 +21,10 @@ other number the status of the refused handshake. Workspace actions that start o
 and fails at once; Stop finds nothing to stop on the local host and finishes.
 """
 
+import hashlib
+import io
 import re
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,20 +45,23 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from baselines import applications, password_resets, passwords, tokens
+from baselines import applications, checkpoints, password_resets, passwords, run_tokens, tokens
 from baselines.applications import Application
 from baselines.assignments import Assignment, AssignmentStatus
 from baselines.audit import AuditLog
+from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.password_resets import PasswordReset
 from baselines.runs import Lease, Run, RunStatus
 from baselines.tokens import ApiToken
 from baselines.users import Role, User
 from environments.task_settings import TaskSettings
-from fleet import hosts
+from fleet import hosts, snapshots
 from fleet.hosts import Host, HostCreate, HostStatus
 from payments.rates import current_rate
 from tests.conftest import PASSWORD, csrf_token, login
 from tests.ide.servers import free_port, serve
+from timetracking import pauses
+from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
 from webapp.auth.sessions import HOME_BY_ROLE
 
@@ -112,6 +118,12 @@ GET    /assignments/{assignment_id}                        login  200    200    
 GET    /runs/{run_id}                                      login  200    200    404    404    200
 POST   /runs/{run_id}/stop                                 login  303    303    404    404    303
 POST   /runs/{run_id}/restart                              login  303    303    404    404    303
+# Checkpoints from the portal (an ended run takes none: 409, and nothing changes); notes are the
+# expert's own; snapshots and diffs are for the staff's integrity review.
+POST   /runs/{run_id}/checkpoints                          login  409    409    404    404    409
+POST   /runs/{run_id}/notes                                login  303    403    404    404    403
+GET    /runs/{run_id}/checkpoints/{seq}/snapshot           login  403    200    403    403    200
+GET    /runs/{run_id}/diff                                 login  403    200    403    403    200
 GET    /coordinator/assignments                            login  403    200    403    403    200
 POST   /coordinator/assignments                            login  403    303    403    403    303
 POST   /coordinator/assignments/{assignment_id}/cancel     login  403    303    403    403    303
@@ -145,6 +157,17 @@ WS     /ide/{run_id}/{path:path}                           401    101    101    
 GET    /ide-auth                                           401    200    200    403    403    200
 # The API: a bearer token of a user in that role, no session; anon sends no token.
 GET    /api/v1/me                                          401    200    200    200    200    200
+# The `task` command's API: only a run's own token opens it (the expert column); a person's API
+# token is no run token (401). A run that has ended takes no checkpoint (410).
+POST   /api/v1/task/checkpoints                            401    410    401    401    401    401
+POST   /api/v1/task/submit                                 401    410    401    401    401    401
+GET    /api/v1/task/checkpoints/{seq}                      401    200    401    401    401    401
+GET    /api/v1/task/status                                 401    200    401    401    401    401
+GET    /api/v1/task/log                                    401    200    401    401    401    401
+POST   /api/v1/task/notes                                  401    201    401    401    401    401
+POST   /api/v1/task/pause                                  401    200    401    401    401    401
+POST   /api/v1/task/resume                                 401    200    401    401    401    401
+GET    /api/v1/task/instructions                           401    200    401    401    401    401
 """
 
 
@@ -184,6 +207,7 @@ class Call:
     sign_in: bool = True  # False: the caller uses a bearer token, not a session
     # Where sign-in returns to, when not the address asked for (the IDE returns to the run page).
     login_next: str | None = None
+    json: dict | None = None  # a JSON body (the API) instead of a form
 
 
 @dataclass
@@ -678,6 +702,161 @@ def _restart(w: World) -> Call:
     return Call(f"/runs/{run.id}/restart", location=f"/runs/{run.id}", check=check)
 
 
+def _ended_run(w: World) -> Run:
+    return w.run(status=RunStatus.finished)
+
+
+@prepares("POST", "/runs/{run_id}/checkpoints")
+def _score_now(w: World) -> Call:
+    """The happy path needs a live workspace (the browser journey has one); an ended run's
+    refusal shows the route's access rules."""
+    return Call(f"/runs/{_ended_run(w).id}/checkpoints")
+
+
+@prepares("POST", "/runs/{run_id}/notes")
+def _note(w: World) -> Call:
+    run = w.run()
+
+    def check(_):
+        with Session(w.engine) as s:
+            (note,) = checkpoints.notes(s, run.id)
+            assert (note.text, note.source) == ("tried a bigger tile", "portal")
+
+    return Call(
+        f"/runs/{run.id}/notes", data={"text": "  tried a bigger tile "},
+        location=f"/runs/{run.id}", check=check,
+    )  # fmt: skip
+
+
+def _stored_snapshot(w: World, files: dict[str, str]) -> str:
+    """A snapshot in the store of the app's data dir; its sha256."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    sha = hashlib.sha256(buffer.getvalue()).hexdigest()
+    store = w.client.app.state.settings.data_dir / "snapshots"
+    path = snapshots.path_for(store, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return sha
+
+
+def _checkpoint(w: World, run: Run, files: dict[str, str], seq: int = 1) -> Checkpoint:
+    with Session(w.engine) as s:
+        row = Checkpoint(
+            run_id=run.id, seq=seq, source="cli", submitted_at=utcnow(), working_s=60.0 * seq,
+            snapshot_sha256=_stored_snapshot(w, files), status=CheckpointStatus.scored,
+            score=1.5, valid=True,
+        )  # fmt: skip
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+        s.expunge(row)
+        return row
+
+
+@prepares("GET", "/runs/{run_id}/checkpoints/{seq}/snapshot")
+def _snapshot(w: World) -> Call:
+    run = w.run()
+    _checkpoint(w, run, {"solution.py": "print(1)\n"})
+
+    def check(response):
+        with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
+            assert tar.getnames() == ["./solution.py"]
+
+    return Call(f"/runs/{run.id}/checkpoints/1/snapshot", check=check)
+
+
+@prepares("GET", "/runs/{run_id}/diff")
+def _diff(w: World) -> Call:
+    run = w.run()
+    _checkpoint(w, run, {"solution.py": "tile = 1024\n"})
+    _checkpoint(w, run, {"solution.py": "tile = 4096\n"}, seq=2)
+
+    def check(response):
+        assert "-tile = 1024" in response.text and "+tile = 4096" in response.text
+
+    return Call(f"/runs/{run.id}/diff?a=1&b=2", check=check)
+
+
+def _run_token(w: World, run: Run) -> dict[str, str]:
+    with Session(w.engine) as s:
+        token = run_tokens.issue(s, run.id, utcnow())
+        s.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _task_api(method: str, path: str, *, ended: bool = False, json: dict | None = None,
+              check=None, environment: str = ENVIRONMENT):  # fmt: skip
+    """The expert calls with their run's token; everyone else with a person's API token."""
+
+    def build(w: World) -> Call:
+        if w.actor is None:
+            return Call(path, sign_in=False, json=json)
+        if w.role != "expert":
+            _, plain = w.api_token(w.actor)
+            return Call(path, sign_in=False, json=json,
+                        headers={"Authorization": f"Bearer {plain}"})  # fmt: skip
+        run = w.run(status=RunStatus.finished if ended else RunStatus.active)
+        if environment != ENVIRONMENT:
+            with Session(w.engine) as s:
+                row = s.get(Run, run.id)
+                row.environment = environment
+                s.add(row)
+                s.commit()
+        url = path
+        if "{seq}" in path:
+            url = path.replace("{seq}", str(_checkpoint(w, run, {"a.txt": "a"}).seq))
+        return Call(url, sign_in=False, json=json, headers=_run_token(w, run),
+                    check=check(w, run) if check else None)  # fmt: skip
+
+    prepares(method, path)(build)
+
+
+def _api_status(w: World, run: Run):
+    def check(response):
+        body = response.json()
+        assert (body["run_id"], body["clock"], body["environment"]) == (
+            run.id,
+            "running",
+            ENVIRONMENT,
+        )
+
+    return check
+
+
+def _api_note(w: World, run: Run):
+    def check(response):
+        assert response.json()["working_s"] >= 0
+        with Session(w.engine) as s:
+            assert [n.text for n in checkpoints.notes(s, run.id)] == ["bigger tiles"]
+
+    return check
+
+
+def _api_pause(w: World, run: Run):
+    def check(response):
+        assert response.json()["clock"] == "paused"
+        with Session(w.engine) as s:
+            assert pauses.paused_by(s, run.id) == [PauseReason.manual]
+
+    return check
+
+
+_task_api("POST", "/api/v1/task/checkpoints", ended=True, json={})
+_task_api("POST", "/api/v1/task/submit", ended=True, json={"confirm": True})
+_task_api("GET", "/api/v1/task/checkpoints/{seq}")
+_task_api("GET", "/api/v1/task/status", check=_api_status)
+_task_api("GET", "/api/v1/task/log")
+_task_api("POST", "/api/v1/task/notes", json={"text": "bigger tiles"}, check=_api_note)
+_task_api("POST", "/api/v1/task/pause", json={}, check=_api_pause)
+_task_api("POST", "/api/v1/task/resume", json={})
+_task_api("GET", "/api/v1/task/instructions", environment="triton_cumsum/main")
+
+
 @prepares("POST", "/coordinator/runs/{run_id}/stop")
 def _coordinator_stop(w: World) -> Call:
     run = w.run()
@@ -1063,6 +1242,8 @@ def send(
 ) -> httpx.Response:
     """Make the request. csrf: 'session' sends the session's token (read from a page's form, as
     a browser would), None sends none, any other string is sent as the token."""
+    if call.json is not None:
+        return w.client.request(method, call.url, json=call.json, headers=call.headers)
     data = dict(call.data)
     if method == "POST":
         # Signed in, the page header has the sign-out form; anonymous, the sign-in form.

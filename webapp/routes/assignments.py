@@ -13,6 +13,7 @@ from baselines.users import Role, User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
 from fleet.hosts import Host
+from webapp import checkpointing
 from webapp.assignment_form import (
     TERM_FIELDS,
     approved_experts,
@@ -251,11 +252,21 @@ def live_runs(request: Request, user: CoordinatorUser, session: SessionDep, sett
 
 
 @router.post("/runs/{run_id}/stop")
-def stop_run(request: Request, run_id: RowId, user: CoordinatorUser, session: SessionDep):
+def stop_run(
+    request: Request,
+    run_id: RowId,
+    user: CoordinatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
     run = session.get(Run, run_id)
     if run is None:
         raise HTTPException(status_code=404, detail="No such run.")
     reason = f"Stopped by {user.role} {user.name}."
-    request.app.state.workspaces.request_stop(session, run, reason)
-    flash(request, f"Stopping run {run.id}.")
+    jobs = request.app.state.workspaces
+    if checkpointing.end_run(session, settings, jobs, run, reason, now):
+        flash(request, f"Stopping run {run.id}.")
+    else:
+        flash(request, f"Run {run.id} stops once its queued checkpoints are scored.")
     return RedirectResponse("/coordinator/runs", status_code=303)

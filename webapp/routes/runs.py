@@ -3,13 +3,16 @@
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
-from baselines import assignments
+from baselines import assignments, checkpoints
 from baselines.errors import Conflict, DomainError
 from baselines.runs import RunStatus, visible_to
+from baselines.users import Role
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
 from fleet import task_runs
 from fleet.hosts import Host
+from timetracking import pauses
+from webapp import checkpointing, score_chart
 from webapp.auth.sessions import flash
 from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.routes import pages_router
@@ -49,19 +52,60 @@ def start(
 
 @router.get("/runs/{run_id}")
 def show(
-    request: Request, run_id: RowId, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request: Request,
+    run_id: RowId,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ):
     run = visible_to(session, run_id, user)
     host = session.get(Host, run.host_id) if run.host_id else None
     ide_url = settings.ide_url.format(run=run.id)
-    return render(request, "runs/show.html", {"run": run, "host": host, "ide_url": ide_url})
+    staff = user.role in (Role.coordinator, Role.admin)
+    try:
+        task = checkpointing.run_task(session, settings, run)
+        visible, direction = task.ref.task.scoring.visible_to_agent, task.meta.direction
+    except DomainError:
+        visible, direction = False, None
+    rows = checkpoints.log(session, run.id)
+    shown = staff or visible
+    return render(
+        request,
+        "runs/show.html",
+        {
+            "run": run,
+            "host": host,
+            "ide_url": ide_url,
+            "staff": staff,
+            "scores_shown": shown,
+            "checkpoints": rows,
+            "notes": checkpoints.notes(session, run.id),
+            "working_s": checkpointing.working_s(session, run, now),
+            "paused_by": pauses.paused_by(session, run.id),
+            "chart": score_chart.chart(rows, normalised=True, direction=direction)
+            if shown
+            else None,
+        },
+    )
 
 
 @router.post("/runs/{run_id}/stop")
-def stop(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
+def stop(
+    request: Request,
+    run_id: RowId,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
     run = visible_to(session, run_id, user)
     by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
-    request.app.state.workspaces.request_stop(session, run, f"Stopped by {by}.")
+    if not checkpointing.end_run(
+        session, settings, request.app.state.workspaces, run, f"Stopped by {by}.", now
+    ):
+        flash(request, "The workspace stops once its queued checkpoints are scored.")
+        return RedirectResponse(f"/runs/{run.id}", status_code=303)
     flash(request, "Stopping the workspace; its files are archived.")
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 

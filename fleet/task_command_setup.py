@@ -1,0 +1,45 @@
+"""Giving a workspace its `task` command: installed on the host, pointed at the portal through a
+reverse tunnel (the host needs no route to the portal), with a token good for that run only."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlmodel import Session
+
+from baselines import run_tokens
+from baselines.runs import Run
+from fleet.drivers.base import Driver
+from fleet.hosts import DriverKind, Host
+from fleet.task_runs import Place
+
+
+@dataclass(frozen=True)
+class TaskCommandSetup:
+    # Where the portal's task API listens, seen from the portal's own machine.
+    portal: tuple[str, int]
+
+    @classmethod
+    def from_url(cls, url: str) -> "TaskCommandSetup":
+        parts = urlsplit(url)
+        host = parts.hostname or "127.0.0.1"
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return cls((host, parts.port or (443 if parts.scheme == "https" else 80)))
+
+    def install(self, driver: Driver, host: Host) -> None:
+        from fleet.task_command.install import install_on_host
+
+        install_on_host(driver, host.username)
+
+    def configure(
+        self, session: Session, run: Run, host: Host, driver: Driver, place: Place, now: datetime
+    ) -> None:
+        """A fresh token and the portal's address, written into the run's home."""
+        from fleet.task_command.install import configure
+
+        token = run_tokens.issue(session, run.id, now)
+        session.commit()
+        port = driver.reverse_port(self.portal)
+        where = self.portal[0] if host.driver == DriverKind.local else "127.0.0.1"
+        configure(place, f"http://{where}:{port}", token)

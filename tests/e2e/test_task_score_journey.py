@@ -1,0 +1,166 @@
+"""Checkpoints in the browser: the expert scores from VS Code's terminal with ``task score`` and
+sees the score there and on the portal; a broken solution gets its message; a research note
+shows up beside the score log; the coordinator can download a checkpoint's snapshot.
+
+Two ways, as the issue asks: the kernel task in CPU mode on this machine (local driver), and
+the unmodified METR-format family on the SSH host (its `task` command reaches the portal
+through the reverse tunnel over the platform's SSH connection).
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlmodel import Session
+
+from baselines import applications, assignments
+from baselines.assignments import AiTools
+from baselines.users import Role, User
+from environments.task_settings import TaskSettings
+from fleet import health, hosts
+from fleet.connections import Connections
+from fleet.hosts import HostCreate
+from tests.browser import sign_in
+from timetracking.utc import utcnow
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
+STRICT = Path(__file__).resolve().parents[1] / "environments" / "families"
+
+CASES = {
+    # host, environment, a command that makes the solution wrong, what its score says
+    "local-kernel": (
+        "local",
+        "triton_cumsum/main",
+        "printf 'def prefix_sum(x):\\n    return x\\n' > solution/solution.py",
+        "wrong",
+    ),
+    "ssh-metr": ("ssh", "count_words/short", "echo nine > answer.txt", "whole number"),
+}
+
+
+@pytest.fixture(params=list(CASES))
+def case(request):
+    return request.param
+
+
+@pytest.fixture
+def settings(settings):
+    settings.environment_dirs = str(STRICT)
+    settings.scoring_worker = True
+    return settings
+
+
+@pytest.fixture
+def setup(case, request, engine, make_user) -> tuple[User, User, str]:
+    kind, environment, *_ = CASES[case]
+    expert = make_user(Role.expert, name="Ida Expert", email="ida@example.org")
+    coordinator = make_user(Role.coordinator, name="Cora Coordinator")
+    with Session(engine) as s:
+        if kind == "local":
+            data, key = HostCreate(name="local", driver="local"), ""
+        else:
+            sshd = request.getfixturevalue("sshd")
+            data = HostCreate(
+                name="ssh-host", driver="ssh", address=sshd.address, port=sshd.port,
+                username=sshd.username, key_path=str(sshd.key_path),
+            )  # fmt: skip
+            key = sshd.host_key_line
+        host = hosts.add(s, data, key, None, utcnow())
+        s.commit()
+        connections = Connections()
+        health.check(s, host, connections, utcnow())
+        connections.close()
+        assert host.status == "ready", host.status_reason
+        actor = s.get(User, coordinator.id)
+        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
+        if environment.startswith("count_words"):  # the coordinator's numbers for it
+            s.add(TaskSettings(environment=environment, metric="accuracy", direction="higher",
+                               y_s=0.0, y_r=1.0, updated_at=utcnow()))  # fmt: skip
+        assignments.create(
+            s, expert=s.get(User, expert.id), environment=environment, time_limit_s=7200,
+            ai_tools=AiTools.none, actor=actor, now=utcnow(),
+        )  # fmt: skip
+        s.commit()
+    return expert, coordinator, environment
+
+
+def _terminal(ide: Page, command: str) -> None:
+    ide.locator(".xterm").first.click()
+    ide.keyboard.type(command)
+    ide.keyboard.press("Enter")
+
+
+def test_task_score_in_the_ide_terminal(case, setup, page, new_page, shot, engine):
+    expert, coordinator, _ = setup
+    _, _, break_it, complaint = CASES[case]
+
+    sign_in(page, expert.email)
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#run-status")).to_have_text("active", timeout=120_000)
+    run_url = page.url
+
+    with page.context.expect_page() as tab:
+        page.locator("#open-ide").click()
+    ide = tab.value
+    ide.wait_for_selector(".monaco-workbench", timeout=45_000)
+    expect(ide.locator(".explorer-folders-view")).to_contain_text("INSTRUCTIONS.md", timeout=30_000)
+    ide.keyboard.press("Control+Backquote")
+    ide.wait_for_selector(".xterm", timeout=20_000)
+    terminal = ide.locator(".xterm-rows").first
+
+    # The starting solution, scored from the terminal.
+    _terminal(ide, "task score")
+    expect(terminal).to_contain_text("Checkpoint 1", timeout=30_000)
+    expect(terminal).to_contain_text(re.compile(r"[Ss]core"), timeout=120_000)
+    time.sleep(0.5)
+    shot("terminal-first-score", on=ide)
+
+    # A broken solution: invalid, with the scorer's reason.
+    _terminal(ide, f"{break_it}; task score")
+    expect(terminal).to_contain_text("Checkpoint 2", timeout=30_000)
+    expect(terminal).to_contain_text("invalid", timeout=120_000)
+    expect(terminal).to_contain_text(complaint, timeout=10_000)
+    _terminal(ide, 'task note "the identity is not a prefix sum"')
+    expect(terminal).to_contain_text("Note", timeout=30_000)
+    time.sleep(0.5)
+    shot("terminal-invalid-and-note", on=ide)
+
+    # The portal shows the same log, and the note.
+    page.bring_to_front()
+    page.goto(run_url)
+    rows = page.locator("#checkpoints tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("scored")
+    expect(rows.nth(1)).to_contain_text("invalid")
+    expect(rows.nth(1)).to_contain_text(complaint)
+    expect(page.locator("#notes")).to_contain_text("the identity is not a prefix sum")
+    if case == "local-kernel":
+        expect(rows.nth(0)).to_contain_text("not comparable")
+    shot("portal-score-log")
+
+    # Score now from the portal: the same kind of checkpoint.
+    # (the page refreshes itself while a checkpoint is queued or scoring)
+    page.get_by_role("button", name="Score now").click()
+    expect(page.locator("#checkpoints tbody tr")).to_have_count(3)
+    expect(page.locator("#checkpoints tbody tr").nth(2)).to_contain_text("invalid", timeout=60_000)
+
+    # The coordinator reviews: scorer output and the snapshot of checkpoint 1.
+    staff = new_page()
+    sign_in(staff, coordinator.email)
+    staff.goto(run_url)
+    with staff.expect_download() as download:
+        staff.locator("#checkpoints").get_by_role("link", name="snapshot").first.click()
+    assert download.value.suggested_filename.endswith(".tar")
+    staff.locator("#checkpoints").get_by_role("link", name="diff").first.click()
+    expect(staff.locator("h1")).to_contain_text("Checkpoint 1 → 2")
+    shot("coordinator-diff", on=staff)
+
+    page.bring_to_front()
+    page.goto(run_url)
+    page.get_by_role("button", name="Stop workspace").click()
+    expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)
+    expect(page.locator("#final-score")).to_be_visible()
+    shot("run-finished-final-score")

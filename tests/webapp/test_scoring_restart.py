@@ -1,0 +1,190 @@
+"""The scoring queue survives the platform: kill ``baseliner serve`` while a checkpoint is being
+scored, start it again, and the checkpoint ends with exactly one score. Then ten checkpoints
+submitted at once: ten numbers, ten scores, scored in order.
+
+The portal is a real process on this machine (the embedded default: local host, process
+runtime); the task is the probe family (tests/fleet/families), whose score is whatever
+``answer()`` in the task folder's solution.py returns, so a test can make scoring slow.
+"""
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from baselines import applications, assignments
+from baselines.assignments import AiTools
+from baselines.checkpoints import Checkpoint, CheckpointStatus
+from baselines.runs import Run
+from baselines.users import Role, User
+from fleet import health, hosts
+from fleet.connections import Connections
+from fleet.hosts import HostCreate, HostStatus
+from fleet.testing_sshd import free_port
+from tests.conftest import csrf_token, login
+from tests.portal import Portal
+from timetracking.utc import utcnow
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
+FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
+
+
+@pytest.fixture
+def portal(database_url, tmp_path) -> Portal:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BASELINER_DATABASE_URL": database_url,
+        "BASELINER_DATA_DIR": str(tmp_path / "data"),
+        "BASELINER_ENVIRONMENT_DIRS": str(FAMILIES),
+        "BASELINER_SECRET_KEY": "scoring-restart-secret-key",
+        "BASELINER_SCHEDULER": "false",
+        "BASELINER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    env.pop("BASELINER_CONFIG", None)
+    portal = Portal(port, env, tmp_path / "portal.log")
+    yield portal
+    portal.stop()
+
+
+@pytest.fixture
+def expert_with_assignment(engine, make_user) -> tuple[User, int]:
+    expert = make_user(Role.expert, name="Sam Score")
+    coordinator = make_user(Role.coordinator)
+    with Session(engine) as s:
+        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
+        s.commit()
+        connections = Connections()
+        health.check(s, host, connections, utcnow())
+        connections.close()
+        assert host.status == HostStatus.ready, host.status_reason
+        actor = s.get(User, coordinator.id)
+        application = applications.for_user(s, expert.id)
+        applications.approve(s, application, actor, utcnow())
+        assignment = assignments.create(
+            s, expert=s.get(User, expert.id), environment="probe/main", time_limit_s=3600,
+            ai_tools=AiTools.none, actor=actor, now=utcnow(),
+        )  # fmt: skip
+        s.commit()
+        return expert, assignment.id
+
+
+def _write_solution(home: Path, user: str, source: str) -> None:
+    path = home / "solution.py"
+    path.write_text(source)
+    shutil.chown(path, user, user)
+
+
+def _checkpoints(engine, run_id: int) -> list[Checkpoint]:
+    with Session(engine) as s:
+        query = select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.seq)
+        return list(s.exec(query))
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout:g} s")
+
+
+def test_a_checkpoint_scoring_when_the_portal_dies_is_scored_exactly_once(
+    portal, expert_with_assignment, engine
+):
+    expert, assignment_id = expert_with_assignment
+    portal.start()
+    client = httpx.Client(base_url=portal.base, timeout=30)
+    run_id = None
+    try:
+        login(client, expert)
+        started = client.post(
+            f"/assignments/{assignment_id}/start",
+            data={"csrf_token": csrf_token(client, "/dashboard")},
+        )
+        assert started.status_code == 303, started.text[:500]
+        run_id = int(started.headers["location"].rsplit("/", 1)[1])
+        run = _wait(
+            lambda: (r := _get_run(engine, run_id)).status == "active" and r, 60, "the start"
+        )
+        home = Path(run.workspace_path)
+        token = (home / ".baseliner" / "token").read_text().strip()
+        api = httpx.Client(
+            base_url=portal.base, timeout=60, headers={"Authorization": f"Bearer {token}"}
+        )
+        _write_solution(
+            home, run.unix_user, "import time\ndef answer():\n    time.sleep(5)\n    return 0.75\n"
+        )
+        # Fields the server owns are ignored: the expert cannot set a score or a time.
+        made = api.post(
+            "/api/v1/task/checkpoints",
+            json={"score": 99, "working_s": 1, "submitted_at": "2020-01-01T00:00:00Z"},
+        )
+        assert made.status_code == 202, made.text
+        assert made.json()["seq"] == 1 and made.json()["working_s"] > 0
+        _wait(
+            lambda: _checkpoints(engine, run_id)[0].status == CheckpointStatus.scoring,
+            30,
+            "scoring to begin",
+        )
+
+        portal.kill()  # SIGKILL mid-scoring: no shutdown code runs
+        assert _checkpoints(engine, run_id)[0].status == CheckpointStatus.scoring
+        portal.start()
+
+        done = _wait(
+            lambda: (
+                (rows := _checkpoints(engine, run_id))[0].status == CheckpointStatus.scored and rows
+            ),
+            60,
+            "the resumed scoring",
+        )
+        assert len(done) == 1
+        (row,) = done
+        assert (row.score, row.valid, row.attempts) == (0.75, True, 1)
+        assert row.submitted_at.year == utcnow().year and row.working_s < 600
+
+        # Ten at once: ten numbers, ten scores, in order.
+        _write_solution(home, run.unix_user, "def answer():\n    return 1.0\n")
+        answers: list[int] = []
+
+        def submit() -> None:
+            answer = api.post("/api/v1/task/checkpoints", json={})
+            assert answer.status_code == 202, answer.text
+            answers.append(answer.json()["seq"])
+
+        threads = [threading.Thread(target=submit) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == list(range(2, 12))
+        rows = _wait(lambda: _all_scored(engine, run_id), 120, "ten scorings")
+        assert [r.seq for r in rows] == list(range(1, 12))
+        assert all(r.score == 1.0 for r in rows[1:])
+        scored = [r.scored_at for r in rows]
+        assert scored == sorted(scored)
+        # The clock ran again once the queue was empty.
+        status = api.get("/api/v1/task/status").json()
+        assert status["clock"] == "running" and len(status["recent"]) == 3
+    finally:
+        if run_id is not None:
+            client.post(f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/")})
+            _wait(lambda: _get_run(engine, run_id).status in ("finished", "failed"), 60, "stop")
+
+
+def _all_scored(engine, run_id: int) -> list[Checkpoint] | None:
+    rows = _checkpoints(engine, run_id)
+    return rows if all(r.status == CheckpointStatus.scored for r in rows) else None
+
+
+def _get_run(engine, run_id: int) -> Run:
+    with Session(engine) as s:
+        return s.get(Run, run_id)

@@ -1,0 +1,172 @@
+"""The scoring worker: takes queued checkpoints from the database and scores each once.
+
+It runs as a thread of the serve process. Everything it knows lives in the database, so after a
+crash or restart it starts by putting back in the queue what a dead process left half-scored
+(exactly one serve process runs it, as with the scheduler). A checkpoint is scored from its
+snapshot, on a fresh copy on the run's host, through the task family; a host that cannot be
+reached is retried with backoff and the checkpoint says "waiting for host" meanwhile. When a
+run's queue empties the scoring pause ends; when its final submission is scored, the run's
+final score is stored and its workspace stopped.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from baselines import checkpoints
+from baselines.checkpoints import Checkpoint, CheckpointStatus
+from baselines.errors import DomainError
+from baselines.runs import LIVE, Run, RunStatus
+from environments.normalise import normalise
+from fleet import snapshots, task_runs, workspaces
+from fleet.drivers.base import HostError
+from fleet.hosts import Host, HostStatus
+from timetracking import pauses
+from timetracking.pauses import PauseReason
+from webapp import checkpointing
+from webapp.settings import Settings
+
+log = logging.getLogger("baseliner.scoring")
+# A scoring whose result never came back is retried after this long (its process died).
+ABANDONED_AFTER = timedelta(seconds=0)
+WAITING_FOR_HOST = "waiting for host"
+
+
+class CheckpointWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        jobs,  # webapp.workspace_jobs.WorkspaceJobs: connections, and stopping runs
+        now: Callable[[], datetime],
+        poll_s: float = 1.0,
+    ) -> None:
+        self.engine, self.settings, self.jobs, self.now = engine, settings, jobs, now
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with Session(self.engine) as session:
+            back = checkpoints.requeue_abandoned(session, self.now(), ABANDONED_AFTER)
+        if back:
+            log.info("resuming %d checkpoint(s) a previous process left unscored", back)
+        self._thread = threading.Thread(target=self._loop, name="scoring", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # never let one bad checkpoint stop the queue
+                log.exception("scoring worker error")
+                worked = False
+            if not worked:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Score one queued checkpoint if there is one; True if one was taken."""
+        with Session(self.engine) as session:
+            row = checkpoints.claim(session, self.now())
+            if row is None:
+                return False
+            self._score(session, row)
+            self._after(session, row.run_id)
+        return True
+
+    def _score(self, session: Session, row: Checkpoint) -> None:
+        run = session.get(Run, row.run_id)
+        host = session.get(Host, run.host_id) if run.host_id else None
+        try:
+            task = checkpointing.run_task(session, self.settings, run)
+        except DomainError as exc:
+            self._store_error(session, row, f"the environment is gone: {exc.message}")
+            return
+        if host is None or run.status not in LIVE:
+            self._store_error(session, row, "the run's workspace is gone; it cannot be scored")
+            return
+        if host.status == HostStatus.down:
+            self._retry(session, row, f"{WAITING_FOR_HOST} {host.name}: {host.status_reason}")
+            return
+        connections = self.jobs.connections
+        try:
+            installed = task_runs.install(
+                connections.driver(host),
+                host.username,
+                task.launch.family,
+                leave_out=list(task.launch.leave_out),
+                python=task_runs.python_for(host),
+                task=task.launch.task,
+            )
+            place = workspaces.task_place(connections, run, host)
+            result = task_runs.score(
+                place,
+                installed,
+                task.launch.task,
+                fresh_copy=task.launch.paths_from_home,
+                snapshot=snapshots.path_for(
+                    checkpointing.snapshot_store(self.settings), row.snapshot_sha256
+                ),
+            )
+        except HostError as exc:
+            self._retry(session, row, f"{WAITING_FOR_HOST} {host.name}: {exc}")
+            return
+        status = CheckpointStatus.scored if result.valid else CheckpointStatus.invalid
+        normalized = normalise(result.score, task.meta.y_s, task.meta.y_r)
+        checkpoints.record_result(
+            session,
+            row,
+            status=status,
+            score=result.score,
+            normalized=normalized if result.comparable else None,
+            message=result.message,
+            details=result.details,
+            output=result.output,
+            seconds=result.seconds,
+            comparable=result.comparable and not run.cpu_mode,
+            now=self.now(),
+        )
+        session.commit()
+
+    def _retry(self, session: Session, row: Checkpoint, reason: str) -> None:
+        if not checkpoints.retry_later(session, row, reason, self.now()):
+            log.warning("checkpoint %s of run %s gave up: %s", row.seq, row.run_id, reason)
+        session.commit()
+
+    def _store_error(self, session: Session, row: Checkpoint, reason: str) -> None:
+        row.status, row.message, row.last_error = CheckpointStatus.error, {"error": reason}, reason
+        session.add(row)
+        session.commit()
+
+    def _after(self, session: Session, run_id: int) -> None:
+        """With the run's queue empty: the clock runs again; a submitted run, or one whose stop
+        waited for its checkpoints, ends."""
+        if checkpoints.pending(session, run_id):
+            return
+        now = self.now()
+        run = session.get(Run, run_id)
+        pauses.resume(session, run_id, PauseReason.scoring, now)
+        session.commit()
+        if run.status != RunStatus.active:
+            return
+        if run.submitted_at is not None:
+            checkpointing.end_run(
+                session, self.settings, self.jobs, run, "Submitted by the expert.", now
+            )
+        elif run.stop_requested_at is not None:
+            checkpointing.end_run(session, self.settings, self.jobs, run, run.status_reason, now)

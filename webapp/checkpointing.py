@@ -1,0 +1,161 @@
+"""Submitting a checkpoint, from the `task` command or the portal: one path for both.
+
+The snapshot is taken now, on the run's host, so the checkpoint holds exactly what the folder
+held when the expert asked; the working time is the server's, from the run's pauses. The clock
+stops (reason ``scoring``) until the run's queue is empty again.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from baselines import checkpoints
+from baselines.checkpoints import Checkpoint
+from baselines.errors import Conflict, DomainError
+from baselines.runs import Run, RunStatus
+from environments import task_settings, workspace_files
+from environments.catalogue import discover
+from environments.family_calls import FamilyCallFailed, call_local
+from environments.manifest import BaselinerMeta
+from environments.normalise import normalise
+from fleet import snapshots, task_runs, workspaces
+from fleet.drivers.base import HostError
+from fleet.hosts import Host
+from timetracking import pauses
+from timetracking.pauses import PauseReason
+from webapp.settings import Settings
+
+
+class TooLarge(DomainError):
+    status_code = 413
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """A run's task as the catalogue and the portal's numbers describe it now."""
+
+    ref: workspace_files.TaskRef
+    meta: BaselinerMeta
+    launch: task_runs.TaskLaunch
+
+
+def run_task(session: Session, settings: Settings, run: Run) -> RunTask:
+    ref = workspace_files.find(discover(settings.environment_dirs), run.environment)
+    meta = task_settings.effective(session, ref.family, ref.task)
+    return RunTask(ref, meta, task_runs.launch_for(ref.family, ref.task, meta))
+
+
+def working_s(session: Session, run: Run, now: datetime) -> float:
+    return pauses.working_seconds(
+        run.started_at, pauses.for_run(session, run.id), now, run.finished_at
+    )
+
+
+def snapshot_store(settings: Settings):
+    return settings.data_dir / "snapshots"
+
+
+def excludes(settings: Settings) -> tuple[str, ...]:
+    return snapshots.excludes_with(settings.snapshot_excludes)
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    connections,
+    run: Run,
+    *,
+    source: str,
+    now: datetime,
+    final: bool = False,
+) -> Checkpoint:
+    """Snapshot the task folder and queue it for scoring; refuses with the reason when the run
+    cannot take a checkpoint now."""
+    if run.status != RunStatus.active:
+        raise Conflict(f"This run is {run.status}; it takes no more checkpoints.")
+    if run.submitted_at is not None:
+        raise Conflict("This run's final submission is in; it takes no more checkpoints.")
+    stopped = [r for r in pauses.paused_by(session, run.id) if r != PauseReason.scoring]
+    if stopped:
+        raise Conflict(f"The clock is paused ({', '.join(stopped)}); resume it before scoring.")
+    host = session.get(Host, run.host_id)
+    place = workspaces.task_place(connections, run, host)
+    try:
+        snapshot = snapshots.take(
+            place,
+            snapshot_store(settings),
+            excludes=excludes(settings),
+            cap_bytes=settings.snapshot_max_mb * snapshots.MB,
+        )
+    except snapshots.SnapshotTooLarge as exc:
+        raise TooLarge(exc.message) from exc
+    except HostError as exc:
+        raise DomainError(f"Could not read the task folder on {host.name}: {exc}") from exc
+    row = checkpoints.submit(
+        session,
+        run.id,
+        now=now,
+        working_s=working_s(session, run, now),
+        snapshot_sha256=snapshot.sha256,
+        snapshot_bytes=snapshot.size,
+        source=source,
+        final=final,
+        # The clock stops in the same transaction that queues the checkpoint, so the worker
+        # can never end the scoring pause before it began.
+        with_it=lambda: pauses.pause(session, run.id, PauseReason.scoring, now),
+    )
+    if final:
+        run.submitted_at = now
+        session.add(run)
+    session.commit()
+    return row
+
+
+def end_run(
+    session: Session, settings: Settings, jobs, run: Run, reason: str, now: datetime
+) -> bool:
+    """Stop a live run, its final score stored first; with checkpoints still queued the stop
+    waits for them (the scoring worker calls this again when the queue is empty), so no
+    checkpoint is ever lost to a stop. True when the stop was queued now."""
+    if checkpoints.pending(session, run.id):
+        run.stop_requested_at = run.stop_requested_at or now
+        run.status_reason = reason
+        session.add(run)
+        session.commit()
+        return False
+    store_final_score(session, settings, run)
+    jobs.request_stop(session, run, reason)
+    return True
+
+
+def store_final_score(session: Session, settings: Settings, run: Run) -> None:
+    """The task's aggregation over the run's score log (best, last, or the family's own)."""
+    rows = checkpoints.log(session, run.id)
+    if not rows:
+        return
+    try:
+        task = run_task(session, settings, run)
+    except DomainError:
+        return
+
+    def family_aggregate(entries: list[dict]) -> float | None:
+        try:
+            return call_local(
+                task.ref.family.path,
+                task.ref.task.name,
+                "aggregate",
+                stdin=json.dumps(entries, default=str),
+                timeout=60,
+            )
+        except FamilyCallFailed:
+            return None
+
+    meta = task.meta
+    run.final_score = checkpoints.final_score(
+        rows, meta.aggregation, meta.direction, family_aggregate
+    )
+    run.final_score_normalized = normalise(run.final_score, meta.y_s, meta.y_r)
+    session.add(run)
+    session.commit()

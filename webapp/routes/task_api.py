@@ -1,0 +1,228 @@
+"""The JSON API of the in-workspace `task` command, under /api/v1/task.
+
+It authenticates with the run's own token (``blr_…``), so it can only ever act on that run;
+every time in it is the server's. Each call counts as activity of the run (source ``cli``).
+"""
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from baselines import checkpoints, run_tokens
+from baselines.checkpoints import PENDING, Checkpoint
+from baselines.errors import Conflict, DomainError, NotFound
+from baselines.runs import Run, RunStatus
+from environments.family_calls import FamilyCallFailed, instructions
+from timetracking import activity, pauses
+from timetracking.pauses import PauseReason
+from webapp import checkpointing
+from webapp.deps import NowDep, SessionDep, SettingsDep
+
+router = APIRouter(prefix="/api/v1/task", tags=["task"])
+WAIT_MAX_S = 30
+
+
+def task_run(request: Request, session: SessionDep, now: NowDep) -> Run:
+    """The run whose token this is (``Authorization: Bearer blr_…``); 401 otherwise."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    run = run_tokens.run_for(session, value.strip()) if scheme.lower() == "bearer" else None
+    if run is None:
+        raise HTTPException(
+            status_code=401,
+            detail="This run token is not valid. Restart the IDE from the portal, or ask your"
+            " coordinator.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if run.status in (RunStatus.active, RunStatus.provisioning):
+        activity.record(session, run.id, now, "cli")
+    return run
+
+
+TaskRun = Annotated[Run, Depends(task_run)]
+
+
+def _live(run: Run) -> None:
+    if run.status not in (RunStatus.active, RunStatus.provisioning):
+        raise HTTPException(status_code=410, detail=f"This run has ended ({run.status}).")
+
+
+def _visible(session: Session, settings, run: Run) -> bool:
+    try:
+        return checkpointing.run_task(session, settings, run).ref.task.scoring.visible_to_agent
+    except DomainError:
+        return False
+
+
+def checkpoint_json(row: Checkpoint, visible: bool) -> dict[str, Any]:
+    shown = visible or row.status in PENDING
+    return {
+        "seq": row.seq,
+        "status": row.status,
+        "final": row.final,
+        "submitted_at": row.submitted_at.isoformat(),
+        "working_s": round(row.working_s, 1),
+        "scored_at": row.scored_at.isoformat() if row.scored_at else None,
+        "visible": visible,
+        "score": row.score if shown else None,
+        "score_normalized": row.score_normalized if shown else None,
+        "valid": row.valid if shown else None,
+        "comparable": row.comparable,
+        "message": row.message if shown else {},
+        "waiting": row.last_error if row.status in PENDING else "",
+    }
+
+
+def _submit(request: Request, session: Session, settings, run: Run, now: datetime, final: bool):
+    _live(run)
+    row = checkpointing.submit(
+        session,
+        settings,
+        request.app.state.workspaces.connections,
+        run,
+        source="submit" if final else "cli",
+        now=now,
+        final=final,
+    )
+    request.app.state.scoring.wake()
+    return checkpoint_json(row, True)
+
+
+@router.post("/checkpoints", status_code=202)
+def submit_checkpoint(
+    request: Request, run: TaskRun, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> dict:
+    """Snapshot the task folder now and queue it for scoring."""
+    return _submit(request, session, settings, run, now, final=False)
+
+
+class Submission(BaseModel):
+    confirm: bool = False
+
+
+@router.post("/submit", status_code=202)
+def submit_final(
+    body: Submission,
+    request: Request,
+    run: TaskRun,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> dict:
+    """The final submission: scored like a checkpoint, then the run ends."""
+    if not body.confirm:
+        raise Conflict('Send {"confirm": true} to submit: it ends the run.')
+    return _submit(request, session, settings, run, now, final=True)
+
+
+@router.get("/checkpoints/{seq}")
+async def get_checkpoint(
+    seq: int, run: TaskRun, request: Request, settings: SettingsDep, wait: float = 0
+) -> dict:
+    """One checkpoint; with ``wait``, answered once it is scored or after that many seconds."""
+    engine = request.app.state.engine
+    deadline = asyncio.get_running_loop().time() + min(max(wait, 0), WAIT_MAX_S)
+    while True:
+        with Session(engine) as session:
+            row = checkpoints.get(session, run.id, seq)
+            if row is None:
+                raise NotFound(f"This run has no checkpoint {seq}.")
+            if row.status not in PENDING or asyncio.get_running_loop().time() >= deadline:
+                return checkpoint_json(row, _visible(session, settings, run))
+        await asyncio.sleep(0.25)
+
+
+@router.get("/status")
+def status(run: TaskRun, session: SessionDep, settings: SettingsDep, now: NowDep) -> dict:
+    worked = checkpointing.working_s(session, run, now)
+    limit = _time_limit(session, run)
+    stopped = pauses.paused_by(session, run.id)
+    visible = _visible(session, settings, run)
+    recent = checkpoints.log(session, run.id)[-3:]
+    return {
+        "run_id": run.id,
+        "environment": run.environment,
+        "status": run.status,
+        "clock": "paused" if stopped else "running",
+        "paused_by": stopped,
+        "working_s": round(worked, 1),
+        "time_limit_s": limit,
+        "time_left_s": round(max(limit - worked, 0), 1) if limit else None,
+        "recent": [checkpoint_json(r, visible) for r in recent],
+    }
+
+
+def _time_limit(session: Session, run: Run) -> int | None:
+    from baselines.assignments import Assignment
+
+    assignment = session.get(Assignment, run.assignment_id) if run.assignment_id else None
+    return assignment.time_limit_s if assignment else None
+
+
+@router.get("/log")
+def score_log(run: TaskRun, session: SessionDep, settings: SettingsDep) -> dict:
+    visible = _visible(session, settings, run)
+    return {
+        "checkpoints": [checkpoint_json(r, visible) for r in checkpoints.log(session, run.id)],
+        "notes": [note_json(n) for n in checkpoints.notes(session, run.id)],
+    }
+
+
+def note_json(note: checkpoints.Note) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "created_at": note.created_at.isoformat(),
+        "working_s": round(note.working_s, 1),
+        "text": note.text,
+    }
+
+
+class NoteIn(BaseModel):
+    text: str = Field(max_length=checkpoints.NOTE_MAX)
+
+
+@router.post("/notes", status_code=201)
+def add_note(body: NoteIn, run: TaskRun, session: SessionDep, now: NowDep) -> dict:
+    _live(run)
+    note = checkpoints.add_note(
+        session,
+        run.id,
+        body.text,
+        now=now,
+        working_s=checkpointing.working_s(session, run, now),
+        source="cli",
+    )
+    session.commit()
+    return note_json(note)
+
+
+@router.post("/pause")
+def pause(run: TaskRun, session: SessionDep, now: NowDep) -> dict:
+    _live(run)
+    pauses.pause(session, run.id, PauseReason.manual, now)
+    session.commit()
+    return {"clock": "paused", "working_s": round(checkpointing.working_s(session, run, now), 1)}
+
+
+@router.post("/resume")
+def resume(run: TaskRun, session: SessionDep, now: NowDep) -> dict:
+    _live(run)
+    pauses.resume(session, run.id, PauseReason.manual, now)
+    session.commit()
+    stopped = pauses.paused_by(session, run.id)
+    return {
+        "clock": "paused" if stopped else "running",
+        "working_s": round(checkpointing.working_s(session, run, now), 1),
+    }
+
+
+@router.get("/instructions")
+def task_instructions(run: TaskRun, session: SessionDep, settings: SettingsDep) -> dict:
+    task = checkpointing.run_task(session, settings, run)
+    try:
+        return {"text": instructions(task.ref.family.path, task.ref.task.name)}
+    except FamilyCallFailed as exc:
+        raise DomainError(f"The task's instructions could not be read: {exc.message}") from exc
