@@ -7,6 +7,8 @@ SQLite), one at a time per run and in order, so a crash or restart resumes the q
 checkpoint ends with exactly one result.
 """
 
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -113,30 +115,31 @@ def submit(
     """Queue a checkpoint and commit; its seq is the run's next (unique, so two submissions at
     the same moment get two numbers, never one: on PostgreSQL they queue on the run's row lock,
     on SQLite writers take turns anyway, and a lost race retries)."""
-    for _ in range(10):
-        if session.get_bind().dialect.name == "postgresql":
-            session.exec(select(Run.id).where(Run.id == run_id).with_for_update()).one()
-        last = session.exec(
-            select(func.max(Checkpoint.seq)).where(Checkpoint.run_id == run_id)
-        ).one()
-        row = Checkpoint(
-            run_id=run_id,
-            seq=(last or 0) + 1,
-            source=source,
-            final=final,
-            submitted_at=now,
-            working_s=working_s,
-            snapshot_sha256=snapshot_sha256,
-            snapshot_bytes=snapshot_bytes,
-        )
-        session.add(row)
-        if with_it is not None:  # what must be committed together with the checkpoint
-            with_it()
+    for attempt in range(20):
         try:
+            if session.get_bind().dialect.name == "postgresql":
+                session.exec(select(Run.id).where(Run.id == run_id).with_for_update()).one()
+            if with_it is not None:  # what must be committed together with the checkpoint
+                with_it()
+            last = session.exec(
+                select(func.max(Checkpoint.seq)).where(Checkpoint.run_id == run_id)
+            ).one()
+            row = Checkpoint(
+                run_id=run_id,
+                seq=(last or 0) + 1,
+                source=source,
+                final=final,
+                submitted_at=now,
+                working_s=working_s,
+                snapshot_sha256=snapshot_sha256,
+                snapshot_bytes=snapshot_bytes,
+            )
+            session.add(row)
             session.commit()
             return row
         except IntegrityError:
             session.rollback()
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # let the winner finish
     raise Conflict("Too many checkpoints at once; try again.")
 
 
