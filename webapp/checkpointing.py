@@ -156,6 +156,10 @@ def store_final_score(session: Session, settings: Settings, run: Run) -> None:
     run.final_score = checkpoints.final_score(
         rows, meta.aggregation, meta.direction, family_aggregate
     )
-    run.final_score_normalized = normalise(run.final_score, meta.y_s, meta.y_r)
+    # A score timed without the task's GPU has no place on the task's scale.
+    comparable = any(r.valid and r.comparable for r in rows)
+    run.final_score_normalized = (
+        normalise(run.final_score, meta.y_s, meta.y_r) if comparable else None
+    )
     session.add(run)
     session.commit()

@@ -115,6 +115,7 @@ def test_task_score_in_the_ide_terminal(case, setup, page, new_page, shot, engin
     _terminal(ide, "task score")
     expect(terminal).to_contain_text("Checkpoint 1", timeout=30_000)
     expect(terminal).to_contain_text(re.compile(r"[Ss]core"), timeout=120_000)
+    expect(terminal).to_contain_text("Working time at submission", timeout=10_000)
     time.sleep(0.5)
     shot("terminal-first-score", on=ide)
 
@@ -123,6 +124,9 @@ def test_task_score_in_the_ide_terminal(case, setup, page, new_page, shot, engin
     expect(terminal).to_contain_text("Checkpoint 2", timeout=30_000)
     expect(terminal).to_contain_text("invalid", timeout=120_000)
     expect(terminal).to_contain_text(complaint, timeout=10_000)
+    expect(terminal).to_contain_text(
+        re.compile(r"(Working time at submission.*){2}", re.S), timeout=10_000
+    )
     _terminal(ide, 'task note "the identity is not a prefix sum"')
     expect(terminal).to_contain_text("Note", timeout=30_000)
     time.sleep(0.5)

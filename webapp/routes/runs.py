@@ -83,7 +83,10 @@ def show(
             "notes": checkpoints.notes(session, run.id),
             "working_s": checkpointing.working_s(session, run, now),
             "paused_by": pauses.paused_by(session, run.id),
-            "chart": score_chart.chart(rows, normalised=True, direction=direction)
+            "chart": (
+                score_chart.chart(rows, normalised=True, direction=direction)
+                or score_chart.chart(rows, normalised=False, direction=direction)
+            )
             if shown
             else None,
         },
