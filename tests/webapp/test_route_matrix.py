@@ -1675,7 +1675,60 @@ ID_ROUTES = [
     if "_id}" in path and method != "WS"  # WS: see WS_CASES
 ]
 
+
+def _other_runs_checkpoint(w: World) -> Call:
+    """Checkpoint 1 exists only on another expert's run: the caller's own run token finds
+    nothing (its token names its run; no address can name another)."""
+    other = w.run(w.user(Role.expert))
+    _checkpoint(w, other, {"a.txt": "theirs"})
+    return Call("/api/v1/task/checkpoints/1", sign_in=False, headers=_run_token(w, w.run()))
+
+
+def _unknown_run_token(w: World) -> Call:
+    return Call(
+        "/api/v1/task/status", sign_in=False, headers={"Authorization": "Bearer blr_not-a-token"}
+    )
+
+
+def _snapshot_gone(w: World) -> Call:
+    run = w.run()
+    row = _checkpoint(w, run, {"a.txt": "a"})
+    snapshots.path_for(
+        w.client.app.state.settings.data_dir / "snapshots", row.snapshot_sha256
+    ).unlink()
+    return Call(f"/runs/{run.id}/checkpoints/1/snapshot")
+
+
+def _diff_unknown(w: World) -> Call:
+    run = w.run()
+    _checkpoint(w, run, {"a.txt": "a"})
+    return Call(f"/runs/{run.id}/diff?a=1&b=7")
+
+
+def _someone_elses_notes(w: World) -> Call:
+    return Call(f"/runs/{w.run(w.user(Role.expert)).id}/notes", data={"text": "mine now"})
+
+
+def _empty_note(w: World) -> Call:
+    run = w.run()
+
+    def check(response):
+        with Session(w.engine) as s:
+            assert checkpoints.notes(s, run.id) == []
+
+    return Call(f"/runs/{run.id}/notes", data={"text": "   "}, location=f"/runs/{run.id}",
+                check=check)  # fmt: skip
+
+
 OBJECT_CASES = [
+    # The task API and checkpoints.
+    pytest.param("expert", "GET", _other_runs_checkpoint, 404, id="another run's checkpoint"),
+    pytest.param("expert", "GET", _unknown_run_token, 401, id="an unknown run token"),
+    pytest.param("coordinator", "GET", _snapshot_gone, 410, id="a snapshot no longer stored"),
+    pytest.param("coordinator", "GET", _diff_unknown, 404, id="a diff with an unknown checkpoint"),
+    pytest.param("coordinator", "GET", _url("/runs/1/diff?a=x&b=1"), 404, id="a diff with a=x"),
+    pytest.param("expert", "POST", _someone_elses_notes, 404, id="a note on another's run"),
+    pytest.param("expert", "POST", _empty_note, 303, id="an empty note is refused, kept out"),
     # API tokens: only the owner may revoke one; for anyone else it does not exist.
     *[
         pytest.param(

@@ -5,6 +5,7 @@ every time in it is the server's. Each call counts as activity of the run (sourc
 """
 
 import asyncio
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -26,8 +27,9 @@ router = APIRouter(prefix="/api/v1/task", tags=["task"])
 WAIT_MAX_S = 30
 
 
-def task_run(request: Request, session: SessionDep, now: NowDep) -> Run:
-    """The run whose token this is (``Authorization: Bearer blr_…``); 401 otherwise."""
+def task_run(request: Request, session: SessionDep, now: NowDep) -> Iterator[Run]:
+    """The run whose token this is (``Authorization: Bearer blr_…``); 401 otherwise. A call
+    that succeeds counts as activity of a live run."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     run = run_tokens.run_for(session, value.strip()) if scheme.lower() == "bearer" else None
     if run is None:
@@ -37,9 +39,12 @@ def task_run(request: Request, session: SessionDep, now: NowDep) -> Run:
             " coordinator.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if run.status in (RunStatus.active, RunStatus.provisioning):
-        activity.record(session, run.id, now, "cli")
-    return run
+    live = run.status in (RunStatus.active, RunStatus.provisioning)
+    run_id = run.id
+    yield run
+    if live:  # only reached when the call succeeded; a refusal changes nothing
+        with Session(request.app.state.engine) as own:
+            activity.record(own, run_id, now, "cli")
 
 
 TaskRun = Annotated[Run, Depends(task_run)]
