@@ -156,3 +156,35 @@ def test_a_stop_waits_for_queued_checkpoints_and_stores_the_final_score(app, eng
         assert run.status == RunStatus.finished and run.archive_path
         assert run.final_score == 0.6  # the best, higher is better
         assert run.final_score_normalized == pytest.approx((0.6 - 0.25) / 0.75)
+
+
+def test_the_final_submission_ends_the_run_once_scored(app, engine, live_run):
+    _solution(live_run, "def answer():\n    return 0.8\n")
+    _submit(app, engine, live_run.id)
+    _submit(app, engine, live_run.id, final=True)
+    with Session(engine) as s:
+        assert s.get(Run, live_run.id).submitted_at is not None
+        with pytest.raises(checkpoints.Conflict, match="final submission is in"):
+            checkpointing.submit(
+                s, app.state.settings, app.state.workspaces.connections,
+                s.get(Run, live_run.id), source="cli", now=utcnow(),
+            )  # fmt: skip
+    assert app.state.scoring.run_once() and app.state.scoring.run_once()
+    app.state.workspaces.wait(live_run.id, timeout=60)
+    with Session(engine) as s:
+        run = s.get(Run, live_run.id)
+        assert (run.status, run.status_reason) == (RunStatus.finished, "Submitted by the expert.")
+        assert run.final_score == 0.8
+        assert [r.final for r in checkpoints.log(s, live_run.id)] == [False, True]
+
+
+def test_no_checkpoint_while_the_clock_is_paused(app, engine, live_run):
+    with Session(engine) as s:
+        pauses.pause(s, live_run.id, PauseReason.manual, utcnow())
+        s.commit()
+        with pytest.raises(checkpoints.Conflict, match="clock is paused"):
+            checkpointing.submit(
+                s, app.state.settings, app.state.workspaces.connections,
+                s.get(Run, live_run.id), source="cli", now=utcnow(),
+            )  # fmt: skip
+        assert checkpoints.log(s, live_run.id) == []
