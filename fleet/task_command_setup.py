@@ -40,6 +40,17 @@ class TaskCommandSetup:
 
         token = run_tokens.issue(session, run.id, now)
         session.commit()
+        configure(place, self.url(host, driver), token)
+
+    def url(self, host: Host, driver: Driver) -> str:
+        """The portal's address as the host's workspaces reach it (over the tunnel for ssh)."""
         port = driver.reverse_port(self.portal)
         where = self.portal[0] if host.driver == DriverKind.local else "127.0.0.1"
-        configure(place, f"http://{where}:{port}", token)
+        return f"http://{where}:{port}"
+
+    def repoint(self, host: Host, driver: Driver, place: Place) -> None:
+        """After a platform restart the tunnel is new and its port may differ: a live run's
+        `task` command is pointed at it again (its token stays)."""
+        from fleet.task_command.install import update_url
+
+        update_url(place, self.url(host, driver))

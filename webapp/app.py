@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         )
         if settings.scoring_worker:
             scoring.start()
+            jobs.repoint_task_commands()
         yield
         scoring.close()
         if background is not None:

@@ -4,21 +4,25 @@ The portal owns one thread pool and one set of host connections (app.state.fleet
 their own database sessions; pages poll the run's status.
 """
 
+import logging
 import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from baselines.errors import Conflict
 from baselines.runs import Run, RunStatus
 from fleet import workspaces
 from fleet.connections import Connections
+from fleet.hosts import Host
 from fleet.task_command_setup import TaskCommandSetup
 from fleet.task_runs import TaskLaunch
 from timetracking.utc import utcnow
+
+log = logging.getLogger("baseliner.fleet")
 
 
 class WorkspaceJobs:
@@ -79,6 +83,25 @@ class WorkspaceJobs:
         return self._submit(
             run_id, lambda: workspaces.restart(self.engine, self.connections, run_id)
         )
+
+    def repoint_task_commands(self) -> Future:
+        """In the background at start-up: every live workspace's `task` command is pointed at
+        this process's tunnel (a restart makes new ones), so it keeps reaching the portal."""
+
+        def job() -> None:
+            if self.task_command is None:
+                return
+            with Session(self.engine) as session:
+                for run in session.exec(select(Run).where(Run.status == RunStatus.active)):
+                    host = session.get(Host, run.host_id)
+                    try:
+                        driver = self.connections.driver(host)
+                        place = workspaces.task_place(self.connections, run, host)
+                        self.task_command.repoint(host, driver, place)
+                    except Exception as exc:  # one unreachable host must not stop the rest
+                        log.warning("run %s: could not repoint its task command: %s", run.id, exc)
+
+        return self._pool.submit(job)
 
     def request_stop(self, session: Session, run: Run, reason: str) -> Future:
         """Mark a live run as stopping and queue the stop; a run already ending is a Conflict."""

@@ -18,10 +18,8 @@ from sqlmodel import Session
 from baselines import applications
 from baselines.runs import Run
 from baselines.users import Role, User
-from fleet import health, hosts
-from fleet.connections import Connections
-from fleet.hosts import HostCreate
 from tests.browser import sign_in
+from tests.hosts import ready_host
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
@@ -36,13 +34,7 @@ def settings(settings):
 
 @pytest.fixture
 def local_host(engine) -> None:
-    with Session(engine) as s:
-        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
-        s.commit()
-        connections = Connections()
-        health.check(s, host, connections, utcnow())
-        connections.close()
-        assert host.status == "ready", host.status_reason
+    ready_host(engine)
 
 
 def test_coordinator_readies_an_environment_and_an_expert_starts_the_kernel_task(

@@ -16,12 +16,10 @@ from baselines import applications
 from baselines.applications import Application
 from baselines.runs import Run
 from baselines.users import Role, User
-from fleet import health, hosts
-from fleet.connections import Connections
-from fleet.hosts import HostCreate
 from tests.browser import sign_in
 from tests.container_image import ensure_image, sweep_containers
 from tests.families import write_warmup
+from tests.hosts import ready_host
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
@@ -42,33 +40,15 @@ def settings(settings, environments_dir):
 @pytest.fixture(params=["local", "ssh", "container"])
 def gpu_host(request, engine):
     """The host the workspace runs on, registered as a coordinator would."""
-    with Session(engine) as s:
-        if request.param == "local":
-            data, key = HostCreate(name="local", driver="local"), ""
-        elif request.param == "container":
-            image = ensure_image()
-            sweep_containers()
-            request.addfinalizer(sweep_containers)
-            data = HostCreate(name="pod-host", driver="local", runtime="container", image=image)
-            key = ""
-        else:
-            sshd = request.getfixturevalue("sshd")
-            data = HostCreate(
-                name="ssh-host",
-                driver="ssh",
-                address=sshd.address,
-                port=sshd.port,
-                username=sshd.username,
-                key_path=str(sshd.key_path),
-            )
-            key = sshd.host_key_line
-        host = hosts.add(s, data, key, None, utcnow())
-        s.commit()
-        connections = Connections()
-        health.check(s, host, connections, utcnow())
-        connections.close()
-        assert host.status == "ready", host.status_reason
-        return request.param
+    image, sshd = "", None
+    if request.param == "container":
+        image = ensure_image()
+        sweep_containers()
+        request.addfinalizer(sweep_containers)
+    elif request.param == "ssh":
+        sshd = request.getfixturevalue("sshd")
+    ready_host(engine, request.param, sshd=sshd, image=image)
+    return request.param
 
 
 def _task_folder(gpu_host: str, run_id: int) -> tuple[Path, str]:

@@ -26,13 +26,13 @@ from baselines.applications import Application
 from baselines.assignments import AiTools
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
-from fleet import health, hosts, workspaces
+from fleet import workspaces
 from fleet.connections import Connections
-from fleet.hosts import HostCreate, HostStatus
 from fleet.testing_sshd import free_port
 from tests.conftest import csrf_token, login
 from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS
 from tests.families import write_warmup
+from tests.hosts import ready_host
 from tests.portal import Portal
 from timetracking.utc import utcnow
 
@@ -70,13 +70,8 @@ def expert_with_assignment(engine, make_user) -> tuple[User, int]:
     coordinator's pages would make them."""
     expert = make_user(Role.expert, name="Rei Start")
     coordinator = make_user(Role.coordinator)
+    ready_host(engine)
     with Session(engine) as s:
-        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
-        s.commit()
-        connections = Connections()
-        health.check(s, host, connections, utcnow())
-        connections.close()
-        assert host.status == HostStatus.ready, host.status_reason
         actor = s.get(User, coordinator.id)
         application = s.exec(select(Application).where(Application.user_id == expert.id)).one()
         applications.approve(s, application, actor, utcnow())

@@ -20,10 +20,8 @@ from baselines import applications, assignments
 from baselines.assignments import AiTools
 from baselines.users import Role, User
 from environments.task_settings import TaskSettings
-from fleet import health, hosts
-from fleet.connections import Connections
-from fleet.hosts import HostCreate
 from tests.browser import sign_in
+from tests.hosts import ready_host
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
@@ -58,22 +56,9 @@ def setup(case, request, engine, make_user) -> tuple[User, User, str]:
     kind, environment, *_ = CASES[case]
     expert = make_user(Role.expert, name="Ida Expert", email="ida@example.org")
     coordinator = make_user(Role.coordinator, name="Cora Coordinator")
+    sshd = request.getfixturevalue("sshd") if kind == "ssh" else None
+    ready_host(engine, kind, sshd=sshd)
     with Session(engine) as s:
-        if kind == "local":
-            data, key = HostCreate(name="local", driver="local"), ""
-        else:
-            sshd = request.getfixturevalue("sshd")
-            data = HostCreate(
-                name="ssh-host", driver="ssh", address=sshd.address, port=sshd.port,
-                username=sshd.username, key_path=str(sshd.key_path),
-            )  # fmt: skip
-            key = sshd.host_key_line
-        host = hosts.add(s, data, key, None, utcnow())
-        s.commit()
-        connections = Connections()
-        health.check(s, host, connections, utcnow())
-        connections.close()
-        assert host.status == "ready", host.status_reason
         actor = s.get(User, coordinator.id)
         applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
         if environment.startswith("count_words"):  # the coordinator's numbers for it

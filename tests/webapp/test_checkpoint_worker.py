@@ -14,8 +14,8 @@ from baselines import checkpoints
 from baselines.checkpoints import CheckpointStatus
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
-from fleet import health, hosts
-from fleet.hosts import Host, HostCreate, HostStatus
+from fleet.hosts import Host, HostStatus
+from tests.hosts import ready_host
 from timetracking import pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
@@ -35,10 +35,8 @@ def settings(settings):
 def live_run(app, engine, make_user):
     """A started probe/main run on the local host, through the portal's own jobs."""
     expert = make_user(Role.expert)
+    ready_host(engine)
     with Session(engine) as s:
-        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
-        s.commit()
-        health.check(s, host, app.state.workspaces.connections, utcnow())
         run = Run(expert_id=expert.id, environment="probe/main", created_at=utcnow())
         s.add(run)
         s.commit()

@@ -9,6 +9,7 @@ runtime); the task is the probe family (tests/fleet/families), whose score is wh
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -22,11 +23,9 @@ from baselines.assignments import AiTools
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.runs import Run
 from baselines.users import Role, User
-from fleet import health, hosts
-from fleet.connections import Connections
-from fleet.hosts import HostCreate, HostStatus
 from fleet.testing_sshd import free_port
 from tests.conftest import csrf_token, login
+from tests.hosts import ready_host
 from tests.portal import Portal
 from timetracking.utc import utcnow
 
@@ -56,13 +55,8 @@ def portal(database_url, tmp_path) -> Portal:
 def expert_with_assignment(engine, make_user) -> tuple[User, int]:
     expert = make_user(Role.expert, name="Sam Score")
     coordinator = make_user(Role.coordinator)
+    ready_host(engine)
     with Session(engine) as s:
-        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
-        s.commit()
-        connections = Connections()
-        health.check(s, host, connections, utcnow())
-        connections.close()
-        assert host.status == HostStatus.ready, host.status_reason
         actor = s.get(User, coordinator.id)
         application = applications.for_user(s, expert.id)
         applications.approve(s, application, actor, utcnow())
@@ -188,3 +182,68 @@ def _all_scored(engine, run_id: int) -> list[Checkpoint] | None:
 def _get_run(engine, run_id: int) -> Run:
     with Session(engine) as s:
         return s.get(Run, run_id)
+
+
+@pytest.fixture
+def ssh_expert_with_assignment(engine, make_user, sshd) -> tuple[User, int]:
+    expert = make_user(Role.expert, name="Tess Tunnel")
+    coordinator = make_user(Role.coordinator)
+    ready_host(engine, "ssh", sshd=sshd)
+    with Session(engine) as s:
+        actor = s.get(User, coordinator.id)
+        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
+        assignment = assignments.create(
+            s, expert=s.get(User, expert.id), environment="probe/main", time_limit_s=3600,
+            ai_tools=AiTools.none, actor=actor, now=utcnow(),
+        )  # fmt: skip
+        s.commit()
+        return expert, assignment.id
+
+
+def _task(user: str, *args: str) -> subprocess.CompletedProcess:
+    """The `task` command as the workspace's user runs it in a terminal."""
+    return subprocess.run(
+        ["runuser", "-u", user, "--", "env", f"HOME=/home/{user}", "/opt/baseliner/bin/task",
+         *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_task_command_reaches_a_restarted_portal_over_the_ssh_tunnel(
+    portal, ssh_expert_with_assignment, engine
+):
+    """The tunnel dies with the portal; the new process opens another and points every live
+    workspace's `task` command at it."""
+    expert, assignment_id = ssh_expert_with_assignment
+    portal.start()
+    client = httpx.Client(base_url=portal.base, timeout=30)
+    run_id = None
+    try:
+        login(client, expert)
+        started = client.post(
+            f"/assignments/{assignment_id}/start",
+            data={"csrf_token": csrf_token(client, "/dashboard")},
+        )
+        run_id = int(started.headers["location"].rsplit("/", 1)[1])
+        run = _wait(
+            lambda: (r := _get_run(engine, run_id)).status == "active" and r, 60, "the start"
+        )
+        before = _task(run.unix_user, "status")
+        assert before.returncode == 0 and "running" in before.stdout, before.stdout + before.stderr
+        url = (Path(run.workspace_path) / ".baseliner" / "url").read_text().strip()
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{portal.port}")
+
+        portal.kill()
+        down = _task(run.unix_user, "status")
+        assert down.returncode == 2 and "Cannot reach the Baseliner portal" in down.stderr
+        portal.start()
+        after = _wait(
+            lambda: (done := _task(run.unix_user, "status")).returncode == 0 and done,
+            30,
+            "the task command reaching the new portal",
+        )
+        assert "running" in after.stdout
+    finally:
+        if run_id is not None:
+            client.post(f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/")})
+            _wait(lambda: _get_run(engine, run_id).status in ("finished", "failed"), 60, "stop")
