@@ -38,6 +38,7 @@ FAMILIES = "/opt/baseliner/families"
 SCORING = "/var/lib/baseliner/scoring"
 PROTECTED = "protected"
 SCORE_TIMEOUT_S = 600
+STALE_SCRATCH_MIN = 60  # a scratch folder this old belongs to no scoring still running
 START_TIMEOUT_S = 600
 INSTRUCTIONS_FILE = "INSTRUCTIONS.md"
 q = shlex.quote
@@ -383,6 +384,9 @@ def scratch_home(place: Place, gid: int, snapshot: Path | None = None) -> str:
     )
     command = (
         f"mkdir -p {SCORING} && chmod 711 {SCORING}"
+        # What a scoring cut short by a platform crash left (its own cleanup never ran).
+        f" && find {SCORING} -mindepth 1 -maxdepth 1 -name 'score-*' -mmin +{STALE_SCRATCH_MIN}"
+        " -exec rm -rf {} +"
         f" && d=$(mktemp -d {SCORING}/score-XXXXXXXX) || exit 1"
         f'; {{ chgrp {gid} "$d" && chmod 750 "$d" && {fill}; }}'
         f' || {{ s=$?; rm -rf "$d"; exit $s; }}; echo "$d"'
