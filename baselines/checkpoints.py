@@ -216,13 +216,17 @@ def retry_later(session: Session, row: Checkpoint, error: str, now: datetime) ->
     return True
 
 
-def requeue_abandoned(session: Session, now: datetime, older_than: timedelta) -> int:
+def requeue_abandoned(
+    session: Session, now: datetime, older_than: timedelta, keep: int | None = None
+) -> int:
     """Checkpoints left 'scoring' by a process that died: back to the queue (each is still
-    scored once: only a finished scoring stores a result)."""
+    scored once: only a finished scoring stores a result). ``keep``: the one this process is
+    scoring itself."""
     rows = session.exec(
         select(Checkpoint)
         .where(Checkpoint.status == CheckpointStatus.scoring)
-        .where(Checkpoint.claimed_at < now - older_than)
+        .where(Checkpoint.claimed_at <= now - older_than)
+        .where(Checkpoint.id != (keep or 0))
     ).all()
     for row in rows:
         row.status = CheckpointStatus.queued

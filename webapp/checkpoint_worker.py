@@ -1,8 +1,9 @@
 """The scoring worker: takes queued checkpoints from the database and scores each once.
 
-It runs as a thread of the serve process. Everything it knows lives in the database, so after a
-crash or restart it starts by putting back in the queue what a dead process left half-scored
-(exactly one serve process runs it, as with the scheduler). A checkpoint is scored from its
+It runs as a thread of the serve process, in the one process that holds the ``scoring`` lease
+(webapp.job_lease), so several app processes never score at once. Everything it knows lives in
+the database: whenever it takes the lease, it puts back in the queue what the previous holder
+(a process that died, or lost the lease) left half-scored. A checkpoint is scored from its
 snapshot, on a fresh copy on the run's host, through the task family; a host that cannot be
 reached is retried with backoff and the checkpoint says "waiting for host" meanwhile. When a
 run's queue empties the scoring pause ends; when its final submission is scored, the run's
@@ -28,6 +29,7 @@ from fleet.hosts import Host, HostStatus
 from timetracking import pauses
 from timetracking.pauses import PauseReason
 from webapp import checkpointing
+from webapp.job_lease import LeaseKeeper
 from webapp.settings import Settings
 
 log = logging.getLogger("baseliner.scoring")
@@ -50,14 +52,22 @@ class CheckpointWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._current: int | None = None  # the checkpoint being scored now
+        self.lease = LeaseKeeper(engine, "scoring", now, on_taken=self._resume_abandoned)
 
     def start(self) -> None:
-        with Session(self.engine) as session:
-            back = checkpoints.requeue_abandoned(session, self.now(), ABANDONED_AFTER)
-        if back:
-            log.info("resuming %d checkpoint(s) a previous process left unscored", back)
+        self.lease.start()
         self._thread = threading.Thread(target=self._loop, name="scoring", daemon=True)
         self._thread.start()
+
+    def _resume_abandoned(self) -> None:
+        with Session(self.engine) as session:
+            back = checkpoints.requeue_abandoned(
+                session, self.now(), ABANDONED_AFTER, keep=self._current
+            )
+        if back:
+            log.info("resuming %d checkpoint(s) a previous process left unscored", back)
+        self.wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -67,9 +77,14 @@ class CheckpointWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            self.lease.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self.lease.held.is_set():  # another process scores
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+                continue
             try:
                 worked = self.run_once()
             except Exception:  # never let one bad checkpoint stop the queue
@@ -85,7 +100,11 @@ class CheckpointWorker:
             row = checkpoints.claim(session, self.now())
             if row is None:
                 return False
-            self._score(session, row)
+            self._current = row.id
+            try:
+                self._score(session, row)
+            finally:
+                self._current = None
             self._after(session, row.run_id)
         return True
 

@@ -15,6 +15,7 @@ from payments.rates import ExpertRate
 from timetracking.activity import Activity
 from timetracking.pauses import Pause
 from webapp.auth.throttle import LoginAttempt
+from webapp.job_lease import JobLease
 
 __all__ = [
     "Activity",
@@ -25,6 +26,7 @@ __all__ = [
     "Checkpoint",
     "ExpertRate",
     "Host",
+    "JobLease",
     "Lease",
     "LoginAttempt",
     "Note",
