@@ -9,6 +9,7 @@ whoever wrote the manifest can correct it without reading this code.
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,16 @@ def check_time_limit(value: Any) -> int:
     return value
 
 
+# How each checked `baseliner:` value is read, in a manifest and in the portal's form alike.
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "direction": check_direction,
+    "aggregation": check_aggregation,
+    "time_limit_s": check_time_limit,
+    "y_s": check_number,
+    "y_r": check_number,
+}
+
+
 def pair_problem(y_s: float | None, y_r: float | None, direction: str | None) -> str | None:
     """Why y_r cannot go with y_s (and the direction), or None: normalising divides by y_r - y_s,
     and the reference solution is by definition better than the starting one."""
@@ -288,18 +299,11 @@ class _Reader:
                     f"{where}.{key}", f"unknown key; the keys allowed here are {', '.join(KEYS)}"
                 )
         given = {key for key, v in value.items() if v is not None}
-        checks = {
-            "direction": check_direction,
-            "aggregation": check_aggregation,
-            "time_limit_s": check_time_limit,
-            "y_s": check_number,
-            "y_r": check_number,
-        }
         values: dict[str, Any] = {}
         for key in given:
-            if key in checks:
+            if key in CHECKS:
                 try:
-                    values[key] = checks[key](value[key])
+                    values[key] = CHECKS[key](value[key])
                 except ValueError as exc:
                     self.fail(f"{where}.{key}", str(exc))
         for key, example in (("metric", "ln(ms)"), ("unit", "ms")):

@@ -13,15 +13,7 @@ from typing import Any
 from sqlmodel import Field, Session, SQLModel, select
 
 from environments.catalogue import Family
-from environments.manifest import (
-    BaselinerMeta,
-    TaskSpec,
-    check_aggregation,
-    check_direction,
-    check_number,
-    check_time_limit,
-    pair_problem,
-)
+from environments.manifest import CHECKS, BaselinerMeta, TaskSpec, pair_problem
 from timetracking.utc import UTCDateTime
 
 # What the portal may set, in the order its form shows them.
@@ -125,13 +117,6 @@ def check(manifest_meta: BaselinerMeta | None, values: dict[str, Any]) -> dict[s
     Raises SettingsInvalid naming each field at fault."""
     allowed = editable(manifest_meta)
     values = {name: values.get(name) for name in allowed}
-    checks = {
-        "direction": check_direction,
-        "aggregation": check_aggregation,
-        "time_limit_s": check_time_limit,
-        "y_s": check_number,
-        "y_r": check_number,
-    }
     errors: dict[str, str] = {}
     for name, value in values.items():
         if value is None:
@@ -143,7 +128,7 @@ def check(manifest_meta: BaselinerMeta | None, values: dict[str, Any]) -> dict[s
                 errors[name] = f"must be at most {TEXT_LIMITS[name]} characters"
             continue
         try:
-            values[name] = checks[name](value)
+            values[name] = CHECKS[name](value)
         except ValueError as exc:
             errors[name] = str(exc)
     if not errors:

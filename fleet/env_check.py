@@ -82,14 +82,7 @@ def check(
 ) -> Report:
     report = Report(f"{launch.family.name}/{launch.task}", host.name, launch.family.version)
     container = host.runtime == Runtime.container
-    installed = task_runs.install(
-        driver,
-        host.username,
-        launch.family,
-        leave_out=list(launch.leave_out),
-        python=None if container else task_runs.python_for(host),
-        task=launch.task,
-    )
+    installed = task_runs.install_for(driver, host, launch)
     with scratch_place(driver, host, installed, launch, gpus) as place:
         task_runs.start(place, installed, launch.task, run_install=container)
         runs = [("starting solution", y_s, 0.0)]

@@ -184,6 +184,21 @@ class Installed:
         )
 
 
+def install_for(driver: Driver, host: Host, launch: TaskLaunch) -> "Installed":
+    """Install a launch's family on the host as starts, scoring and env check all need it: the
+    reference left out; its ``install()`` run here on process hosts (containers run it in each
+    container, where the task's own Python is)."""
+    container = host.runtime == Runtime.container
+    return install(
+        driver,
+        host.username,
+        launch.family,
+        leave_out=list(launch.leave_out),
+        python=None if container else python_for(host),
+        task=launch.task,
+    )
+
+
 def install_dir(family: Family) -> str:
     return f"{FAMILIES}/{family.name}@{family.version}"
 

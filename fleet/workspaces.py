@@ -101,14 +101,7 @@ def start(
             if task_command is not None:
                 task_command.install(driver, host)
             if launch is not None:
-                installed = task_runs.install(
-                    driver,
-                    host.username,
-                    launch.family,
-                    leave_out=list(launch.leave_out),
-                    python=None if container else task_runs.python_for(host),
-                    task=launch.task,
-                )
+                installed = task_runs.install_for(driver, host, launch)
                 mounts = (installed.root, *TASK_COMMAND_MOUNTS) if container else ()
                 spec = spec_for(run, host, files, mounts=mounts)
             run.unix_user, run.runtime = spec.unix_user, host.runtime

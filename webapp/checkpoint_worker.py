@@ -124,14 +124,7 @@ class CheckpointWorker:
             return
         connections = self.jobs.connections
         try:
-            installed = task_runs.install(
-                connections.driver(host),
-                host.username,
-                task.launch.family,
-                leave_out=list(task.launch.leave_out),
-                python=task_runs.python_for(host),
-                task=task.launch.task,
-            )
+            installed = task_runs.install_for(connections.driver(host), host, task.launch)
             place = workspaces.task_place(connections, run, host)
             result = task_runs.score(
                 place,

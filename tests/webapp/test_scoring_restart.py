@@ -52,21 +52,44 @@ def portal(database_url, tmp_path) -> Portal:
     portal.stop()
 
 
-@pytest.fixture
-def expert_with_assignment(engine, make_user) -> tuple[User, int]:
-    expert = make_user(Role.expert, name="Sam Score")
+def _assigned(engine, make_user, name: str) -> tuple[User, int]:
+    """An approved expert with probe/main assigned, as the coordinator's pages would make it."""
+    expert = make_user(Role.expert, name=name)
     coordinator = make_user(Role.coordinator)
-    ready_host(engine)
     with Session(engine) as s:
         actor = s.get(User, coordinator.id)
-        application = applications.for_user(s, expert.id)
-        applications.approve(s, application, actor, utcnow())
+        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
         assignment = assignments.create(
             s, expert=s.get(User, expert.id), environment="probe/main", time_limit_s=3600,
             ai_tools=AiTools.none, actor=actor, now=utcnow(),
         )  # fmt: skip
         s.commit()
         return expert, assignment.id
+
+
+@pytest.fixture
+def expert_with_assignment(engine, make_user) -> tuple[User, int]:
+    ready_host(engine)
+    return _assigned(engine, make_user, "Sam Score")
+
+
+def _press_start(client: httpx.Client, assignment_id: int) -> int:
+    """The expert's Start; the new run's id."""
+    started = client.post(
+        f"/assignments/{assignment_id}/start",
+        data={"csrf_token": csrf_token(client, "/dashboard")},
+    )
+    assert started.status_code == 303, started.text[:500]
+    return int(started.headers["location"].rsplit("/", 1)[1])
+
+
+def _active(engine, run_id: int) -> Run:
+    return _wait(lambda: (r := _get_run(engine, run_id)).status == "active" and r, 60, "the start")
+
+
+def _stop(client: httpx.Client, engine, run_id: int) -> None:
+    client.post(f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/")})
+    _wait(lambda: _get_run(engine, run_id).status in ("finished", "failed"), 60, "stop")
 
 
 def _write_solution(home: Path, user: str, source: str) -> None:
@@ -102,15 +125,8 @@ def test_a_checkpoint_scoring_when_the_portal_dies_is_scored_exactly_once(
     run_id = None
     try:
         login(client, expert)
-        started = client.post(
-            f"/assignments/{assignment_id}/start",
-            data={"csrf_token": csrf_token(client, "/dashboard")},
-        )
-        assert started.status_code == 303, started.text[:500]
-        run_id = int(started.headers["location"].rsplit("/", 1)[1])
-        run = _wait(
-            lambda: (r := _get_run(engine, run_id)).status == "active" and r, 60, "the start"
-        )
+        run_id = _press_start(client, assignment_id)
+        run = _active(engine, run_id)
         home = Path(run.workspace_path)
         token = (home / ".baseliner" / "token").read_text().strip()
         api = httpx.Client(
@@ -177,8 +193,7 @@ def test_a_checkpoint_scoring_when_the_portal_dies_is_scored_exactly_once(
         for folder in set(scratch.iterdir()) - before if scratch.is_dir() else ():
             shutil.rmtree(folder, ignore_errors=True)
         if run_id is not None:
-            client.post(f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/")})
-            _wait(lambda: _get_run(engine, run_id).status in ("finished", "failed"), 60, "stop")
+            _stop(client, engine, run_id)
 
 
 def _all_scored(engine, run_id: int) -> list[Checkpoint] | None:
@@ -193,18 +208,8 @@ def _get_run(engine, run_id: int) -> Run:
 
 @pytest.fixture
 def ssh_expert_with_assignment(engine, make_user, sshd) -> tuple[User, int]:
-    expert = make_user(Role.expert, name="Tess Tunnel")
-    coordinator = make_user(Role.coordinator)
     ready_host(engine, "ssh", sshd=sshd)
-    with Session(engine) as s:
-        actor = s.get(User, coordinator.id)
-        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
-        assignment = assignments.create(
-            s, expert=s.get(User, expert.id), environment="probe/main", time_limit_s=3600,
-            ai_tools=AiTools.none, actor=actor, now=utcnow(),
-        )  # fmt: skip
-        s.commit()
-        return expert, assignment.id
+    return _assigned(engine, make_user, "Tess Tunnel")
 
 
 def _task(user: str, *args: str) -> subprocess.CompletedProcess:
@@ -227,14 +232,8 @@ def test_the_task_command_reaches_a_restarted_portal_over_the_ssh_tunnel(
     run_id = None
     try:
         login(client, expert)
-        started = client.post(
-            f"/assignments/{assignment_id}/start",
-            data={"csrf_token": csrf_token(client, "/dashboard")},
-        )
-        run_id = int(started.headers["location"].rsplit("/", 1)[1])
-        run = _wait(
-            lambda: (r := _get_run(engine, run_id)).status == "active" and r, 60, "the start"
-        )
+        run_id = _press_start(client, assignment_id)
+        run = _active(engine, run_id)
         before = _task(run.unix_user, "status")
         assert before.returncode == 0 and "running" in before.stdout, before.stdout + before.stderr
         url = (Path(run.workspace_path) / ".baseliner" / "url").read_text().strip()
@@ -252,5 +251,4 @@ def test_the_task_command_reaches_a_restarted_portal_over_the_ssh_tunnel(
         assert "running" in after.stdout
     finally:
         if run_id is not None:
-            client.post(f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/")})
-            _wait(lambda: _get_run(engine, run_id).status in ("finished", "failed"), 60, "stop")
+            _stop(client, engine, run_id)
