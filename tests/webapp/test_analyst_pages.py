@@ -332,3 +332,24 @@ def test_a_bad_import_lists_its_lines_and_writes_nothing(client, engine, make_us
     assert unreadable.status_code == 400 and "cannot tell the format" in unreadable.json()["detail"]
     expert = upload(client, bearer(engine, make_user(Role.expert)), AGENT_RUNS, AGENT_LOG)
     assert expert.status_code == 403 and _imported(engine) == (0, 0)
+
+
+def test_files_past_what_the_readers_take_are_refused_with_a_reason(client, engine, make_user):
+    """A CSV field past the csv module's size limit, a JSONL line nested past json's depth, a
+    time near year 1 and an integer past 64 bits are the sender's to fix: 400 with a reason,
+    nothing imported (each was a 500)."""
+    headers = bearer(engine, make_user(Role.analyst))
+    head, row = AGENT_RUNS.splitlines()[:2]
+    year_one = row.replace("2026-11-03T09:00:00+00:00", "0001-01-01T00:00+05:00")
+    unreadable, unstorable = "The files could not be read:", "Nothing imported: a value cannot"
+    cases = [
+        ('run_id,task_id\n"' + "a" * 200_000 + '",b\n', "runs.csv", unreadable),
+        ("[" * 100_000 + "]" * 100_000 + "\n", "runs.jsonl", unreadable),
+        (f"{head}\n{year_one}\n", "runs.csv", unstorable),
+        (f"{head},time_limit_s\n{row},{10**20}\n", "runs.csv", unstorable),
+    ]
+    for runs, name, reason in cases:
+        response = upload(client, headers, runs, names=(name, "log.csv"))
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"].startswith(reason), response.json()
+    assert _imported(engine) == (0, 0)

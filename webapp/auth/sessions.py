@@ -25,6 +25,14 @@ def sign_out(request: Request) -> None:
     request.session.clear()
 
 
+def end_sessions(session: Session, user: User) -> None:
+    """A signed cookie can't be taken back: a copy (saved, stolen) would still work after
+    sign-out. Moving the account's epoch voids every cookie issued before, so signing out also
+    signs out the person's other browsers (the price of keeping no session table)."""
+    user.session_epoch += 1
+    session.add(user)
+
+
 def user_from_session(request: Request, session: Session) -> User | None:
     """The signed-in user, or None if the account was disabled or its password changed since."""
     uid = request.session.get("uid")

@@ -2,6 +2,7 @@
 filters, and agent runs imported from files, for API tokens of analysts and admins. Errors are
 JSON with a reason; an import with any bad row writes nothing and lists the rows at fault."""
 
+import csv
 import re
 import tempfile
 from enum import StrEnum
@@ -10,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
 from analytics import formats, importing
@@ -117,14 +119,18 @@ def _refuse(status: int, detail: str, **more) -> JSONResponse:
     return JSONResponse({"detail": detail, **more}, status_code=status)
 
 
-async def _save(upload: UploadFile, folder: Path, fallback: str) -> Path:
+async def _save(
+    upload: UploadFile, folder: Path, fallback: str, beside: Path | None = None
+) -> Path:
     """The upload under its own (cleaned) name, so messages name the file the caller sent and
-    its extension says the format."""
+    its extension says the format; renamed if ``beside`` (the other upload) has that name."""
     name = SAFE_NAME.sub("_", Path(upload.filename or fallback).name)[:100].strip("._") or fallback
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(status_code=413, detail=f"{name} is larger than 64 MiB.")
     path = folder / name
+    if path == beside:
+        path = path.with_stem(path.stem + "-score-log")
     path.write_bytes(data)
     return path
 
@@ -147,9 +153,7 @@ async def import_runs(
         runs_path = await _save(runs, Path(folder), "runs.csv")
         log_path = None
         if score_log is not None:
-            log_path = await _save(score_log, Path(folder), "score_log.csv")
-            if log_path == runs_path:
-                log_path = log_path.rename(log_path.with_stem(log_path.stem + "-score-log"))
+            log_path = await _save(score_log, Path(folder), "score_log.csv", beside=runs_path)
         try:
             numbers = importing.numbers_with(analyses.numbers(session, catalogue), y_s, y_r)
             batch = importing.read_files(runs_path, log_path)
@@ -161,6 +165,16 @@ async def import_runs(
         except (FormatError, ValueError) as exc:
             session.rollback()
             return _refuse(400, str(exc).replace(folder + "/", ""))
+        except (csv.Error, RecursionError) as exc:
+            # A CSV field past csv's size limit, or a JSONL line nested too deep for json.
+            session.rollback()
+            return _refuse(400, f"The files could not be read: {exc}.")
+        except (OverflowError, DataError) as exc:
+            # A value past what Python's dates or the database's columns hold: a time near
+            # year 1 or 9999, an integer past 32 bits (PostgreSQL) or 64 (SQLite), a NUL in text.
+            session.rollback()
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            return _refuse(400, f"Nothing imported: a value cannot be stored ({reason}).")
     counts = {"added": result.added, "replaced": result.replaced, "entries": result.entries}
     session.add(
         AuditLog(

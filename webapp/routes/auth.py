@@ -10,7 +10,14 @@ from baselines.errors import DomainError
 from baselines.passwords import verify_password
 from baselines.users import get_by_email, normalize_email
 from webapp.auth import throttle
-from webapp.auth.sessions import HOME_BY_ROLE, flash, safe_next, sign_in, sign_out
+from webapp.auth.sessions import (
+    HOME_BY_ROLE,
+    end_sessions,
+    flash,
+    safe_next,
+    sign_in,
+    sign_out,
+)
 from webapp.deps import NowDep, OptionalUser, SessionDep, SettingsDep
 from webapp.forms import text_fields
 from webapp.routes import pages_router
@@ -61,7 +68,11 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep, no
 
 
 @router.post("/logout")
-def logout(request: Request):
+def logout(request: Request, user: OptionalUser, session: SessionDep):
+    """Ends every session of the account, so a copy of this cookie is worthless from now on."""
+    if user is not None:
+        end_sessions(session, user)
+        session.commit()
     sign_out(request)
     flash(request, "You are signed out.")
     return RedirectResponse("/", status_code=303)

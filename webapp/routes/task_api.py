@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -21,7 +21,7 @@ from environments.family_calls import FamilyCallFailed, instructions
 from timetracking import activity, clock, idle, pauses
 from timetracking.pauses import PauseReason
 from webapp import checkpointing
-from webapp.deps import NowDep, SessionDep, SettingsDep
+from webapp.deps import NowDep, RowId, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/task", tags=["task"])
 WAIT_MAX_S = 30
@@ -134,9 +134,14 @@ def submit_final(
     return _submit(request, session, settings, run, now, final=True)
 
 
+# NaN would make the deadline below unreachable (every comparison with it is false), so a
+# request for a queued checkpoint would never be answered; it is refused as invalid input.
+WaitQuery = Annotated[float, Query(allow_inf_nan=False, description="Seconds, at most 30.")]
+
+
 @router.get("/checkpoints/{seq}")
 async def get_checkpoint(
-    seq: int, run: TaskRun, request: Request, settings: SettingsDep, wait: float = 0
+    seq: RowId, run: TaskRun, request: Request, settings: SettingsDep, wait: WaitQuery = 0
 ) -> dict:
     """One checkpoint; with ``wait``, answered once it is scored or after that many seconds."""
     engine = request.app.state.engine
