@@ -12,7 +12,9 @@ from fleet.runtimes.process import ProcessRuntime
 
 
 class Connections:
-    def __init__(self) -> None:
+    def __init__(self, forward_bind: str = "127.0.0.1") -> None:
+        """``forward_bind``: the address IDE forwarders listen on (Settings.ide_tunnel_bind)."""
+        self.forward_bind = forward_bind
         self._lock = threading.Lock()
         self._drivers: dict[int, tuple[tuple, Driver]] = {}
 
@@ -28,7 +30,7 @@ class Connections:
                 return known[1]
             if known:
                 known[1].close()
-            driver = _make_driver(host)
+            driver = _make_driver(host, self.forward_bind)
             self._drivers[host.id] = (identity, driver)
             return driver
 
@@ -47,7 +49,7 @@ class Connections:
             self._drivers.clear()
 
 
-def _make_driver(host: Host) -> Driver:
+def _make_driver(host: Host, forward_bind: str) -> Driver:
     if host.driver == DriverKind.local:
         from fleet.drivers.local import LocalDriver
 
@@ -60,4 +62,5 @@ def _make_driver(host: Host) -> Driver:
         username=host.username,
         key_path=host.key_path,
         host_key=host.host_key,
+        forward_bind=forward_bind,
     )

@@ -29,13 +29,21 @@ class Forwarder:
         remote_port: int,
         *,
         remote_host: str = "127.0.0.1",
+        bind: str = "127.0.0.1",
     ) -> None:
         """``open_channel(remote)`` returns a ``direct-tcpip`` channel to ``remote`` on the
-        host over the current transport (the driver reconnects inside it when needed)."""
+        host over the current transport (the driver reconnects inside it when needed).
+        ``bind`` is loopback unless a reverse proxy on another machine or container must dial
+        the forwarder itself (deploy/: Caddy carrying IDE traffic)."""
         self._open_channel = open_channel
         self.remote = (remote_host, remote_port)
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._listener = socket.create_server((bind, 0), backlog=128)
+        port = self._listener.getsockname()[1]
+        # Where this machine dials it: a wildcard bind is reached on loopback.
+        self.address: tuple[str, int] = (
+            "127.0.0.1" if bind in ("0.0.0.0", "") else bind,
+            port,
+        )
         self._lock = threading.Lock()
         self._pipes: set[_Pipe] = set()
         self._closed = False

@@ -1,25 +1,27 @@
 """Build the FastAPI application: middleware, routers, static files and error pages."""
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from baselines.errors import DomainError
 from fleet.task_command_setup import TaskCommandSetup
 from timetracking.utc import utcnow
-from webapp import db, docs, scheduler
+from webapp import db, docs, scheduler, security_headers
 from webapp.auth.csrf import CsrfFailed
 from webapp.checkpoint_worker import CheckpointWorker
 from webapp.deps import LoginRequired
 from webapp.ide.proxy import IdeProxy
 from webapp.ide_activity import ActivityRecorder
+from webapp.metrics import registry as metrics_registry
 from webapp.routes import (
     account,
     admin,
@@ -35,6 +37,7 @@ from webapp.routes import (
     finance,
     hosts,
     ide,
+    metrics,
     payouts,
     public,
     run_clock,
@@ -45,6 +48,7 @@ from webapp.routes import (
     timesheets,
 )
 from webapp.settings import Settings
+from webapp.task_tunnels import TaskTunnels
 from webapp.templating import STATIC_DIR, render
 from webapp.workspace_jobs import WorkspaceJobs
 
@@ -59,6 +63,8 @@ _TITLES = {
     410: "Link no longer valid",
     422: "Check the input",
     429: "Too many tries",
+    503: "Try again in a moment",
+    507: "No room left",
 }
 
 
@@ -124,24 +130,44 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Pages validate their own forms; this is a malformed address such as /x/abc for /x/{id}.
         return _error_page(request, 404, "There is no page at this address.")
 
+    @app.exception_handler(OperationalError)
+    async def _database_away(request: Request, exc: OperationalError) -> Response:
+        # A restart or failover of the database: the pool reconnects on the next request.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        response = _error_page(
+            request, 503, "The database is not answering right now. Try again in a moment."
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error_page(request, 500, "Something broke on our side. It has been logged.")
+        response = _error_page(request, 500, "Something broke on our side. It has been logged.")
+        return security_headers.added(request, response)  # sent around the middleware
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The data dir holds the secret key, the SQLite database, snapshots and archives: the
+    # portal's alone, also where workspace users live on the same machine (the local host).
+    # Made private even if `baseliner db upgrade` (or an older version) made it first; a folder
+    # another account owns keeps the mode its owner gave it.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(PermissionError):
+        settings.data_dir.chmod(0o700)
     if migrate:
         db.upgrade(settings.db_url)
     engine = db.make_engine(settings.db_url)
     task_command = TaskCommandSetup.from_url(settings.task_api_url or settings.public_url)
-    jobs = WorkspaceJobs(engine, settings.data_dir, task_command=task_command)
+    jobs = WorkspaceJobs(
+        engine, settings.data_dir, task_command=task_command, forward_bind=settings.ide_tunnel_bind
+    )
     activity = ActivityRecorder(engine)
     proxy = IdeProxy()
     scoring = CheckpointWorker(engine, settings, jobs, utcnow)
     background = scheduler.Scheduler(engine, settings, jobs, scoring, utcnow)
+    tunnels = TaskTunnels(engine, jobs, utcnow)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -149,9 +175,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             background.start()
         if settings.scoring_worker:
             scoring.start()
-            jobs.repoint_task_commands()
+            tunnels.start()
         yield
         scoring.close()
+        if settings.scoring_worker:
+            tunnels.close()
         if settings.scheduler:
             background.close()
         await proxy.aclose()
@@ -174,6 +202,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.ide_proxy = proxy
     app.state.scoring = scoring
     app.state.scheduler = background
+    leases = {
+        "scoring": scoring.lease,
+        "scheduler": background.lease,
+        "task-tunnels": tunnels.lease,
+    }
+
+    def clock():  # the app's clock, as NowDep reads it (a test may freeze it)
+        return getattr(app.state, "clock", utcnow)()
+
+    app.state.metrics = metrics_registry(engine, proxy.open, leases, clock)
+    app.state.task_tunnels = tunnels
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
@@ -183,6 +222,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         https_only=settings.secure_cookies,
         domain=settings.cookie_domain or None,
     )
+    app.add_middleware(security_headers.SecurityHeaders, https=settings.secure_cookies)
     docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages = (public, auth, apply, account, expert, coordinator, assignments, hosts, runs)
@@ -197,5 +237,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(stripe_connect.webhooks)
     app.include_router(timesheets.api)
     app.include_router(task_activity.router)
+    app.include_router(metrics.router)
     _install_error_handlers(app)
     return app

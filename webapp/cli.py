@@ -36,6 +36,8 @@ analytics_app = typer.Typer(help="Curves and best-of-k from the dataset.", no_ar
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
 app.add_typer(analytics_app, name="analytics")
+backup_app = typer.Typer(help="Backups of the database and the data dir.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
 
 
 def _fail(message: str) -> None:
@@ -54,16 +56,18 @@ def serve(
     from webapp import logs
     from webapp.app import create_app
 
+    settings = Settings()
+    logs.configure(settings.log_format)  # first: making the app migrates, which may log
     config = uvicorn.Config(
-        create_app(Settings()),
+        logs.timed(create_app(settings)),
         host=host,
         port=port,
         proxy_headers=True,
         # VS Code sends whole files in one WebSocket message; loopback needs no compression.
         ws_max_size=1 << 30,
         ws_per_message_deflate=False,
+        log_config=None,  # configured above
     )
-    logs.install()
     uvicorn.Server(config).run()
 
 
@@ -746,6 +750,42 @@ def demo(
     typer.echo("")
     if serve_after:
         serve(host=host, port=port)
+
+
+@backup_app.command("create")
+def backup_create(
+    to: Annotated[Path, typer.Option(help="Folder that holds the backups.")],
+    keep: Annotated[int, typer.Option(help="Keep this many newest backups (0: all).")] = 0,
+) -> None:
+    """Back up the database and the data dir into a new folder under --to."""
+    from webapp import backups
+
+    settings = Settings()
+    try:
+        made = backups.create(settings.db_url, settings.data_dir, to, utcnow())
+    except backups.BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"backup written to {made.folder}")
+    for folder in backups.prune(to, keep):
+        typer.echo(f"removed the older backup {folder}")
+
+
+@backup_app.command("restore")
+def backup_restore(
+    folder: Annotated[Path, typer.Argument(help="A folder `backup create` made.")],
+    replace: Annotated[
+        bool, typer.Option(help="Overwrite a database and data dir that already hold data.")
+    ] = False,
+) -> None:
+    """Put a backup back: checks every file first, then the database, the data dir, the schema."""
+    from webapp import backups
+
+    settings = Settings()
+    try:
+        manifest = backups.restore(folder, settings.db_url, settings.data_dir, replace=replace)
+    except backups.BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"restored the backup of {manifest['created_at']} from {folder}")
 
 
 def main() -> None:

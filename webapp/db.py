@@ -1,12 +1,14 @@
 """The database engine and schema migrations, for SQLite and PostgreSQL alike."""
 
+import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 import webapp.models  # noqa: F401  (registers every table on SQLModel.metadata)
@@ -43,10 +45,34 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Held while migrating (an advisory lock on PostgreSQL, a file lock beside a SQLite file):
+# several app processes start at once and each upgrades first; the lock makes the others wait
+# and then find the schema already at head.
+MIGRATION_LOCK = 7_204_611
+
+
 def upgrade(url: str) -> None:
     """Bring the schema to the newest migration (what ``baseliner db upgrade`` and serve do)."""
     _ensure_sqlite_folder(url)
-    command.upgrade(alembic_config(url), "head")
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and path and path != ":memory:":
+        with open(f"{path}.migrating", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            command.upgrade(alembic_config(url), "head")
+        return
+    if url.startswith("sqlite"):
+        command.upgrade(alembic_config(url), "head")
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def sessions(engine: Engine) -> Iterator[Session]:

@@ -8,6 +8,7 @@ import secrets
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import (
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     # "https://run-{run}.ide.baseliner.example.org/" when a proxy carries IDE traffic beside the
     # portal; then the portal's own /ide/ path is closed, so no IDE shares the portal's origin.
     ide_url: str = "/ide/{run}/"
+    # Where the SSH forwarders to the runs' code-servers listen, and the address a reverse proxy
+    # on another machine or container dials them at (what /ide-auth answers); the defaults keep
+    # them on loopback. deploy/compose.yaml: bind 0.0.0.0 on a network only Caddy shares, and
+    # the address is the app container's name.
+    ide_tunnel_bind: str = "127.0.0.1"
+    ide_tunnel_address: str = ""
     session_max_age_s: int = 14 * 24 * 3600
     login_max_failures: int = 5
     login_window_s: int = 15 * 60
@@ -50,7 +57,8 @@ class Settings(BaseSettings):
     # globs left out beside the defaults (caches, the IDE's files), separated by commas.
     snapshot_max_mb: int = 500
     snapshot_excludes: str = ""
-    # The thread that scores queued checkpoints (one serve process should run it).
+    # The threads that score queued checkpoints and hold the workspaces' `task` tunnels. Every
+    # serve process may run them: a lease in the database picks one process for each.
     scoring_worker: bool = True
     # The clock: no activity for this long opens an idle pause (an environment's manifest may
     # set its own, baseliner.idle_after_s); how often idle runs and reached limits are looked for.
@@ -67,6 +75,12 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr = SecretStr("")
     stripe_api_base: str = ""
     stripe_timeout_s: float = 20.0
+    # GET /metrics for Prometheus: set, the scraper sends it as `Authorization: Bearer <token>`;
+    # empty, only a signed-in admin may read it.
+    metrics_token: SecretStr = SecretStr("")
+    # How `baseliner serve` writes its logs: "text", or "json" (one object a line, for a log
+    # shipper).
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def stripe_enabled(self) -> bool:
@@ -105,7 +119,7 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value()
         path = self.data_dir / "secret_key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))

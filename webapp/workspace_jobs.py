@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from baselines.errors import Conflict
 from baselines.runs import Run, RunStatus
@@ -32,11 +32,12 @@ class WorkspaceJobs:
         data_dir: Path,
         workers: int = 8,
         task_command: TaskCommandSetup | None = None,
+        forward_bind: str = "127.0.0.1",
     ) -> None:
         self.engine = engine
         self.task_command = task_command
         self.archive_dir = data_dir / "archives"
-        self.connections = Connections()
+        self.connections = Connections(forward_bind)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workspace")
         self._running: dict[int, Future] = {}
         self._lock = threading.Lock()
@@ -84,22 +85,28 @@ class WorkspaceJobs:
             run_id, lambda: workspaces.restart(self.engine, self.connections, run_id)
         )
 
-    def repoint_task_commands(self) -> Future:
-        """In the background at start-up: every live workspace's `task` command is pointed at
-        this process's tunnel (a restart makes new ones), so it keeps reaching the portal."""
+    def repoint_task_commands(self, run_ids: list[int]) -> Future:
+        """Point these live runs' `task` commands at this process's tunnels (webapp.task_tunnels
+        says when); the future's result is the ids that were pointed."""
 
-        def job() -> None:
+        def job() -> list[int]:
+            done: list[int] = []
             if self.task_command is None:
-                return
+                return done
             with Session(self.engine) as session:
-                for run in session.exec(select(Run).where(Run.status == RunStatus.active)):
+                for run_id in run_ids:
+                    run = session.get(Run, run_id)
+                    if run is None or run.status != RunStatus.active:
+                        continue
                     host = session.get(Host, run.host_id)
                     try:
                         driver = self.connections.driver(host)
                         place = workspaces.task_place(self.connections, run, host)
                         self.task_command.repoint(host, driver, place)
+                        done.append(run_id)
                     except Exception as exc:  # one unreachable host must not stop the rest
                         log.warning("run %s: could not repoint its task command: %s", run.id, exc)
+            return done
 
         return self._pool.submit(job)
 

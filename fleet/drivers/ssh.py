@@ -87,6 +87,7 @@ class SSHDriver(StreamingDriver):
         host_key: str,
         connect_timeout: float = 10.0,
         max_sessions: int = 8,
+        forward_bind: str = "127.0.0.1",
     ) -> None:
         """``max_sessions`` caps concurrent commands on the one connection: OpenSSH refuses
         sessions past its MaxSessions (10 by default), so further calls wait their turn."""
@@ -98,6 +99,7 @@ class SSHDriver(StreamingDriver):
         self._lock = threading.RLock()
         self._client: paramiko.SSHClient | None = None
         self._forwarders: dict[int, Forwarder] = {}
+        self._forward_bind = forward_bind
         self._reverse = ReverseForwards(self._where)
         self._sessions = threading.BoundedSemaphore(max_sessions)
         self._closed = False
@@ -109,7 +111,7 @@ class SSHDriver(StreamingDriver):
             self._check_open()
             forwarder = self._forwarders.get(port)
             if forwarder is None or not forwarder.alive:
-                forwarder = Forwarder(self._open_forward, port)
+                forwarder = Forwarder(self._open_forward, port, bind=self._forward_bind)
                 self._forwarders[port] = forwarder
             return forwarder.address
 

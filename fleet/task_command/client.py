@@ -6,15 +6,21 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 URL_ENV, TOKEN_ENV = "BASELINER_TASK_URL", "BASELINER_TASK_TOKEN"
+FAILOVER_ENV = "BASELINER_TASK_FAILOVER_S"
 API = "/api/v1/task"
 TIMEOUT_S = 30.0
+# A refused connection means no portal process holds this workspace's tunnel right now (one
+# died and another is taking over, which takes seconds): ask again for this long.
+FAILOVER_S = 60.0
 
 OK, REFUSED, USAGE = 0, 1, 2  # exit statuses: done; the portal said no; could not ask at all
 
@@ -74,9 +80,19 @@ _ASK = "This workspace is not set up for `task`; tell your coordinator."
 class Client:
     """The portal's task API, as this run's token sees it."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        reread_url: Callable[[], str] | None = None,
+        failover_s: float = FAILOVER_S,
+    ) -> None:
+        """``reread_url`` gives the address as the platform last wrote it: a takeover by
+        another portal process rewrites it while a refused call waits."""
         self.url = url.rstrip("/")
         self.token = token
+        self._reread_url = reread_url
+        self._failover_s = failover_s
         # The portal is on this machine's loopback (a forwarded port): never through a proxy.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -101,7 +117,11 @@ class Client:
             raise NotConfigured(
                 f"No run token: {TOKEN_ENV} is unset and {home}/.baseliner/token is missing. {_ASK}"
             )
-        return cls(url, token)
+        try:
+            failover_s = float(env.get(FAILOVER_ENV, FAILOVER_S))
+        except ValueError:
+            failover_s = FAILOVER_S
+        return cls(url, token, lambda: _setting(env, home, "url", URL_ENV), failover_s)
 
     def get(self, path: str, *, timeout: float = TIMEOUT_S) -> Any:
         return self.request("GET", path, None, timeout)
@@ -110,7 +130,25 @@ class Client:
         return self.request("POST", path, {} if body is None else body, timeout)
 
     def request(self, method: str, path: str, body: Any, timeout: float) -> Any:
-        """The decoded JSON answer; raises Unreachable, Refused or RunEnded."""
+        """The decoded JSON answer; raises Unreachable, Refused or RunEnded.
+
+        A refused connection (nothing reached the portal, so asking again cannot do anything
+        twice) is retried for ``failover_s``, with the address read again each time."""
+        deadline = time.monotonic() + self._failover_s
+        told = False
+        while True:
+            try:
+                return self._request_once(method, path, body, timeout)
+            except _ConnectionRefused as refused:
+                if time.monotonic() >= deadline or self._reread_url is None:
+                    raise refused.unreachable from None
+                if not told:
+                    print("The portal is not answering; trying again...", file=sys.stderr)
+                    told = True
+                time.sleep(2.0)
+                self.url = (self._reread_url() or self.url).rstrip("/")
+
+    def _request_once(self, method: str, path: str, body: Any, timeout: float) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + API + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.token}")
@@ -124,15 +162,23 @@ class Client:
         except urllib.error.HTTPError as e:
             raise _refusal(e.code, _detail(e)) from None
         except (urllib.error.URLError, OSError) as e:
-            raise Unreachable(
+            unreachable = Unreachable(
                 f"Cannot reach the Baseliner portal at {self.url} ({_reason(e)}). {TRY_AGAIN}"
-            ) from None
+            )
+            if isinstance(getattr(e, "reason", e), ConnectionRefusedError):
+                raise _ConnectionRefused(unreachable) from None
+            raise unreachable from None
         try:
             return json.loads(raw.decode("utf-8")) if raw else {}
         except ValueError:
             raise Unreachable(
                 f"The portal at {self.url} sent an answer that is not JSON. {TRY_AGAIN}"
             ) from None
+
+
+class _ConnectionRefused(Exception):
+    def __init__(self, unreachable: Unreachable) -> None:
+        self.unreachable = unreachable
 
 
 def _detail(error: urllib.error.HTTPError) -> str:

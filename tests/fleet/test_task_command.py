@@ -9,6 +9,7 @@ what it prints, and its exit status.
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,12 +169,31 @@ def test_an_ended_run_says_so(task: Task, portal: FakePortal) -> None:
 
 def test_an_unreachable_portal_exits_2_with_what_to_do(task: Task) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = task("score", env={"BASELINER_TASK_URL": url})
+    result = task("score", env={"BASELINER_TASK_URL": url, "BASELINER_TASK_FAILOVER_S": "0"})
     assert result.returncode == 2
     assert result.stderr == (
         f"task: Cannot reach the Baseliner portal at {url} (connection refused). Your work is"
         " safe; try again in a minute, or tell your coordinator.\n"
     )
+
+
+def test_a_refused_connection_is_asked_again_at_the_address_written_meanwhile(
+    task: Task, portal: FakePortal
+) -> None:
+    """A portal process died and another is taking over: the platform rewrites ~/.baseliner/url
+    while the command waits, and the call goes through there."""
+    config = task.home / ".baseliner"
+    config.mkdir()
+    (config / "url").write_text(f"http://127.0.0.1:{free_port()}\n")
+    (config / "token").write_text(portal.token)
+    rewrite = threading.Timer(1.0, lambda: (config / "url").write_text(portal.url))
+    rewrite.start()
+    try:
+        result = task("status", env={"BASELINER_TASK_URL": "", "BASELINER_TASK_TOKEN": ""})
+    finally:
+        rewrite.cancel()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "The portal is not answering; trying again...\n"
 
 
 def test_a_portal_failure_exits_2(task: Task, portal: FakePortal) -> None:

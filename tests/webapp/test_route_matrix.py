@@ -40,6 +40,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.engine import Engine
@@ -148,6 +149,8 @@ POST   /admin/users/{user_id}/disable                      login  403    403    
 POST   /admin/users/{user_id}/enable                       login  403    403    403    403    303
 POST   /admin/users/{user_id}/reset-link                   login  403    403    403    403    200
 GET    /admin/audit                                        login  403    403    403    403    200
+# Prometheus's scrape: with no metrics token set (as here), an admin's session opens it.
+GET    /metrics                                            login  403    403    403    403    200
 # Workspaces. A run is its expert's and the staff's who run workspaces; to finance and analysts,
 # as to another expert, it does not exist (404).
 POST   /assignments/{assignment_id}/start                  login  303    403    403    403    403
@@ -207,6 +210,8 @@ OPTIONS /ide/{run_id}/{path:path}                          401    200    200    
 WS     /ide/{run_id}/{path:path}                           401    101    101    403    403    101
 # Forward-auth for IDE subdomains (deploy/nginx): the same rule, asked by the front proxy.
 GET    /ide-auth                                           401    200    200    403    403    200
+# Caddy's on-demand TLS question; with IDEs served through the portal (these settings) no name is.
+GET    /ide-tls                                            404    404    404    404    404    404
 # The API: a bearer token of a user in that role, no session; anon sends no token.
 GET    /api/v1/me                                          401    200    200    200    200    200
 GET    /api/v1/timesheets/{sheet_id}                       401    200    200    200    403    200
@@ -1700,6 +1705,15 @@ def _webhook(w: World) -> Call:
     return Call("/webhooks/stripe", sign_in=False, headers={"Stripe-Signature": "t=1,v1=00"})
 
 
+@prepares("GET", "/metrics")
+def _metrics(w: World) -> Call:
+    def check(response):
+        names = {f.name for f in text_string_to_metric_families(response.text)}
+        assert {"baseliner_runs", "baseliner_checkpoint_queue", "baseliner_host_up"} <= names
+
+    return Call("/metrics", check=check)
+
+
 def _assert(condition: bool) -> None:
     assert condition
 
@@ -1832,7 +1846,7 @@ def _content_types(call: Call) -> tuple[str, ...]:
     IDE, a page when the browser asks for one, else JSON (or the site's 404 page for an address
     that is malformed before the IDE route is reached); a page everywhere else."""
     path = urlsplit(call.url).path
-    if path.startswith(("/api/", "/webhooks/")) or path == "/ide-auth":
+    if path.startswith(("/api/", "/webhooks/")) or path in ("/ide-auth", "/ide-tls"):
         return ("application/json",)
     if path.startswith("/ide/") and "text/html" not in call.headers.get("accept", ""):
         return ("application/json", "text/html")

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
-from fleet.hosts import Host
+from fleet.hosts import DriverKind, Host
 from webapp.auth.sessions import user_from_session
 from webapp.deps import RowId
 from webapp.ide.frames import WorkFrames
@@ -76,7 +76,7 @@ async def ide_http(request: Request, run_id: RowId, path: str = "") -> Response:
             )
         return JSONResponse({"detail": refused.message}, status_code=refused.status)
     upstream = await _endpoint(request, run, host)
-    return await request.app.state.ide_proxy.http(request, upstream, f"/ide/{run_id}")
+    return await request.app.state.ide_proxy.http(request, upstream, f"/ide/{run_id}", run.ide_key)
 
 
 @router.websocket("/ide/{run_id}/{path:path}")
@@ -92,7 +92,9 @@ async def ide_websocket(websocket: WebSocket, run_id: RowId, path: str = "") -> 
     upstream = await _endpoint(websocket, run, host)
     # Only the expert's own frames are their work; a coordinator looking in is not.
     on_frame = _activity(websocket, run.id) if user.id == run.expert_id else None
-    await websocket.app.state.ide_proxy.websocket(websocket, upstream, f"/ide/{run_id}", on_frame)
+    await websocket.app.state.ide_proxy.websocket(
+        websocket, upstream, f"/ide/{run_id}", on_frame, run.ide_key
+    )
 
 
 def _activity(websocket: WebSocket, run_id: int) -> Callable[[bytes | str], None]:
@@ -119,16 +121,56 @@ async def ide_auth(request: Request) -> Response:
     match = RUN_HOST.match(request.headers.get("x-forwarded-host", request.headers.get("host", "")))
     if match is None or int(match.group(1)) >= 2**31:
         return JSONResponse({"detail": "Not a workspace address."}, status_code=404)
+    run_id = int(match.group(1))
     try:
         _, run, host = await run_in_threadpool(
-            lambda: _authorize(request, int(match.group(1)), through_portal=False)
+            lambda: _authorize(request, run_id, through_portal=False)
         )
     except Refused as refused:
+        if refused.status == 401 and request.headers.get("x-baseliner-signin") == "redirect":
+            # Caddy hands a non-2xx answer to the browser as it is (nginx wants the 401).
+            public = request.app.state.settings.public_url.rstrip("/")
+            return RedirectResponse(f"{public}/login?next=/runs/{run_id}", status_code=303)
         return JSONResponse({"detail": refused.message}, status_code=refused.status)
     upstream = await _endpoint(request, run, host)
+    address = request.app.state.settings.ide_tunnel_address
+    if address and host.driver == DriverKind.ssh:  # the proxy dials this process's forwarder
+        upstream = (address, upstream[1])
+    # The run's key goes to the front proxy only (never to the browser), which sends it on as
+    # code-server's session cookie.
     return Response(
-        status_code=200, headers={"X-Baseliner-Upstream": f"{upstream[0]}:{upstream[1]}"}
+        status_code=200,
+        headers={
+            "X-Baseliner-Upstream": f"{upstream[0]}:{upstream[1]}",
+            "X-Baseliner-Ide-Session": run.ide_key,
+        },
     )
+
+
+@router.get("/ide-tls")
+async def ide_tls(request: Request, domain: str = "") -> Response:
+    """Caddy's on-demand TLS asks here before it gets a certificate for a run's IDE address:
+    yes (200) only for a live run's own name, so nobody can make it request certificates for
+    made-up names (and spend the certificate authority's rate limit)."""
+    template = urlsplit(request.app.state.settings.ide_url).hostname or ""
+    if "{run}" not in template:
+        return JSONResponse({"detail": "IDEs are served through the portal here."}, 404)
+    prefix, _, suffix = template.partition("{run}")
+    name = domain.lower()
+    digits = name.removeprefix(prefix).removesuffix(suffix)
+    if not (name.startswith(prefix) and name.endswith(suffix) and digits.isdigit()):
+        return JSONResponse({"detail": "Not a workspace address."}, 404)
+    if len(digits) > 10 or int(digits) >= 2**31:
+        return JSONResponse({"detail": "Not a workspace address."}, 404)
+
+    def live() -> bool:
+        with Session(request.app.state.engine) as session:
+            run = session.get(Run, int(digits))
+            return run is not None and run.status in (RunStatus.provisioning, RunStatus.active)
+
+    if not await run_in_threadpool(live):
+        return JSONResponse({"detail": "No live workspace has this address."}, 404)
+    return Response(status_code=200)
 
 
 def _same_origin(websocket: WebSocket) -> bool:
