@@ -49,6 +49,9 @@ class Run(SQLModel, table=True):
     gpu_indices: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     port: int | None = None
     unix_user: str = Field(default="", max_length=32)
+    # The run's code-server admits only requests carrying this (as its session cookie, which
+    # the portal's proxy and the front proxy add): other users on the host cannot open it.
+    ide_key: str = Field(default="", max_length=64)
     workspace_path: str = Field(default="", max_length=500)
     runtime: str = Field(default="", max_length=16)
     # What the runtime needs to find the workspace again (pid, container name).

@@ -41,6 +41,17 @@ def code_server_bin(cache: Path | None = None) -> Path:
     )
 
 
+SESSION_COOKIE = "code-server-session"
+KEY_FILE = ".local/share/code-server/baseliner-key.yaml"  # under the home; never snapshotted
+
+
+def key_config(key: str) -> bytes:
+    """code-server's config file holding the run's key. A "hashed password" without "$argon"
+    is compared with the session cookie as it is, so the key itself is the cookie's value;
+    nobody can log in with a typed password (none hashes to it)."""
+    return f"hashed-password: {key}\n".encode()
+
+
 def command(
     *,
     port: int,
@@ -49,14 +60,17 @@ def command(
     extensions_dir: str,
     cache: Path | None = None,
     extra_path: str = "",
+    key_file: str = "",
 ) -> str:
-    """The shell command that serves ``folder`` on 127.0.0.1:``port`` with no auth of its own:
-    the portal's proxy is the only way in. ``extra_path`` comes first on the terminals' PATH
-    (the folder of the Python that task families use on this host)."""
+    """The shell command that serves ``folder`` on 127.0.0.1:``port``. With ``key_file`` (see
+    ``key_config``) it admits only requests whose session cookie is the run's key, which the
+    portal's proxy adds: any user on the host can reach a loopback port, only the portal knows
+    the key. ``extra_path`` comes first on the terminals' PATH (the folder of the Python that
+    task families use on this host)."""
+    auth = ["--auth", "password", "--config", key_file] if key_file else ["--auth", "none"]
     argv = [
         str(code_server_bin(cache)),
-        "--auth",
-        "none",
+        *auth,
         "--bind-addr",
         f"127.0.0.1:{port}",
         "--disable-telemetry",

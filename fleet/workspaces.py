@@ -7,6 +7,7 @@ workspace again after a platform restart.
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -54,6 +55,7 @@ def spec_for(
         mounts=mounts,
         path=task_runs.terminal_path(host),
         extensions=extensions,
+        ide_key=run.ide_key,
     )
 
 
@@ -97,6 +99,7 @@ def start(
         container = host.runtime == Runtime.container
         if agent_user and not container:
             run.unix_user = AGENT_USER
+        run.ide_key = run.ide_key or secrets.token_urlsafe(32)
         runtime = connections.runtime(host)
         driver = connections.driver(host)
         state: dict = {}

@@ -47,6 +47,8 @@ class WorkspaceSpec:
     path: str = ""
     # Extensions every workspace has from the start (the activity reporter).
     extensions: tuple[Extension, ...] = ()
+    # The secret code-server admits (Run.ide_key); empty: no auth of its own (older runs).
+    ide_key: str = ""
 
     @property
     def unix_user(self) -> str:
@@ -124,6 +126,20 @@ def put_files(
             f"cp -a {shlex.quote(staging)}/. {shlex.quote(destination)}/"
             f" && rm -rf {shlex.quote(staging)}",
         )
+    )
+
+
+def write_key(driver: Driver, driver_user: str, spec: WorkspaceSpec, folder: str) -> None:
+    """The run's IDE key into the task folder's code-server config, mode 0600 (the start's
+    ``chown -R`` then gives it to the workspace user, whose code-server reads it)."""
+    if not spec.ide_key:
+        return
+    from fleet import codeserver
+
+    path = shlex.quote(f"{folder}/{codeserver.KEY_FILE}")
+    driver.run(
+        as_root(driver_user, f"mkdir -p $(dirname {path}) && (umask 077 && cat > {path})"),
+        input=codeserver.key_config(spec.ide_key),
     )
 
 

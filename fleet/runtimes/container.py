@@ -19,7 +19,14 @@ from typing import Any
 
 from fleet import codeserver
 from fleet.drivers.base import CommandFailed, Driver, HostError
-from fleet.runtimes import WorkspaceSpec, as_root, ide_settings, preinstall, put_files
+from fleet.runtimes import (
+    WorkspaceSpec,
+    as_root,
+    ide_settings,
+    preinstall,
+    put_files,
+    write_key,
+)
 
 WORKSPACES = "/var/lib/baseliner/workspaces"
 HOME = "/home/agent"
@@ -96,6 +103,7 @@ class ContainerRuntime:
             extensions_dir=f"{HOME}/{EXTENSIONS}",
             cache=Path(spec.cache),
             extra_path=spec.path,
+            key_file=f"{HOME}/{codeserver.KEY_FILE}" if spec.ide_key else "",
         )
         env = {"HOME": HOME, "USER": "agent", "SHELL": "/bin/bash", **spec.env}
         return [
@@ -149,6 +157,7 @@ class ContainerRuntime:
             extensions = preinstall(
                 spec.extensions, f"{folder}/{EXTENSIONS}", f"{HOME}/{EXTENSIONS}"
             )
+            write_key(self.driver, self.driver_user, spec, folder)
             self.driver.run(
                 as_root(
                     self.driver_user,

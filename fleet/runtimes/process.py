@@ -20,6 +20,7 @@ from fleet.runtimes import (
     preinstall,
     put_files,
     remove_user,
+    write_key,
 )
 
 STOP_TIMEOUT_S = 20
@@ -49,6 +50,7 @@ class ProcessRuntime:
                 put_files(self.driver, self.driver_user, spec.files, home, spec.run_id)
             settings_dir = f"{home}/.local/share/code-server/User"
             extensions = preinstall(spec.extensions, _extensions_dir(home), _extensions_dir(home))
+            write_key(self.driver, self.driver_user, spec, home)
             self.driver.run(
                 as_root(
                     self.driver_user,
@@ -139,6 +141,7 @@ def _code_server(spec: WorkspaceSpec, home: str) -> str:
         extensions_dir=_extensions_dir(home),
         cache=Path(spec.cache),
         extra_path=spec.path,
+        key_file=f"{home}/{codeserver.KEY_FILE}" if spec.ide_key else "",
     )
 
 

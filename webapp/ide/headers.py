@@ -75,22 +75,33 @@ def upstream_request_headers(
     client_ip: bytes | None,
     prefix: bytes,
     websocket: bool = False,
+    ide_cookie: tuple[bytes, bytes] | None = None,
 ) -> Headers:
     """The browser's headers as the upstream should see them: hop-by-hop and the portal's session
-    cookie gone, ``X-Forwarded-*`` set so code-server's origin check and links work."""
+    cookie gone, ``X-Forwarded-*`` set so code-server's origin check and links work, and the
+    run's own key as code-server's session cookie (``ide_cookie``: name, value), which nothing
+    the browser sends can replace."""
     drop = HOP_BY_HOP | REQUEST_OWN | FORWARDED | _connection_tokens(headers)
     if websocket:
         drop |= WEBSOCKET_OWN
     out: Headers = []
+    cookies: list[bytes] = []
     for name, value in headers:
         lower = name.lower()
         if lower in drop:
             continue
         if lower == b"cookie":
             value = strip_cookie(value, session_cookie)
-            if not value:
-                continue
+            if ide_cookie is not None:
+                value = strip_cookie(value, ide_cookie[0])
+            if value:
+                cookies.append(value)
+            continue
         out.append((name, value))
+    if ide_cookie is not None:
+        cookies.append(ide_cookie[0] + b"=" + ide_cookie[1])
+    if cookies:
+        out.append((b"cookie", b"; ".join(cookies)))
     out.append((b"x-forwarded-host", host))
     out.append((b"x-forwarded-proto", proto))
     out.append((b"x-forwarded-prefix", prefix))

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
@@ -26,11 +27,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
+from fleet import codeserver
 from webapp.ide.headers import browser_response_headers, upstream_request_headers
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "baseliner_session"
+IDE_COOKIE = codeserver.SESSION_COOKIE.encode()
 NOT_ANSWERING = "The IDE is not answering. It may still be starting, or its host may be down."
 # Close codes that can't go in a close frame (RFC 6455 section 7.4.1), and what the other side
 # gets instead: a browser that vanished is "going away"; an upstream that did is a bad gateway.
@@ -45,19 +48,33 @@ class _RejectAll(DefaultCookiePolicy):
         return False
 
 
+@dataclass
+class OpenTraffic:
+    """What this process is carrying right now, for /metrics. Only the event loop changes it,
+    so plain integers do."""
+
+    websockets: int = 0
+    http_streams: int = 0
+
+
 class _Upstreamed(StreamingResponse):
     """A streamed upstream response that always releases its connection, even when the browser
     goes away mid-body (Starlette skips ``background`` then)."""
 
-    def __init__(self, upstream: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self, upstream: httpx.Response, headers: list[tuple[bytes, bytes]], traffic: OpenTraffic
+    ) -> None:
         super().__init__(upstream.aiter_raw(), status_code=upstream.status_code)
         self.raw_headers = headers
         self._upstream = upstream
+        self._traffic = traffic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._traffic.http_streams += 1
         try:
             await super().__call__(scope, receive, send)
         finally:
+            self._traffic.http_streams -= 1
             await self._upstream.aclose()
 
 
@@ -79,6 +96,7 @@ class IdeProxy:
         self._session_cookie = session_cookie.encode()
         self._connect_timeout = connect_timeout
         self._client: httpx.AsyncClient | None = None
+        self.open = OpenTraffic()
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -103,7 +121,7 @@ class IdeProxy:
             self._client = None
 
     def _forwarded_from(
-        self, scope: Scope, headers: list[tuple[bytes, bytes]], prefix: str
+        self, scope: Scope, headers: list[tuple[bytes, bytes]], prefix: str, ide_key: str
     ) -> dict:
         host = next((v for k, v in headers if k == b"host"), b"")
         if not host and scope.get("server"):
@@ -118,6 +136,7 @@ class IdeProxy:
             "proto": proto.encode(),
             "client_ip": client[0].encode() if client else None,
             "prefix": prefix.encode(),
+            "ide_cookie": (IDE_COOKIE, ide_key.encode()) if ide_key else None,
         }
 
     @staticmethod
@@ -133,8 +152,11 @@ class IdeProxy:
             target += "?" + query.decode("latin-1")
         return target
 
-    async def http(self, request: Request, upstream: tuple[str, int], prefix: str) -> Response:
-        """Forward one HTTP request; the response body streams back as the upstream sends it."""
+    async def http(
+        self, request: Request, upstream: tuple[str, int], prefix: str, ide_key: str = ""
+    ) -> Response:
+        """Forward one HTTP request; the response body streams back as the upstream sends it.
+        ``ide_key``: the run's key, sent as code-server's session cookie."""
         scope = request.scope
         raw_path = scope.get("raw_path") or scope["path"].encode()
         if raw_path == prefix.encode():
@@ -145,7 +167,7 @@ class IdeProxy:
             return JSONResponse({"detail": "Not Found"}, status_code=404)
 
         raw = scope["headers"]
-        headers = upstream_request_headers(raw, **self._forwarded_from(scope, raw, prefix))
+        headers = upstream_request_headers(raw, **self._forwarded_from(scope, raw, prefix, ide_key))
         has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in raw)
         netloc = _netloc(upstream)
         upstream_request = httpx.Request(
@@ -165,7 +187,7 @@ class IdeProxy:
             upstream_netloc=netloc,
             session_cookie=self._session_cookie,
         )
-        return _Upstreamed(response, out_headers)
+        return _Upstreamed(response, out_headers, self.open)
 
     async def websocket(
         self,
@@ -173,6 +195,7 @@ class IdeProxy:
         upstream: tuple[str, int],
         prefix: str,
         on_client_frame: Callable[[bytes | str], None] | None = None,
+        ide_key: str = "",
     ) -> None:
         """Join the browser's socket to one opened to the upstream and pump frames both ways
         until either side closes. ``on_client_frame`` gets every browser frame's payload before
@@ -184,7 +207,7 @@ class IdeProxy:
             return
         raw = scope["headers"]
         headers = upstream_request_headers(
-            raw, websocket=True, **self._forwarded_from(scope, raw, prefix)
+            raw, websocket=True, **self._forwarded_from(scope, raw, prefix, ide_key)
         )
         origin = next((v for k, v in raw if k == b"origin"), None)
         user_agent = next((v for k, v in raw if k == b"user-agent"), None)
@@ -216,7 +239,11 @@ class IdeProxy:
 
         async with upstream_ws:
             await websocket.accept(subprotocol=upstream_ws.subprotocol)
-            await _pump(websocket, upstream_ws, on_client_frame)
+            self.open.websockets += 1
+            try:
+                await _pump(websocket, upstream_ws, on_client_frame)
+            finally:
+                self.open.websockets -= 1
 
 
 async def _deny(websocket: WebSocket, status: int) -> None:
