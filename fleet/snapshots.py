@@ -11,6 +11,7 @@ changed between two checkpoints.
 """
 
 import difflib
+import errno
 import hashlib
 import os
 import re
@@ -55,6 +56,14 @@ class Snapshot:
     size: int  # bytes of the tar
     path: Path  # in the store
     reused: bool  # the store already held this content
+
+
+class StoreFull(Exception):
+    """The snapshot store's disk is full: the partial snapshot was removed."""
+
+    def __init__(self, store: Path) -> None:
+        super().__init__(f"no space left in {store}")
+        self.store = store
 
 
 class SnapshotTooLarge(Exception):
@@ -123,7 +132,19 @@ def take(
     timeout: float = TIMEOUT_S,
 ) -> Snapshot:
     """Snapshot the task folder of ``place`` into ``store``; raises SnapshotTooLarge past
-    ``cap_bytes`` (nothing is kept) and HostError when the host cannot make it."""
+    ``cap_bytes`` (nothing is kept), StoreFull when the store's disk is full (nothing is kept)
+    and HostError when the host cannot make it."""
+    try:
+        return _take(place, store, excludes, cap_bytes, timeout)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull(store) from exc
+        raise
+
+
+def _take(
+    place: Place, store: Path, excludes: Sequence[str], cap_bytes: int, timeout: float
+) -> Snapshot:
     store.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".incoming-", suffix=".tar", dir=store)
     os.close(fd)

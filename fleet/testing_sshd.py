@@ -25,6 +25,22 @@ class LoopbackSSHD:
     log_path: Path
     process: subprocess.Popen
 
+    def crash(self) -> None:
+        """The host's sshd dies with every connection it holds (SIGKILL to the listener and
+        its per-connection children), as when the host goes away."""
+        subprocess.run(["pkill", "-KILL", "-P", str(self.process.pid)], check=False)
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """The same sshd again: same port, same host key (so the pin still holds)."""
+        config = self.log_path.parent / "sshd_config"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        _wait_for_banner(self, timeout)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -96,15 +112,21 @@ def start_sshd(directory: Path, *, username: str = "root", timeout: float = 10.0
         log_path=log_path,
         process=process,
     )
+    _wait_for_banner(server, timeout)
+    return server
+
+
+def _wait_for_banner(server: LoopbackSSHD, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sshd exited with {process.returncode}: {log_path.read_text()}")
+        if server.process.poll() is not None:
+            log = server.log_path.read_text()
+            raise RuntimeError(f"sshd exited with {server.process.returncode}: {log}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as s:
                 if s.recv(4).startswith(b"SSH-"):
-                    return server
+                    return
         except OSError:
             time.sleep(0.05)
     server.stop()
-    raise RuntimeError(f"sshd did not answer on port {port}: {log_path.read_text()}")
+    raise RuntimeError(f"sshd did not answer on port {server.port}: {server.log_path.read_text()}")

@@ -16,10 +16,14 @@ from webapp import checkpointing
 
 
 @contextmanager
-def started_run(app, engine, expert_id: int, environment: str) -> Iterator[Run]:
-    """A run of ``environment`` on the local host, started through the portal's own jobs, and
-    stopped at the end if it is still active."""
-    ready_host(engine)
+def started_run(
+    app, engine, expert_id: int, environment: str, *, ready: bool = True
+) -> Iterator[Run]:
+    """A run of ``environment`` on the ready host (the local one unless ``ready`` is False and
+    the test registered another), started through the portal's own jobs, and stopped at the end
+    if it is still active."""
+    if ready:
+        ready_host(engine)
     with Session(engine) as s:
         run = Run(expert_id=expert_id, environment=environment, created_at=utcnow())
         s.add(run)

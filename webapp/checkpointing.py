@@ -6,6 +6,7 @@ stops (reason ``scoring``) until the run's queue is empty again.
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,9 +28,17 @@ from timetracking import pauses
 from timetracking.pauses import PauseReason
 from webapp.settings import Settings
 
+log = logging.getLogger("baseliner.checkpoints")
+
 
 class TooLarge(DomainError):
     status_code = 413
+
+
+class NoRoom(DomainError):
+    """507 Insufficient Storage: the platform's disk, not the expert's input."""
+
+    status_code = 507
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,12 @@ def submit(
         )
     except snapshots.SnapshotTooLarge as exc:
         raise TooLarge(exc.message) from exc
+    except snapshots.StoreFull as exc:
+        log.error("checkpoint of run %s refused: %s", run.id, exc)
+        raise NoRoom(
+            "The platform has no room left to store this checkpoint, so it was not taken."
+            " Your work is safe in the workspace; tell your coordinator (the data dir is full)."
+        ) from exc
     except HostError as exc:
         raise DomainError(f"Could not read the task folder on {host.name}: {exc}") from exc
     row = checkpoints.submit(

@@ -4,7 +4,7 @@ folder are the same on this machine and over SSH, so they are written once, here
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fleet.drivers.base import CommandFailed, CommandResult
 from fleet.drivers.trees import extract_command, write_tree
@@ -15,6 +15,24 @@ Sink = Callable[[bytes], object]  # takes the command's stdout, chunk by chunk
 
 def text(data: bytes | bytearray) -> str:
     return bytes(data).decode("utf-8", errors="replace")
+
+
+class _Sink:
+    """Writes a command's output to a file and keeps the first write error rather than raising
+    it in the thread that drains the pipe (where it would vanish, and the command, its pipe
+    cut, might even exit 0); the output that follows is read and dropped."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, chunk: bytes) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.file.write(chunk)
+        except OSError as exc:
+            self.error = exc
 
 
 class StreamingDriver:
@@ -45,7 +63,10 @@ class StreamingDriver:
         part = destination.with_name(destination.name + ".part")
         try:
             with part.open("wb") as f:
-                status, err = self._exec(command, timeout, None, f.write)
+                sink = _Sink(f)
+                status, err = self._exec(command, timeout, None, sink.write)
+            if sink.error is not None:  # e.g. the disk filled: what was written is partial
+                raise sink.error
             if status != 0:
                 raise CommandFailed(CommandResult(command, status, "", text(err)))
             part.replace(destination)

@@ -1,6 +1,7 @@
-"""The scoring queue survives the platform: kill ``baseliner serve`` while a checkpoint is being
-scored, start it again, and the checkpoint ends with exactly one score. Then ten checkpoints
-submitted at once: ten numbers, ten scores, scored in order.
+"""The scoring queue and the `task` command survive the platform: kill ``baseliner serve`` with
+SIGKILL while a checkpoint is being scored, start it again, and the checkpoint ends with exactly
+one score; then ten checkpoints submitted at once: ten numbers, ten scores, scored in order. A
+`task` call made while the portal is down waits and goes through to the new process.
 
 The portal is a real process on this machine (the embedded default: local host, process
 runtime); the task is the probe family (tests/fleet/families), whose score is whatever
@@ -221,11 +222,12 @@ def _task(user: str, *args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_the_task_command_reaches_a_restarted_portal_over_the_ssh_tunnel(
+def test_the_task_command_waits_through_a_portal_restart_over_the_ssh_tunnel(
     portal, ssh_expert_with_assignment, engine
 ):
-    """The tunnel dies with the portal; the new process opens another and points every live
-    workspace's `task` command at it."""
+    """The tunnel dies with the portal; the new process takes the task-tunnels lease, opens its
+    own and points every live workspace's `task` command at it. A `task` call made while the
+    portal is down waits (it retries a refused connection) and goes through once it is back."""
     expert, assignment_id = ssh_expert_with_assignment
     portal.start()
     client = httpx.Client(base_url=portal.base, timeout=30)
@@ -236,19 +238,22 @@ def test_the_task_command_reaches_a_restarted_portal_over_the_ssh_tunnel(
         run = _active(engine, run_id)
         before = _task(run.unix_user, "status")
         assert before.returncode == 0 and "running" in before.stdout, before.stdout + before.stderr
-        url = (Path(run.workspace_path) / ".baseliner" / "url").read_text().strip()
+        url_file = Path(run.workspace_path) / ".baseliner" / "url"
+        url = url_file.read_text().strip()
         assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{portal.port}")
 
         portal.kill()
-        down = _task(run.unix_user, "status")
-        assert down.returncode == 2 and "Cannot reach the Baseliner portal" in down.stderr
+        waiting: list[subprocess.CompletedProcess] = []
+        call = threading.Thread(target=lambda: waiting.append(_task(run.unix_user, "status")))
+        call.start()
+        time.sleep(3)  # the call is now retrying against the dead tunnel
         portal.start()
-        after = _wait(
-            lambda: (done := _task(run.unix_user, "status")).returncode == 0 and done,
-            30,
-            "the task command reaching the new portal",
-        )
+        call.join(90)
+        (after,) = waiting
+        assert after.returncode == 0, after.stdout + after.stderr
         assert "running" in after.stdout
+        assert after.stderr == "The portal is not answering; trying again...\n"
+        assert url_file.read_text().strip() != url  # a new tunnel, a new port
     finally:
         if run_id is not None:
             _stop(client, engine, run_id)
