@@ -15,9 +15,10 @@ PYTHON="${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || c
 # chromium: browser journeys; openssh-server: the SSH host driver and its tests; the -dev packages
 # and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h); podman,
 # runc, catatonit (podman run --init), debootstrap: the container runtime and its tests
-# (tests/container_image.py builds their image).
+# (tests/container_image.py builds their image); caddy: the production front proxy of deploy/,
+# which tests/deploy/ runs with the processes deploy/compose.yaml would start.
 DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config
-  podman runc catatonit debootstrap)
+  podman runc catatonit debootstrap caddy)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

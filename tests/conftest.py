@@ -26,7 +26,7 @@ from webapp.app import create_app
 from webapp.settings import Settings
 
 # Fixtures kept in modules of their own, for the tests that need them.
-pytest_plugins = ["tests.live_runs"]
+pytest_plugins = ["tests.live_runs", "tests.deploy.stack"]
 PG_ADMIN = os.environ.get("BASELINER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
 
