@@ -11,13 +11,37 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
+from baselines.runs import Run, RunStatus
 from deploy import local_stack
+from fleet import hosts
+from fleet.hosts import HostCreate
 from fleet.testing_sshd import free_port
+from timetracking.utc import utcnow
 
 # A name under .test (RFC 6761): never a real site; tests reach it by SNI and Host on loopback,
 # the browser through a resolver rule.
 DOMAIN = "baseliner.test"
+
+
+def echo_run(engine, expert_id: int, upstream: str, ide_key: str = "") -> Run:
+    """An active run on a local host whose "code-server" is the echo server at ``upstream``."""
+    with Session(engine) as s:
+        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
+        run = Run(
+            expert_id=expert_id,
+            host_id=host.id,
+            port=int(upstream.rsplit(":", 1)[1]),
+            status=RunStatus.active,
+            created_at=utcnow(),
+            ide_key=ide_key,
+        )
+        s.add(run)
+        s.commit()
+        s.refresh(run)
+        s.expunge(run)
+        return run
 
 
 def client(port: int) -> httpx.Client:

@@ -23,14 +23,10 @@ from sqlalchemy import create_engine
 from sqlmodel import Session, select
 from websockets.sync.client import connect
 
-from baselines.runs import Run, RunStatus
 from baselines.users import Role
-from fleet import hosts
-from fleet.hosts import HostCreate
 from tests.conftest import PASSWORD, create_account
-from tests.deploy.stack import DOMAIN, client, get
+from tests.deploy.stack import DOMAIN, client, echo_run, get
 from tests.ide.servers import Echo, echo_app, serve
-from timetracking.utc import utcnow
 from webapp.job_lease import JobLease
 
 pytestmark = pytest.mark.skipif(
@@ -87,17 +83,7 @@ def test_the_stack_serves_signs_in_carries_ides_and_survives_a_killed_process(st
     expert = create_account(engine, Role.expert, "expert@example.org", "Expert")
     other = create_account(engine, Role.expert, "other@example.org", "Other")
     with serve(echo_app(Echo())) as upstream, Session(engine) as s:
-        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
-        run = Run(
-            expert_id=expert.id,
-            host_id=host.id,
-            port=int(upstream.rsplit(":", 1)[1]),
-            status=RunStatus.active,
-            created_at=utcnow(),
-            ide_key="the-runs-own-key",
-        )
-        s.add(run)
-        s.commit()
+        run = echo_run(engine, expert.id, upstream, ide_key="the-runs-own-key")
         ide = f"run-{run.id}.ide.{DOMAIN}"
 
         cookie = _sign_in(port, "expert@example.org")

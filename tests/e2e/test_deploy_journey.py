@@ -14,18 +14,13 @@ import signal
 
 from playwright.sync_api import Browser, expect
 from sqlalchemy import create_engine
-from sqlmodel import Session
 
-from baselines.runs import Run, RunStatus
 from baselines.users import Role
-from fleet import hosts
-from fleet.hosts import HostCreate
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 from tests.conftest import create_account
-from tests.deploy.stack import DOMAIN
+from tests.deploy.stack import DOMAIN, echo_run
 from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS
 from tests.ide.servers import Echo, echo_app, serve
-from timetracking.utc import utcnow
 
 
 def test_an_expert_works_through_caddy_and_a_killed_app_process_goes_unnoticed(
@@ -36,17 +31,8 @@ def test_an_expert_works_through_caddy_and_a_killed_app_process_goes_unnoticed(
     folder.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     expert = create_account(engine, Role.expert, "ada@example.org", "Ada Expert")
-    with serve(echo_app(Echo())) as upstream, Session(engine) as s:
-        host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
-        run = Run(
-            expert_id=expert.id,
-            host_id=host.id,
-            port=int(upstream.rsplit(":", 1)[1]),
-            status=RunStatus.active,
-            created_at=utcnow(),
-        )
-        s.add(run)
-        s.commit()
+    with serve(echo_app(Echo())) as upstream:
+        run = echo_run(engine, expert.id, upstream)
         resolver = f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1"
         chromium = browser.browser_type.launch(
             executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, resolver]
