@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, func, select
 
 from timetracking import pauses
 from timetracking.utc import UTCDateTime
@@ -49,5 +49,5 @@ def record(session: Session, run_id: int, at: datetime, source: str) -> None:
 
 
 def last_activity(session: Session, run_id: int) -> datetime | None:
-    query = select(Activity.last_at).where(Activity.run_id == run_id)
-    return max(session.exec(query).all(), default=None)
+    query = select(func.max(Activity.last_at)).where(Activity.run_id == run_id)
+    return session.exec(query).one()

@@ -35,7 +35,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Sync routes run on Starlette's 40 worker threads, each with a session; the background
+    # threads (scoring, leases, the scheduler) need their own. A request that finds the pool
+    # empty waits at most 10 s, then fails, rather than hanging.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40, pool_timeout=10)
 
 
 def alembic_config(url: str) -> Config:

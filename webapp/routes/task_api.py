@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from baselines import checkpoints, run_tokens
 from baselines.checkpoints import PENDING, Checkpoint
@@ -139,21 +140,65 @@ def submit_final(
 WaitQuery = Annotated[float, Query(allow_inf_nan=False, description="Seconds, at most 30.")]
 
 
+POLL_S = 0.5
+
+
+def token_run_id(request: Request) -> int:
+    """The token's run, checked in a session of its own that closes at once (SessionDep's
+    would stay open, holding a connection, for as long as the request waits)."""
+    with Session(request.app.state.engine) as session:
+        return token_run(request, session).id
+
+
 @router.get("/checkpoints/{seq}")
 async def get_checkpoint(
-    seq: RowId, run: TaskRun, request: Request, settings: SettingsDep, wait: WaitQuery = 0
+    seq: RowId,
+    run_id: Annotated[int, Depends(token_run_id)],
+    request: Request,
+    settings: SettingsDep,
+    now: NowDep,
+    wait: WaitQuery = 0,
 ) -> dict:
-    """One checkpoint; with ``wait``, answered once it is scored or after that many seconds."""
+    """One checkpoint; with ``wait``, answered once it is scored or after that many seconds.
+
+    ``task score`` waits here while its checkpoint is scored, so dozens of these are open at
+    once: none may hold a database connection or the event loop while it waits. Each look is
+    a short session in a worker thread; between looks the request holds nothing."""
     engine = request.app.state.engine
     deadline = asyncio.get_running_loop().time() + min(max(wait, 0), WAIT_MAX_S)
-    while True:
-        with Session(engine) as session:
-            row = checkpoints.get(session, run.id, seq)
-            if row is None:
-                raise NotFound(f"This run has no checkpoint {seq}.")
-            if row.status not in PENDING or asyncio.get_running_loop().time() >= deadline:
-                return checkpoint_json(row, _visible(session, settings, run))
-        await asyncio.sleep(0.25)
+    visible, answer = await run_in_threadpool(_first_look, engine, settings, run_id, seq, now)
+    while answer is None:
+        if asyncio.get_running_loop().time() >= deadline:
+            return await run_in_threadpool(_look, engine, run_id, seq, visible, True)
+        await asyncio.sleep(POLL_S)
+        answer = await run_in_threadpool(_look, engine, run_id, seq, visible, False)
+    return answer
+
+
+def _first_look(engine, settings, run_id: int, seq: int, now: datetime) -> tuple[bool, dict | None]:
+    """The first look, which counts as activity as ``task_run`` counts a call."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        live = run.status in (RunStatus.active, RunStatus.provisioning)
+        if live:
+            idle.end(session, run.id, now)
+        row = checkpoints.get(session, run.id, seq)
+        if row is None:
+            session.rollback()  # a refused call changes nothing
+            raise NotFound(f"This run has no checkpoint {seq}.")
+        visible = _visible(session, settings, run)
+        answer = None if row.status in PENDING else checkpoint_json(row, visible)
+        if live:
+            activity.record(session, run.id, now, "cli")
+        session.commit()
+        return visible, answer
+
+
+def _look(engine, run_id: int, seq: int, visible: bool, last: bool) -> dict | None:
+    """The checkpoint once it is no longer pending (or, the ``last`` time, as it is)."""
+    with Session(engine) as session:
+        row = checkpoints.get(session, run_id, seq)
+        return checkpoint_json(row, visible) if last or row.status not in PENDING else None
 
 
 @router.get("/status")
