@@ -7,13 +7,14 @@ reached, whenever the job notices.
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
 from timetracking import clock, idle, limits, pauses
+from timetracking.activity import Activity
 from timetracking.pauses import PauseReason
 from webapp import checkpointing
 from webapp.settings import Settings
@@ -40,11 +41,27 @@ def idle_after_s(session: Session, settings: Settings, run: Run, cache: dict[str
     return cache[run.environment]
 
 
+def _last_activity(session: Session, runs: list[Run]) -> dict[int, datetime]:
+    """Each run's latest activity, in one query (the job runs every few seconds over every
+    live run; per-run queries made it thousands of statements a round)."""
+    query = (
+        select(Activity.run_id, func.max(Activity.last_at))
+        .where(Activity.run_id.in_([r.id for r in runs]))
+        .group_by(Activity.run_id)
+    )
+    return dict(session.exec(query).all()) if runs else {}
+
+
 def find_idle(session: Session, settings: Settings, now: datetime) -> list[int]:
     """Open an idle pause on every run idle for its ``idle_after``; the runs paused now."""
     paused, cache = [], {}
-    for run in _working_runs(session):
+    runs = _working_runs(session)
+    latest = _last_activity(session, runs)
+    for run in runs:
         after = idle_after_s(session, settings, run, cache)
+        seen = latest.get(run.id)
+        if seen is not None and now - seen < timedelta(seconds=after):
+            continue  # worked within idle_after: cannot be idle (its last sign is no earlier)
         if idle.open_if_idle(session, run.id, run.started_at, now, after) is not None:
             session.commit()
             paused.append(run.id)
@@ -57,6 +74,8 @@ def end_at_limit(session: Session, settings: Settings, connections, now: datetim
     final checkpoint (the scoring worker ends the run once it is scored); the runs handled."""
     ended = []
     for run in _working_runs(session):
+        if run.time_limit_s is None or now - run.started_at < timedelta(seconds=run.time_limit_s):
+            continue  # working time is at most the time since the start: the limit is ahead
         limit = clock.limit_s(session, run)
         if limit is None:
             continue
