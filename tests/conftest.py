@@ -122,9 +122,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test starts from empty tables (only for tests that touch the database)."""
     yield
-    if "engine" not in request.fixturenames:
-        return
-    engine: Engine = request.getfixturevalue("engine")
+    if "engine" in request.fixturenames:
+        empty_tables(request.getfixturevalue("engine"))
+
+
+def empty_tables(engine: Engine) -> None:
+    """Every table emptied, ids from 1 again on PostgreSQL."""
     tables = list(reversed(SQLModel.metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -4,6 +4,7 @@ started through the portal's own jobs (the test module points ``settings`` at te
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session
@@ -13,6 +14,10 @@ from baselines.users import Role
 from tests.hosts import ready_host
 from timetracking.utc import utcnow
 from webapp import checkpointing
+
+# The probe family (tests/fleet/families): its score is whatever the task folder's solution.py
+# answers, so tests decide a scoring's result and how long it takes.
+PROBE_FAMILIES = Path(__file__).resolve().parent / "fleet" / "families"
 
 
 @contextmanager

@@ -53,10 +53,6 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _sqlite_path(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
-
-
 def _run(args: list[str]) -> None:
     try:
         done = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -76,7 +72,7 @@ def create(db_url: str, data_dir: Path, into: Path, now: datetime) -> Made:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True, mode=0o700)
     if db_url.startswith("sqlite"):
-        source = sqlite3.connect(_sqlite_path(db_url))
+        source = sqlite3.connect(db.sqlite_file(db_url))
         target = sqlite3.connect(partial / SQLITE_COPY)
         with target:
             source.backup(target)
@@ -96,7 +92,7 @@ def create(db_url: str, data_dir: Path, into: Path, now: datetime) -> Made:
     # inside the data dir are not backed up again.
     skip = [str(into.resolve())]
     if db_url.startswith("sqlite"):
-        skip.append(str(_sqlite_path(db_url).resolve()))
+        skip.append(str(db.sqlite_file(db_url).resolve()))
     with tarfile.open(partial / DATA_TAR, "w:gz") as tar:
         for path in sorted(data_dir.rglob("*")):
             if path.is_file() and not str(path.resolve()).startswith(tuple(skip)):
@@ -142,7 +138,7 @@ def _holds_data(db_url: str, data_dir: Path) -> str:
         return f"the database already has {len(tables)} tables"
     kept = [p for p in data_dir.glob("*") if p.name not in (".", "..")] if data_dir.exists() else []
     if db_url.startswith("sqlite"):
-        kept = [p for p in kept if not p.name.startswith(_sqlite_path(db_url).name)]
+        kept = [p for p in kept if not p.name.startswith(db.sqlite_file(db_url).name)]
     return f"{data_dir} is not empty" if kept else ""
 
 
@@ -174,7 +170,7 @@ def restore(folder: Path, db_url: str, data_dir: Path, *, replace: bool = False)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _extract(folder / DATA_TAR, data_dir)
     if backend == "sqlite":
-        target = _sqlite_path(db_url)
+        target = db.sqlite_file(db_url)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(folder / SQLITE_COPY, target)

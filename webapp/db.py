@@ -16,10 +16,17 @@ import webapp.models  # noqa: F401  (registers every table on SQLModel.metadata)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _ensure_sqlite_folder(url: str) -> None:
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL and in-memory SQLite."""
     path = url.removeprefix("sqlite:///")
     if url.startswith("sqlite:///") and path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Path(path)
+    return None
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    if (path := sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str) -> Engine:
@@ -57,13 +64,12 @@ MIGRATION_LOCK = 7_204_611
 def upgrade(url: str) -> None:
     """Bring the schema to the newest migration (what ``baseliner db upgrade`` and serve do)."""
     _ensure_sqlite_folder(url)
-    path = url.removeprefix("sqlite:///")
-    if url.startswith("sqlite:///") and path and path != ":memory:":
+    if (path := sqlite_file(url)) is not None:
         with open(f"{path}.migrating", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             command.upgrade(alembic_config(url), "head")
         return
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite"):  # in memory: nobody else to wait for
         command.upgrade(alembic_config(url), "head")
         return
     engine = create_engine(url, poolclass=NullPool)

@@ -3,14 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
 from payments.rates import ExpertRate
+from tests.conftest import empty_tables
 from timetracking.pauses import Pause, PauseReason
 
 KEY = "analytics-test-key"
@@ -99,14 +99,7 @@ def rate(session: Session, expert_id: int, cents: int, currency: str = "USD") ->
 
 def wipe(engine: Engine) -> None:
     """Empty every table, as between tests (for round trips into a fresh database)."""
-    tables = list(reversed(SQLModel.metadata.sorted_tables))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+    empty_tables(engine)
 
 
 @pytest.fixture

@@ -23,13 +23,6 @@ from timetracking.utc import utcnow
 from webapp import checkpointing
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
-
-
-@pytest.fixture
-def settings(settings):
-    settings.environment_dirs = str(FAMILIES)
-    return settings
 
 
 @pytest.fixture

@@ -29,13 +29,6 @@ from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
-
-
-@pytest.fixture
-def settings(settings):
-    settings.environment_dirs = str(FAMILIES)
-    return settings
 
 
 @pytest.fixture

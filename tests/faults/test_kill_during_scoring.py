@@ -28,11 +28,11 @@ from fleet import task_runs
 from fleet.testing_sshd import free_port
 from tests.conftest import csrf_token, login
 from tests.hosts import ready_host
+from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from tests.portal import Portal
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
 
 
 @pytest.fixture

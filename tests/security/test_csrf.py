@@ -20,11 +20,10 @@ site's page can send) or kept from before signing in is refused too.
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from baselines.users import Role, User
-from tests.conftest import CSRF_RE, csrf_token, login
+from tests.conftest import CSRF_RE, csrf_token, empty_tables, login
 from tests.webapp import test_route_matrix as matrix
 from webapp.auth.csrf import csrf_protect
 
@@ -79,14 +78,7 @@ def _start_afresh(app, client: TestClient) -> None:
     """Empty tables and a new browser, as each case of the matrix starts (its objects are made
     for an empty database)."""
     engine = app.state.engine
-    tables = list(reversed(SQLModel.metadata.sorted_tables))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+    empty_tables(engine)
     client.cookies.clear()
 
 

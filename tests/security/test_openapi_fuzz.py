@@ -35,13 +35,13 @@ from fleet import hosts
 from fleet.hosts import HostCreate, HostStatus
 from payments import batches, rates
 from payments.batches import Method
+from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking import timesheets
 from timetracking.pay_periods import PayCalendar
 from timetracking.utc import utcnow
 from webapp.app import create_app
 from webapp.settings import Settings
 
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
 ENVIRONMENT = "probe/main"  # a family on disk, so the task API can read its instructions
 WEEK = date(2024, 1, 8)  # a Monday: the pay period of the timesheet and the payout batch
 MAX_EXAMPLES = 40

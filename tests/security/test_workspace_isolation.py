@@ -39,12 +39,12 @@ from fleet.hosts import Host
 from fleet.task_command.install import ROOT as TASK_COMMAND_ROOT
 from tests.conftest import create_account
 from tests.hosts import ready_host
+from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking.utc import utcnow
 from webapp import checkpointing, db
 from webapp.app import create_app
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
 ENVIRONMENT = "probe/main"
 q = shlex.quote
 

@@ -14,13 +14,13 @@ from baselines import checkpoints
 from baselines.checkpoints import CheckpointStatus
 from baselines.runs import Run, RunStatus
 from fleet.hosts import Host, HostStatus
+from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking import pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
 from webapp import checkpointing
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
 
 
 @pytest.fixture

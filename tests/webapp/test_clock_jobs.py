@@ -4,7 +4,6 @@ the scheduler lease runs the jobs."""
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session
@@ -13,12 +12,12 @@ from baselines import checkpoints
 from baselines.checkpoints import CheckpointStatus
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
+from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking import activity, pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
 from webapp import clock_jobs, scheduler
 
-FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "families"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 
 

@@ -22,9 +22,8 @@ import httpx
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -34,7 +33,7 @@ from baselines.users import Role, User
 from fleet import health, hosts
 from fleet.drivers import ssh
 from fleet.hosts import Host, HostCreate, HostStatus
-from tests.conftest import create_account, csrf_token, login
+from tests.conftest import create_account, csrf_token, empty_tables, login
 from tests.ide.servers import serve
 from timetracking.utc import utcnow
 from webapp.app import create_app
@@ -134,14 +133,7 @@ def _empty_tables() -> Iterator[None]:
 
 
 def _truncate(engine: Engine) -> None:
-    tables = list(reversed(SQLModel.metadata.sorted_tables))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+    empty_tables(engine)
 
 
 @pytest.fixture(scope="module")
