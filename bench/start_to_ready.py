@@ -17,7 +17,7 @@ from sqlmodel import Session
 from baselines.runs import Run, RunStatus
 from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role
-from fleet import health, hosts
+from fleet import health, hosts, naming
 from fleet.hosts import HostCreate
 from fleet.testing_sshd import start_sshd
 from timetracking.utc import utcnow
@@ -69,7 +69,7 @@ def main() -> None:
     (files / "README.md").write_text("# task\n")
     (files / "train.py").write_text("print('hello')\n" * 200)
     sshd = start_sshd(work / "sshd")
-    jobs = WorkspaceJobs(engine, work / "data")
+    jobs = WorkspaceJobs(engine, work / "data", naming.new_prefix())
     try:
         with Session(engine) as s:
             expert = create_staff(

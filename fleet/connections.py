@@ -12,8 +12,11 @@ from fleet.runtimes.process import ProcessRuntime
 
 
 class Connections:
-    def __init__(self, forward_bind: str = "127.0.0.1") -> None:
-        """``forward_bind``: the address IDE forwarders listen on (Settings.ide_tunnel_bind)."""
+    def __init__(self, prefix: str, forward_bind: str = "127.0.0.1") -> None:
+        """``prefix``: this installation's (fleet.naming), which every workspace name it gives
+        on a host carries; ``forward_bind``: the address IDE forwarders listen on
+        (Settings.ide_tunnel_bind)."""
+        self.prefix = prefix
         self.forward_bind = forward_bind
         self._lock = threading.Lock()
         self._drivers: dict[int, tuple[tuple, Driver]] = {}

@@ -9,7 +9,6 @@ suits every metric. This is how an operator comes to trust an environment on new
 
 import contextlib
 import io
-import secrets
 import shlex
 import tarfile
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from sqlmodel import Session, select
 
 from baselines.runs import Lease
 from environments.normalise import normalise
-from fleet import allocation, task_runs
+from fleet import allocation, naming, task_runs
 from fleet.drivers.base import Driver, HostError
 from fleet.hosts import Host, Runtime
 from fleet.runtimes import add_user, as_root, remove_user
@@ -77,13 +76,14 @@ def check(
     y_r: float | None,
     reference: str | None,
     gpus: list[int],
+    prefix: str,
     tolerance: float = DEFAULT_TOLERANCE,
     timeout: float = task_runs.SCORE_TIMEOUT_S,
 ) -> Report:
     report = Report(f"{launch.family.name}/{launch.task}", host.name, launch.family.version)
     container = host.runtime == Runtime.container
     installed = task_runs.install_for(driver, host, launch)
-    with scratch_place(driver, host, installed, launch, gpus) as place:
+    with scratch_place(driver, host, installed, launch, gpus, prefix) as place:
         task_runs.start(place, installed, launch.task, run_install=container)
         runs = [("starting solution", y_s, 0.0)]
         if reference:
@@ -144,10 +144,16 @@ def overlay(place: Place, folder: Path) -> None:
 
 @contextlib.contextmanager
 def scratch_place(
-    driver: Driver, host: Host, installed: task_runs.Installed, launch: TaskLaunch, gpus: list[int]
+    driver: Driver,
+    host: Host,
+    installed: task_runs.Installed,
+    launch: TaskLaunch,
+    gpus: list[int],
+    prefix: str,
 ) -> Iterator[Place]:
-    """A throwaway workspace without an IDE: a unix user, or a container that sleeps."""
-    name = f"bl-check-{secrets.token_hex(4)}"
+    """A throwaway workspace without an IDE: a unix user, or a container that sleeps, named
+    with the installation's ``prefix`` (fleet.naming)."""
+    name = naming.scratch(prefix)
     python = task_runs.python_for(host)
     visible = ",".join(map(str, gpus))
     if host.runtime == Runtime.container:

@@ -17,6 +17,7 @@ from fleet import codeserver
 from fleet.connections import Connections
 from fleet.drivers.base import HostError
 from fleet.hosts import Host, HostStatus, all_hosts
+from fleet.runtimes import as_root
 
 MIN_FREE_GB = 5.0
 # Where task folders grow: users' homes, or the container runtime's workspaces (in /var/lib).
@@ -73,7 +74,50 @@ def probe(host: Host, connections: Connections) -> Health:
         problems.append(f"code-server {codeserver.VERSION} is not installed in {cache}")
     if host.runtime == "container" and (len(parts) < 4 or not parts[3].strip()):
         problems.append("neither podman nor docker is installed")
+    if not problems:
+        problems += unreachable_for_workspaces(driver, host)
     return Health(reachable=True, reason="; ".join(problems) or "ok", gpus=gpus, disk_free_gb=disk)
+
+
+def workspace_executables(host: Host) -> list[str]:
+    """What a workspace's own unix user runs from the host's files: code-server and Node from
+    the cache, and on the process runtime the interpreter that runs the task family's scorer."""
+    from fleet import task_runs
+
+    cache = codeserver.cache_on(host.driver)
+    paths = [str(codeserver.code_server_bin(cache)), str(codeserver.node_bin_dir(cache) / "node")]
+    python = task_runs.python_for(host)
+    if host.runtime == "process" and "/" in python:
+        paths.append(python)
+    return paths
+
+
+def unreachable_for_workspaces(driver, host: Host) -> list[str]:
+    """Problems, naming the path, with what a workspace user could not run: a folder above it
+    closed to others (a checkout under /root) shows here instead of as a scorer's traceback at
+    the first checkpoint. Checked as ``nobody``, through root (runuser)."""
+    q = shlex.quote
+    checks = " ".join(
+        f"runuser -u nobody -- test -x {q(path)} || {{ d={q(path)}; c=$d;"
+        ' while [ "$d" != / ]; do d=$(dirname "$d");'
+        ' runuser -u nobody -- test -x "$d" || c=$d; done;'
+        f' echo "{path}|$c|$(stat -c %a "$c" 2>/dev/null)"; }};'
+        for path in workspace_executables(host)
+    )
+    try:
+        result = driver.run(as_root(host.username, checks), timeout=30, check=False)
+    except HostError as exc:
+        return [f"could not check what workspace users can run: {exc}"]
+    problems = []
+    for line in result.stdout.splitlines():
+        path, closed, mode = [*line.split("|"), "", ""][:3]
+        if closed == path:
+            problems.append(f"workspace users cannot run {path}: it is missing or not executable")
+        elif path:
+            problems.append(
+                f"workspace users cannot run {path}: {closed} (mode {mode}) is closed to them"
+            )
+    return problems
 
 
 def apply(session: Session, host: Host, health: Health, now: datetime) -> None:

@@ -74,8 +74,17 @@ def python_for(host: Host) -> str:
     if host.python:
         return host.python
     if host.driver == DriverKind.local and host.runtime == Runtime.process:
-        return sys.executable
+        return platform_python()
     return "python3"
+
+
+def platform_python() -> str:
+    """This platform's interpreter by its real path: the checkout's ``.venv`` is a link into the
+    cache (scripts/install.sh), and workspace users can reach the cache but maybe not the
+    checkout (under /root, or any private folder)."""
+    if sys.prefix == sys.base_prefix:  # not a venv: the interpreter itself
+        return str(Path(sys.executable).resolve())
+    return str(Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name)
 
 
 def terminal_path(host: Host) -> str:

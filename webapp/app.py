@@ -161,7 +161,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     engine = db.make_engine(settings.db_url)
     task_command = TaskCommandSetup.from_url(settings.task_api_url or settings.public_url)
     jobs = WorkspaceJobs(
-        engine, settings.data_dir, task_command=task_command, forward_bind=settings.ide_tunnel_bind
+        engine,
+        settings.data_dir,
+        settings.prefix,
+        task_command=task_command,
+        forward_bind=settings.ide_tunnel_bind,
     )
     activity = ActivityRecorder(engine)
     proxy = IdeProxy()

@@ -32,6 +32,9 @@ from webapp import checkpointing
 from webapp.job_lease import LeaseKeeper
 from webapp.settings import Settings
 
+# A scorer that could not run is tried this many times in all: a fault of the platform is
+# seldom cured by waiting, and the run's clock stays paused while its checkpoint is pending.
+PLATFORM_FAULT_ATTEMPTS = 2
 log = logging.getLogger("baseliner.scoring")
 # A scoring whose result never came back is retried after this long (its process died).
 ABANDONED_AFTER = timedelta(seconds=0)
@@ -138,6 +141,9 @@ class CheckpointWorker:
         except HostError as exc:
             self._retry(session, row, f"{WAITING_FOR_HOST} {host.name}: {exc}")
             return
+        if result.status == "error":  # the scorer itself could not run: ours, not the expert's
+            self._platform_fault(session, row, result)
+            return
         status = CheckpointStatus.scored if result.valid else CheckpointStatus.invalid
         normalized = normalise(result.score, task.meta.y_s, task.meta.y_r)
         checkpoints.record_result(
@@ -154,6 +160,18 @@ class CheckpointWorker:
             now=self.now(),
         )
         session.commit()
+
+    def _platform_fault(self, session: Session, row: Checkpoint, result) -> None:
+        """A scorer that could not run (permission, a missing interpreter, a crash of its own)
+        is recorded as an error with the reason, tried once more, and never counted as an
+        invalid submission in the score log or the dataset."""
+        reason = str(result.message.get("error") or "the scorer could not run")
+        row.output = result.output[-20_000:]
+        if row.attempts < PLATFORM_FAULT_ATTEMPTS:
+            self._retry(session, row, reason)
+            return
+        log.warning("checkpoint %s of run %s: %s", row.seq, row.run_id, reason)
+        self._store_error(session, row, f"{reason} (a fault of the platform, not of the work)")
 
     def _retry(self, session: Session, row: Checkpoint, reason: str) -> None:
         if not checkpoints.retry_later(session, row, reason, self.now()):

@@ -203,14 +203,14 @@ def hosts_add(
             typer.echo("then run the same command with --fingerprint to pin it.")
             raise typer.Exit(code=3)
         host_key = fetched
-    _, session = _session()
+    settings, session = _session()
     with session:
         try:
             host = hosts.add(session, data, host_key, None, utcnow())
             session.commit()
         except DomainError as exc:
             _fail(exc.message)
-        connections = Connections()
+        connections = Connections(settings.prefix)
         result = health.check(session, host, connections, utcnow())
         connections.close()
         typer.echo(f"added {host.name}: {host.status} ({result.reason}); {len(host.gpus)} GPU(s)")
@@ -240,8 +240,8 @@ def hosts_check(
     from fleet import health, hosts
     from fleet.connections import Connections
 
-    _, session = _session()
-    connections = Connections()
+    settings, session = _session()
+    connections = Connections(settings.prefix)
     with session:
         targets = [hosts.by_name(session, name)] if name else hosts.all_hosts(session)
         if targets == [None]:
@@ -362,7 +362,7 @@ def env_check(
     from fleet.drivers.base import HostError
 
     settings, session = _session()
-    connections = Connections()
+    connections = Connections(settings.prefix)
     with session:
         try:
             ref = workspace_files.find(discover(settings.environment_dirs), environment)
@@ -384,6 +384,7 @@ def env_check(
                 y_r=meta.y_r,
                 reference=meta.reference,
                 gpus=gpus,
+                prefix=settings.prefix,
                 tolerance=tolerance,
                 timeout=timeout,
             )
@@ -745,7 +746,7 @@ def demo(
     settings = Settings()
     db.upgrade(settings.db_url)
     engine = db.make_engine(settings.db_url)
-    logins = seed(engine, PayCalendar.of(settings))
+    logins = seed(engine, settings.prefix, PayCalendar.of(settings))
     typer.echo("")
     typer.echo(f"Baseliner demo at http://{host}:{port}/  (data in {settings.data_dir.resolve()})")
     typer.echo("")

@@ -32,8 +32,11 @@ def _password() -> str:
     return "demo-" + secrets.token_urlsafe(9)
 
 
-def seed(engine: Engine, calendar: PayCalendar | None = None) -> list[tuple[str, str, str]]:
-    """Create the demo accounts if missing and give each a new password; returns the logins."""
+def seed(
+    engine: Engine, prefix: str, calendar: PayCalendar | None = None
+) -> list[tuple[str, str, str]]:
+    """Create the demo accounts if missing and give each a new password; returns the logins.
+    ``prefix``: the installation's workspace prefix (fleet.naming)."""
     logins: list[tuple[str, str, str]] = []
     now = utcnow()
     with Session(engine) as session:
@@ -80,7 +83,7 @@ def seed(engine: Engine, calendar: PayCalendar | None = None) -> list[tuple[str,
                 set_password(user, password)
                 session.add(user)
             logins.append(("expert" if approved else "applicant", email, password))
-        _register_local_host(session, now)
+        _register_local_host(session, now, prefix)
         session.commit()
     return logins
 
@@ -133,7 +136,7 @@ def _assign_kernel_task(session: Session, expert, coordinator, now) -> None:
     )
 
 
-def _register_local_host(session: Session, now) -> None:
+def _register_local_host(session: Session, now, prefix: str) -> None:
     """The embedded default: this machine is the GPU host named ``local``."""
     from fleet import health, hosts
     from fleet.connections import Connections
@@ -142,6 +145,6 @@ def _register_local_host(session: Session, now) -> None:
     host = hosts.by_name(session, "local")
     if host is None:
         host = hosts.add(session, HostCreate(name="local", driver="local"), "", None, now)
-    connections = Connections()
+    connections = Connections(prefix)
     health.apply(session, host, health.probe(host, connections), now)
     connections.close()

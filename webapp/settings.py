@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # How `baseliner serve` writes its logs: "text", or "json" (one object a line, for a log
     # shipper).
     log_format: Literal["text", "json"] = "text"
+    # What every workspace user, container and scratch user this installation makes on a host
+    # starts with (fleet.naming); empty: one made at random and kept in data_dir.
+    workspace_prefix: str = ""
 
     @property
     def stripe_enabled(self) -> bool:
@@ -112,6 +115,13 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
+
+    @cached_property
+    def prefix(self) -> str:
+        """This installation's workspace prefix (see workspace_prefix)."""
+        from fleet import naming
+
+        return naming.load(self.data_dir, self.workspace_prefix)
 
     @cached_property
     def session_secret(self) -> str:

@@ -30,6 +30,7 @@ class WorkspaceJobs:
         self,
         engine: Engine,
         data_dir: Path,
+        prefix: str,
         workers: int = 8,
         task_command: TaskCommandSetup | None = None,
         forward_bind: str = "127.0.0.1",
@@ -37,7 +38,7 @@ class WorkspaceJobs:
         self.engine = engine
         self.task_command = task_command
         self.archive_dir = data_dir / "archives"
-        self.connections = Connections(forward_bind)
+        self.connections = Connections(prefix, forward_bind)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workspace")
         self._running: dict[int, Future] = {}
         self._lock = threading.Lock()

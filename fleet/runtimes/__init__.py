@@ -49,10 +49,17 @@ class WorkspaceSpec:
     extensions: tuple[Extension, ...] = ()
     # The secret code-server admits (Run.ide_key); empty: no auth of its own (older runs).
     ide_key: str = ""
+    # The workspace's name on the host (fleet.naming.workspace: the installation's prefix and
+    # the run id): its unix user on the process runtime, its container and folder otherwise.
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a workspace needs its name (fleet.naming.workspace)")
 
     @property
     def unix_user(self) -> str:
-        return self.user or f"bl-run-{self.run_id}"
+        return self.user or self.name
 
 
 class WorkspaceRuntime(Protocol):

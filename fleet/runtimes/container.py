@@ -86,9 +86,10 @@ class ContainerRuntime:
 
     @staticmethod
     def name(spec: WorkspaceSpec) -> str:
-        """Container and folder are named after the run: found again from the run id alone (the
-        state's copies are for people reading the database)."""
-        return f"bl-run-{spec.run_id}"
+        """Container and folder carry the workspace's name (the installation's prefix and the run
+        id): found again from the run alone (the state's copies are for people reading the
+        database), and never another installation's."""
+        return spec.name
 
     @classmethod
     def folder(cls, spec: WorkspaceSpec) -> str:

@@ -21,6 +21,7 @@ from fleet import editor_extension_setup
 from tests.browser import sign_in
 from tests.families import write_warmup
 from tests.hosts import ready_host_of_kind
+from tests.naming import workspace
 from timetracking.activity import Activity
 from timetracking.utc import utcnow
 
@@ -81,8 +82,8 @@ def _work_until_reported(ide: Page, engine, run_id: int, home: Path) -> list[Act
 
 def _home(gpu_host: str, run_id: int) -> Path:
     if gpu_host == "container":
-        return Path(f"/var/lib/baseliner/workspaces/bl-run-{run_id}")
-    return Path(f"/home/bl-run-{run_id}")
+        return Path(f"/var/lib/baseliner/workspaces/{workspace(run_id)}")
+    return Path(f"/home/{workspace(run_id)}")
 
 
 def _open_ide(page: Page) -> Page:

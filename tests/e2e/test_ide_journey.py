@@ -19,6 +19,7 @@ from baselines.users import Role, User
 from tests.browser import sign_in
 from tests.families import write_warmup
 from tests.hosts import ready_host_of_kind
+from tests.naming import workspace
 from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
@@ -45,8 +46,8 @@ def gpu_host(request, engine):
 def _task_folder(gpu_host: str, run_id: int) -> tuple[Path, str]:
     """Where the run's files are on the host, and who the expert's terminal runs as."""
     if gpu_host == "container":
-        return Path(f"/var/lib/baseliner/workspaces/bl-run-{run_id}"), "agent"
-    return Path(f"/home/bl-run-{run_id}"), f"bl-run-{run_id}"
+        return Path(f"/var/lib/baseliner/workspaces/{workspace(run_id)}"), "agent"
+    return Path(f"/home/{workspace(run_id)}"), workspace(run_id)
 
 
 def _approved_expert(engine, make_user) -> User:

@@ -34,6 +34,7 @@ from tests.conftest import csrf_token, login
 from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS
 from tests.families import write_warmup
 from tests.hosts import ready_host
+from tests.naming import PREFIX
 from tests.portal import Portal
 from timetracking.utc import utcnow
 
@@ -266,7 +267,7 @@ def test_the_same_ide_url_works_after_the_portal_is_killed_and_restarted(
                 run.status = RunStatus.stopping
                 s.add(run)
                 s.commit()
-            connections = Connections()
+            connections = Connections(PREFIX)
             workspaces.stop(
                 engine,
                 connections,

@@ -18,6 +18,7 @@ from fleet.runtimes import WorkspaceSpec
 from fleet.runtimes.container import WORKSPACES, ContainerRuntime, gpu_args
 from fleet.workspaces import wait_ready
 from tests.container_image import ensure_image, sweep_containers
+from tests.naming import workspace
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="rootful podman needs root")
 
@@ -54,6 +55,7 @@ def _spec(run_id: int, files: Path | None) -> WorkspaceSpec:
         files=files,
         ai_tools=False,
         cache=str(codeserver.cache_dir()),
+        name=workspace(run_id),
     )
 
 
@@ -69,11 +71,11 @@ def _container_exists(name: str) -> bool:
 def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_path):
     runtime = ContainerRuntime(driver, "root", image=image)
     spec = _spec(990_001, task_files)
-    folder = Path(f"{WORKSPACES}/bl-run-990001")
+    folder = Path(f"{WORKSPACES}/{workspace(990001)}")
     state = runtime.start(spec)
     try:
         wait_ready(driver.endpoint(spec.port), 60)
-        assert state == {"container": "bl-run-990001", "dir": str(folder), "engine": "podman"}
+        assert state == {"container": workspace(990001), "dir": str(folder), "engine": "podman"}
         assert runtime.poll(spec, state)
         assert (folder / "solution" / "run.sh").stat().st_mode & 0o777 == 0o755
         assert folder.stat().st_uid == 1000 and folder.stat().st_mode & 0o777 == 0o700
@@ -84,7 +86,7 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
             "exec",
             "--user",
             "agent",
-            "bl-run-990001",
+            workspace(990001),
             "bash",
             "-c",
             "whoami; echo $HOME; pwd; stat -c %U /home/agent/solution/run.sh;"
@@ -117,7 +119,7 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
         assert not any(n.startswith("./.local") for n in names)
     finally:
         runtime.remove(spec, state)
-    assert not _container_exists("bl-run-990001")
+    assert not _container_exists(workspace(990001))
     assert not folder.exists()
     runtime.remove(spec, state)  # removing twice is fine
 
@@ -128,8 +130,8 @@ def test_a_failed_start_rolls_back_and_says_why(image, task_files):
     spec = _spec(990_002, task_files)
     with pytest.raises(HostError, match="podman could not start the workspace from image"):
         runtime.start(spec)
-    assert not _container_exists("bl-run-990002")
-    assert not Path(f"{WORKSPACES}/bl-run-990002").exists()
+    assert not _container_exists(workspace(990002))
+    assert not Path(f"{WORKSPACES}/{workspace(990002)}").exists()
 
 
 @needs_root
@@ -137,7 +139,7 @@ def test_missing_task_files_roll_back(image, tmp_path):
     runtime = ContainerRuntime(LocalDriver(), "root", image=image)
     with pytest.raises(NotADirectoryError):
         runtime.start(_spec(990_003, tmp_path / "no-such-folder"))
-    assert not Path(f"{WORKSPACES}/bl-run-990003").exists()
+    assert not Path(f"{WORKSPACES}/{workspace(990003)}").exists()
 
 
 def test_no_image_is_a_clear_error():
@@ -167,13 +169,19 @@ def test_gpu_flags_name_only_the_leased_gpus():
 def test_run_command_line():
     runtime = ContainerRuntime(LocalDriver(), "root", image="registry.example/ws:1")
     spec = WorkspaceSpec(
-        run_id=7, port=20007, gpus=[3], files=None, ai_tools=False, cache="/var/cache/baseliner"
+        run_id=7,
+        port=20007,
+        gpus=[3],
+        files=None,
+        ai_tools=False,
+        cache="/var/cache/baseliner",
+        name=workspace(7),
     )
     argv = runtime.run_argv(spec, "docker")
     joined = " ".join(argv)
-    assert argv[:5] == ["docker", "run", "-d", "--name", "bl-run-7"]
+    assert argv[:5] == ["docker", "run", "-d", "--name", workspace(7)]
     assert "--network host" in joined and "--user 1000:1000" in joined
-    assert f"-v {WORKSPACES}/bl-run-7:/home/agent" in joined
+    assert f"-v {WORKSPACES}/{workspace(7)}:/home/agent" in joined
     assert "-v /var/cache/baseliner:/var/cache/baseliner:ro" in joined
     assert '--gpus "device=3"' in joined and "--pull never" in joined
     assert argv[-4:-2] == ["registry.example/ws:1", "bash"]

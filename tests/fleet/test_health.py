@@ -8,6 +8,7 @@ from sqlmodel import Session
 from fleet import health, hosts
 from fleet.connections import Connections
 from fleet.hosts import Host, HostCreate, HostStatus
+from tests.naming import PREFIX
 from timetracking.utc import utcnow
 from webapp import scheduler
 from webapp.settings import Settings
@@ -37,7 +38,7 @@ def test_scheduled_job_checks_every_host(engine, sshd):
         )
         s.commit()
         ids = local.id, gone.id
-    connections = Connections()
+    connections = Connections(PREFIX)
     settings = Settings(health_interval_s=60, scoring_worker=False)
     jobs = SimpleNamespace(connections=connections)  # all the health job needs of the jobs
     background = scheduler.Scheduler(engine, settings, jobs, None, utcnow)
@@ -65,7 +66,7 @@ def test_draining_host_stays_draining_while_healthy(engine):
         host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
         hosts.set_draining(s, host, True, None, utcnow())
         s.commit()
-        connections = Connections()
+        connections = Connections(PREFIX)
         health.check(s, host, connections, utcnow())
         connections.close()
         assert host.status == HostStatus.draining

@@ -14,6 +14,7 @@ from environments.family_calls import call_local
 from fleet import env_check, task_runs
 from fleet.hosts import DriverKind, Host, Runtime
 from fleet.task_runs import TaskLaunch
+from tests.naming import PREFIX
 
 FAMILIES = Path(__file__).resolve().parent / "families"
 STRICT = Path(__file__).resolve().parents[1] / "environments" / "families"
@@ -51,7 +52,7 @@ def probe_place(ssh_driver, sshd, probe_launch):
         ssh_driver, host.username, probe_launch.family, leave_out=["reference/"],
         python="python3", task="main",
     )  # fmt: skip
-    with env_check.scratch_place(ssh_driver, host, installed, probe_launch, []) as place:
+    with env_check.scratch_place(ssh_driver, host, installed, probe_launch, [], PREFIX) as place:
         task_runs.start(place, installed, "main")
         yield place, installed
 
@@ -81,7 +82,7 @@ def _score_with(ssh_driver, place, installed, solution: str, **kwargs) -> task_r
 
 def test_scoring_outcomes(ssh_driver, probe_place):
     place, installed = probe_place
-    before = ssh_driver.run(f"ls -A {task_runs.SCORING}").stdout.split()
+    before = ssh_driver.run(f"ls -A {task_runs.SCORING} 2>/dev/null; true").stdout.split()
     good = _score_with(ssh_driver, place, installed, "def answer():\n    return 1.0\n")
     assert (good.status, good.score, good.message) == ("scored", 1.0, {"answer": 1.0})
     # Scored on a fresh copy inside a folder the expert's user cannot enter, not the live one.
@@ -104,13 +105,20 @@ def test_scoring_outcomes(ssh_driver, probe_place):
     assert slow.status == "timeout" and "limit of 2 s" in slow.message["error"]
     assert slow.seconds < 30
     # Nothing of the scorings is left behind.
-    assert ssh_driver.run(f"ls -A {task_runs.SCORING}").stdout.split() == before
+    assert ssh_driver.run(f"ls -A {task_runs.SCORING} 2>/dev/null; true").stdout.split() == before
 
 
 def test_env_check_scores_start_and_reference_and_catches_drift(ssh_driver, sshd, probe_launch):
     host = _host(sshd)
     report = env_check.check(
-        ssh_driver, host, probe_launch, y_s=0.25, y_r=1.0, reference="reference/", gpus=[]
+        ssh_driver,
+        host,
+        probe_launch,
+        y_s=0.25,
+        y_r=1.0,
+        reference="reference/",
+        gpus=[],
+        prefix=PREFIX,
     )
     assert report.ok, report
     assert [(line.label, line.result.score, line.normalised) for line in report.lines] == [
@@ -118,13 +126,20 @@ def test_env_check_scores_start_and_reference_and_catches_drift(ssh_driver, sshd
         ("reference solution", 1.0, 1.0),
     ]
     drifted = env_check.check(
-        ssh_driver, host, probe_launch, y_s=0.5, y_r=1.0, reference="reference/", gpus=[]
+        ssh_driver,
+        host,
+        probe_launch,
+        y_s=0.5,
+        y_r=1.0,
+        reference="reference/",
+        gpus=[],
+        prefix=PREFIX,
     )
     assert not drifted.ok
     assert "drifted" in drifted.lines[0].problem and "tolerance" in drifted.lines[0].problem
     # The scratch users are gone.
     users = ssh_driver.run("getent passwd | cut -d: -f1").stdout.split()
-    assert not [u for u in users if u.startswith("bl-check-")]
+    assert not [u for u in users if u.startswith(f"{PREFIX}-check-")]
 
 
 def test_an_unmodified_metr_family_starts_scores_and_aggregates(ssh_driver, sshd):
@@ -134,7 +149,14 @@ def test_an_unmodified_metr_family_starts_scores_and_aggregates(ssh_driver, sshd
     assert family.tasks[0].meta is None
     launch = TaskLaunch(family, "short", 0, False)
     report = env_check.check(
-        ssh_driver, _host(sshd), launch, y_s=None, y_r=None, reference=None, gpus=[]
+        ssh_driver,
+        _host(sshd),
+        launch,
+        y_s=None,
+        y_r=None,
+        reference=None,
+        gpus=[],
+        prefix=PREFIX,
     )
     assert report.ok, report
     (line,) = report.lines
@@ -152,7 +174,14 @@ def test_triton_cumsum_checks_on_the_cpu(ssh_driver, sshd):
     launch = TaskLaunch(family, "main", 1, True, ("reference/",))
     host = _host(sshd, python=sys.executable)
     report = env_check.check(
-        ssh_driver, host, launch, y_s=1.631, y_r=-1.011, reference="reference/", gpus=[]
+        ssh_driver,
+        host,
+        launch,
+        y_s=1.631,
+        y_r=-1.011,
+        reference="reference/",
+        gpus=[],
+        prefix=PREFIX,
     )
     assert report.ok, [line.problem for line in report.lines]
     for line in report.lines:
@@ -175,7 +204,7 @@ def test_the_experts_code_is_never_scored_as_root(ssh_driver, sshd):
     )  # fmt: skip
     start = (family.path / "assets" / "solution" / "solution.py").read_text()
     check = "import os\nif os.geteuid() == 0:\n    raise SystemExit('scored as root')\n"
-    with env_check.scratch_place(ssh_driver, host, installed, launch, []) as place:
+    with env_check.scratch_place(ssh_driver, host, installed, launch, [], PREFIX) as place:
         task_runs.start(place, installed, "main")
         _as_user(
             ssh_driver,
@@ -206,16 +235,16 @@ def test_families_run_in_a_container(ssh_driver, container_host, probe_launch):
     runs unmodified beside Baseliner's $HOME-based one."""
     report = env_check.check(
         ssh_driver, container_host, probe_launch, y_s=0.25, y_r=1.0, reference="reference/",
-        gpus=[],
+        gpus=[], prefix=PREFIX,
     )  # fmt: skip
     assert report.ok, [line.problem for line in report.lines]
     assert [line.result.score for line in report.lines] == [0.25, 1.0]
     family = _family(STRICT, "count_words")
     strict = env_check.check(
         ssh_driver, container_host, TaskLaunch(family, "long", 0, False), y_s=0.0, y_r=1.0,
-        reference=None, gpus=[],
+        reference=None, gpus=[], prefix=PREFIX,
     )  # fmt: skip
     assert strict.ok, [line.problem for line in strict.lines]
     assert strict.lines[0].result.score == 0.0
     names = ssh_driver.run("podman ps -a --format '{{.Names}}'").stdout.split()
-    assert not [n for n in names if n.startswith("bl-check-")]
+    assert not [n for n in names if n.startswith(f"{PREFIX}-check-")]

@@ -14,6 +14,7 @@ from baselines.runs import Lease, Run, RunStatus
 from baselines.users import Role
 from fleet import allocation, health, hosts
 from fleet.hosts import Host, HostCreate, HostStatus
+from tests.naming import PREFIX, workspace
 from timetracking.utc import utcnow
 from webapp.workspace_jobs import WorkspaceJobs
 
@@ -33,7 +34,7 @@ def local_host(engine) -> Host:
     with Session(engine) as s:
         host = hosts.add(s, HostCreate(name="local", driver="local"), "", None, utcnow())
         s.commit()
-        jobs_connections = WorkspaceJobs(engine, Path("/tmp")).connections
+        jobs_connections = WorkspaceJobs(engine, Path("/tmp"), PREFIX).connections
         health.check(s, host, jobs_connections, utcnow())
         jobs_connections.close()
         s.refresh(host)
@@ -43,7 +44,7 @@ def local_host(engine) -> Host:
 
 @pytest.fixture
 def jobs(engine, tmp_path):
-    jobs = WorkspaceJobs(engine, tmp_path / "data")
+    jobs = WorkspaceJobs(engine, tmp_path / "data", PREFIX)
     yield jobs
     jobs.close()
 
@@ -87,7 +88,7 @@ def test_start_then_stop_archives_and_removes_everything(
     jobs.wait(run_id, timeout=90)
     run = _run(engine, run_id)
     assert run.status == RunStatus.active, run.status_reason
-    user = f"bl-run-{run_id}"
+    user = workspace(run_id)
     home = Path(f"/home/{user}")
     assert _user_exists(user)
     assert (home / "solution" / "run.sh").stat().st_mode & 0o777 == 0o755
@@ -126,8 +127,8 @@ def test_a_failed_start_rolls_back_and_says_why(engine, make_user, local_host, j
     run = _run(engine, run_id)
     assert run.status == RunStatus.failed
     assert run.status_reason
-    assert not _user_exists(f"bl-run-{run_id}")
-    assert not Path(f"/home/bl-run-{run_id}").exists()
+    assert not _user_exists(workspace(run_id))
+    assert not Path(f"/home/{workspace(run_id)}").exists()
     with Session(engine) as s:
         assert s.exec(select(Lease).where(Lease.run_id == run_id)).all() == []
 
@@ -208,7 +209,7 @@ def test_restart_relaunches_the_ide_and_keeps_the_files(
     jobs.wait(run_id, timeout=90)
     before = _run(engine, run_id)
     assert before.status == RunStatus.active, before.status_reason
-    home = Path(f"/home/bl-run-{run_id}")
+    home = Path(f"/home/{workspace(run_id)}")
     (home / "work.txt").write_text("unsaved thoughts\n")
     jobs.restart(run_id)
     jobs.wait(run_id, timeout=90)

@@ -35,6 +35,7 @@ from fleet.drivers import ssh
 from fleet.hosts import Host, HostCreate, HostStatus
 from tests.conftest import create_account, csrf_token, empty_tables, login
 from tests.ide.servers import serve
+from tests.naming import workspace
 from timetracking.utc import utcnow
 from webapp.app import create_app
 from webapp.settings import Settings
@@ -189,7 +190,7 @@ def live(engine: Engine, database_url: str, tmp_path_factory) -> Iterator[Live]:
         finally:
             _truncate(engine)
     for run_id in started:
-        assert not _user_exists(f"bl-run-{run_id}"), f"workspace user of run {run_id} left"
+        assert not _user_exists(workspace(run_id)), f"workspace user of run {run_id} left"
 
 
 def _stop_all(live: Live) -> None:
@@ -207,7 +208,7 @@ def _stop_all(live: Live) -> None:
 def test_the_expert_gets_the_workbench_and_its_websocket(live: Live) -> None:
     client = live.clients["owner"]
     page = _workbench(client, live.ide())
-    assert f"/home/bl-run-{live.run_id}" in str(page.url)
+    assert f"/home/{workspace(live.run_id)}" in str(page.url)
     with live.socket("owner") as ws:  # code-server accepted the upgrade (101)
         assert ws.response.status_code == 101
     # The bare address sends the browser on, under the prefix.
@@ -408,7 +409,7 @@ def test_concurrent_starts_get_their_own_port_and_gpu(live: Live, tmp_path) -> N
             s.commit()
     for run_id in run_ids:
         assert live.run(run_id).status == RunStatus.finished
-        assert not _user_exists(f"bl-run-{run_id}")
+        assert not _user_exists(workspace(run_id))
 
 
 # --- after the run ends (last: it stops the module's workspace) ----------------------------------
@@ -423,7 +424,7 @@ def test_after_the_run_is_stopped_its_ide_is_gone(live: Live) -> None:
     live.jobs.wait(live.run_id, timeout=90)
     run = live.run()
     assert run.status == RunStatus.finished, run.status_reason
-    assert not _user_exists(f"bl-run-{live.run_id}")
+    assert not _user_exists(workspace(live.run_id))
 
     # A socket that was open when the workspace stopped is closed, not left hanging (until
     # then code-server sends a keep-alive frame every few seconds).
