@@ -10,12 +10,12 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
@@ -140,11 +140,15 @@ def start(
                 task_command.configure(session, run, host, driver, place, now())
             endpoint = driver.endpoint(spec.port)
             wait_ready(endpoint, ready_timeout)
-        except Exception as exc:  # any failure: undo on the host, free the leases, say why
+        except BaseException as exc:  # any failure: undo on the host, free the leases, say why
             log.warning("run %s failed to start on %s: %s", run_id, host.name, exc)
             if state:  # a runtime whose own start failed has undone its work already
                 with contextlib.suppress(Exception):
                     runtime.remove(spec, state)
+            if not isinstance(exc, Exception):  # an interrupt: undone, then passed on
+                session.rollback()
+                _fail(session, session.get(Run, run_id), INTERRUPTED, now())
+                raise
             reason = _reason(host, exc)
             if isinstance(exc, HostUnreachable):  # no more starts there until a check passes
                 host = session.get(Host, host.id)
@@ -245,3 +249,34 @@ def task_place(connections: Connections, run: Run, host: Host) -> task_runs.Plac
     """Where a live run's task lives, for snapshots and scoring."""
     spec = spec_for(run, host, connections.prefix)
     return task_runs.place_for(connections.driver(host), host, spec, run.runtime_state)
+
+
+# A start takes at most the family's install and start (task_runs.START_TIMEOUT_S each) and the
+# IDE's readiness; a run still provisioning well past that lost the process that started it.
+INTERRUPTED = "The start was interrupted (the platform restarted). Press Start again."
+ABANDONED_AFTER = timedelta(seconds=2 * task_runs.START_TIMEOUT_S + 5 * READY_TIMEOUT_S)
+
+
+def fail_abandoned_starts(
+    engine: Engine, connections: Connections, *, now: Callable[[], datetime]
+) -> list[int]:
+    """Runs left provisioning by a process that died mid-start (SIGKILL, a crash): whatever the
+    start had made on the host is removed, the leases freed, and the run failed with a reason
+    the expert can act on. Returns their ids."""
+    with Session(engine) as session:
+        stale = session.exec(
+            select(Run).where(
+                Run.status == RunStatus.provisioning, Run.created_at < now() - ABANDONED_AFTER
+            )
+        ).all()
+        for run in stale:
+            host = session.get(Host, run.host_id) if run.host_id else None
+            if host is not None:
+                spec = spec_for(run, host, connections.prefix)
+                try:
+                    connections.runtime(host).remove(spec, run.runtime_state or {})
+                except HostError as exc:
+                    log.warning("run %s: could not remove its abandoned start: %s", run.id, exc)
+                    continue  # tried again at the next round; the leases stay meanwhile
+            _fail(session, run, INTERRUPTED, now())
+        return [run.id for run in stale]

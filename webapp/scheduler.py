@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from fleet import health
+from fleet import health, workspaces
 from timetracking import timesheets
 from webapp import clock_jobs
 from webapp.job_lease import LeaseKeeper
@@ -42,6 +42,7 @@ class Scheduler:
     def check_hosts(self) -> None:
         with Session(self.engine) as session:
             health.check_all(session, self.jobs.connections, self.now())
+        workspaces.fail_abandoned_starts(self.engine, self.jobs.connections, now=self.now)
 
     def clock(self) -> None:
         with Session(self.engine) as session:
