@@ -12,7 +12,7 @@ counts as work, and the Regular messages by channel and method.
 
     .venv/bin/python bench/ide_frames.py [--idle-s 90] [--settle-s 20]
 
-Needs root (workspaces create unix users). The run gets a high id (``bl-run-<id>``) and a port
+Needs root (workspaces create unix users). The run gets a high id (``<prefix>-run-<id>``) and a port
 nothing listens on, so it never meets a test's workspace.
 """
 

@@ -1,6 +1,7 @@
 """The host health check: what it reads from a host, and the job that runs it every minute."""
 
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 from sqlmodel import Session
@@ -70,3 +71,37 @@ def test_draining_host_stays_draining_while_healthy(engine):
         health.check(s, host, connections, utcnow())
         connections.close()
         assert host.status == HostStatus.draining
+
+
+def test_an_interpreter_workspace_users_cannot_reach_is_named(engine):
+    """A checkout under a private folder (/root, any mktemp -d): the check names the path and
+    the folder that closes it, instead of a scorer's traceback at the first checkpoint."""
+    import os
+    import shutil
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("checking as another user needs root")
+    private = Path(tempfile.mkdtemp())  # mode 0700, as `mktemp -d` makes it
+    (private / "bin").mkdir()
+    python = private / "bin" / "python"
+    python.symlink_to(sys.executable)
+    private.chmod(0o700)
+    with Session(engine) as s:
+        data = HostCreate(name="local", driver="local", python=str(python))
+        host = hosts.add(s, data, "", None, utcnow())
+        s.commit()
+        connections = Connections(PREFIX)
+        health.check(s, host, connections, utcnow())
+        assert host.status == HostStatus.down
+        assert host.status_reason == (
+            f"workspace users cannot run {python}: {private} (mode 700) is closed to them"
+        )
+        private.chmod(0o755)  # opened: the same check passes
+        health.check(s, host, connections, utcnow())
+        connections.close()
+        shutil.rmtree(private)
+        assert host.status == HostStatus.ready, host.status_reason
