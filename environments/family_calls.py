@@ -24,7 +24,9 @@ class FamilyCallFailed(Exception):
     def __init__(self, message: str, kind: str = "error", output: str = "") -> None:
         super().__init__(message)
         self.message = message
-        self.kind = kind  # error, oom, timeout, killed
+        # error (the family raised), environment (an OSError: something the family needs is
+        # missing or closed to it), oom, timeout, killed, no-answer (the helper never ran)
+        self.kind = kind
         self.output = output
 
 
@@ -34,7 +36,7 @@ def parse(stdout: str, exit_status: int | None = 0) -> Any:
     if not found:
         raise FamilyCallFailed(
             f"the task helper ended (exit status {exit_status}) without an answer",
-            kind="killed" if exit_status in (-9, 137) else "error",
+            kind="killed" if exit_status in (-9, 137) else "no-answer",
             output=stdout[-3000:],
         )
     answer = json.loads(tail)

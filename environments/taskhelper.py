@@ -111,6 +111,13 @@ def main(argv: list[str]) -> int:
         answer = {"ok": True, "value": run(family_dir, task_name, operation)}
     except MemoryError:
         answer = {"ok": False, "kind": "oom", "error": "the family ran out of memory"}
+    except OSError as exc:  # a file or program the family needs is missing or closed to it
+        answer = {
+            "ok": False,
+            "kind": "environment",
+            "error": f"{exc.__class__.__name__}: {exc}",
+            "traceback": traceback.format_exc()[-4000:],
+        }
     except BaseException as exc:  # report everything, SystemExit included, as the answer
         if isinstance(exc, KeyboardInterrupt):
             raise

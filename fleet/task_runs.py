@@ -14,6 +14,8 @@ while it is scored.
 """
 
 import contextlib
+import functools
+import hashlib
 import math
 import mmap
 import secrets
@@ -174,7 +176,7 @@ def place_for(driver: Driver, host: Host, spec: WorkspaceSpec, state: dict[str, 
 class Installed:
     """A family as installed on a host."""
 
-    root: str  # FAMILIES/<name>@<version>, holding taskhelper.py and the family's folder
+    root: str  # install_dir(): holds taskhelper.py and the family's folder
     name: str
     gid: int  # of the group ``protected`` on that host
 
@@ -209,7 +211,14 @@ def install_for(driver: Driver, host: Host, launch: TaskLaunch) -> "Installed":
 
 
 def install_dir(family: Family) -> str:
-    return f"{FAMILIES}/{family.name}@{family.version}"
+    """Where a family is installed: per version of the family and of the helper that calls it,
+    so a host whose copy of either is older gets the new one at the next install."""
+    return f"{FAMILIES}/{family.name}@{family.version}-{_helper_version()}"
+
+
+@functools.cache
+def _helper_version() -> str:
+    return hashlib.sha256(HELPER.read_bytes()).hexdigest()[:8]
 
 
 def _stage(family: Family, leave_out: list[str]) -> Path:
@@ -316,7 +325,9 @@ def start(place: Place, installed: Installed, task: str, *, run_install: bool = 
 class ScoreResult:
     """What one scoring produced, in the shape of METR's score log entries."""
 
-    status: str  # scored, invalid, timeout, oom, error
+    # scored, invalid, timeout, oom, error (the family raised: the work's fault), fault (the
+    # scorer could not run: the platform's, never counted against the work)
+    status: str
     score: float | None
     message: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
@@ -429,6 +440,8 @@ def _failed(
         status, text = "timeout", f"scoring took longer than its limit of {timeout:g} s"
     elif exit_status in (137, -9) or exc.kind == "oom":
         status, text = "oom", "scoring was killed, most likely out of memory"
+    elif exc.kind in ("environment", "no-answer"):
+        status, text = "fault", f"the scorer could not run: {exc.message}"
     else:
         status, text = "error", f"the scorer failed: {exc.message}"
     return ScoreResult(status, None, {"error": text}, {}, seconds, exc.output or output)

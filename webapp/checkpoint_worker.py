@@ -141,7 +141,7 @@ class CheckpointWorker:
         except HostError as exc:
             self._retry(session, row, f"{WAITING_FOR_HOST} {host.name}: {exc}")
             return
-        if result.status == "error":  # the scorer itself could not run: ours, not the expert's
+        if result.status == "fault":  # the scorer itself could not run: ours, not the expert's
             self._platform_fault(session, row, result)
             return
         status = CheckpointStatus.scored if result.valid else CheckpointStatus.invalid
