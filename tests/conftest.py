@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel
 from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role, User
 from fleet.testing_sshd import SSHD, LoopbackSSHD, start_sshd
-from tests.naming import PREFIX, ours_or_dead
+from tests.naming import PREFIX, sweep_users
 from timetracking.utc import utcnow
 from webapp import db
 from webapp.app import create_app
@@ -48,27 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _no_stale_workspace_users() -> Iterator[None]:
     """Remove this session's workspace users (tests.naming.PREFIX) and those of test sessions
     that died, before and after; other installations' users are never touched."""
-    import pwd
-    import subprocess
-
-    from fleet.runtimes import USER_COMMENT, remove_user
-
-    def sweep() -> None:
-        for entry in pwd.getpwall():
-            if entry.pw_gecos == USER_COMMENT and ours_or_dead(entry.pw_name):
-                subprocess.run(
-                    remove_user(entry.pw_name, entry.pw_dir),
-                    shell=True,
-                    check=False,
-                    capture_output=True,
-                )
-
     enabled = os.geteuid() == 0
     if enabled:
-        sweep()
+        sweep_users()
     yield
     if enabled:
-        sweep()
+        sweep_users()
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,12 @@ touch each other's workspaces, and a sweep can tell a dead session's leftovers f
 """
 
 import os
+import pwd
 import re
+import subprocess
 
 from fleet import naming
+from fleet.runtimes import USER_COMMENT, remove_user
 
 PREFIX = f"bt{os.getpid():x}"
 TEST_PREFIX = re.compile(r"^bt([0-9a-f]+)-")
@@ -39,3 +42,15 @@ def dead_session(name: str) -> bool:
 def ours_or_dead(name: str) -> bool:
     """What a sweep of this session may remove: its own, and those of sessions that died."""
     return naming.owned(PREFIX, name) or dead_session(name)
+
+
+def sweep_users() -> list[str]:
+    """Remove the workspace users this session or a dead test session made; returns their
+    names. Users of other installations (a ``make demo`` beside the suite) stay."""
+    swept = []
+    for entry in pwd.getpwall():
+        if entry.pw_gecos == USER_COMMENT and ours_or_dead(entry.pw_name):
+            command = remove_user(entry.pw_name, entry.pw_dir)
+            subprocess.run(command, shell=True, check=False, capture_output=True)
+            swept.append(entry.pw_name)
+    return swept
