@@ -53,3 +53,13 @@ def test_a_sweep_takes_its_own_and_dead_sessions_users_never_another_installatio
     finally:
         for name in names.values():
             subprocess.run(remove_user(name, f"/home/{name}"), shell=True, check=False)
+
+
+def test_a_bad_prefix_setting_is_refused_at_start_up(tmp_path):
+    from pydantic import ValidationError
+
+    from webapp.settings import Settings
+
+    with pytest.raises(ValidationError, match="workspace_prefix"):
+        Settings(data_dir=tmp_path, workspace_prefix="Bad-One")
+    assert Settings(data_dir=tmp_path, workspace_prefix="lab1").prefix == "lab1"

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     # What every workspace user, container and scratch user this installation makes on a host
     # starts with (fleet.naming); empty: one made at random and kept in data_dir.
     workspace_prefix: str = ""
+
+    @field_validator("workspace_prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        """Refused at start-up, not at the first workspace: it names users and containers."""
+        from fleet import naming
+
+        return naming.check(value) if value else value
 
     @property
     def stripe_enabled(self) -> bool:
