@@ -270,14 +270,12 @@ def hosts_prepare(name: Annotated[str, typer.Argument(help="Host name.")]) -> No
             connections.close()
             _fail(f"no host named {name}; `baseliner hosts list` shows them")
         typer.echo(f"preparing {host.name}…")
+        catalogue = discover(settings.environment_dirs)
+        for error in catalogue.errors:  # a family that does not load is not installed either
+            typer.echo(f"note: not installed, the family does not load: {error}", err=True)
         try:
             rows = preparation.prepare(
-                session,
-                host,
-                connections.driver(host),
-                discover(settings.environment_dirs),
-                None,
-                utcnow(),
+                session, host, connections.driver(host), catalogue, None, utcnow()
             )
             session.commit()
         except HostUnreachable as exc:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from baselines.users import Role
-from fleet import hosts
+from fleet import hosts, preparation
 from fleet.drivers import ssh
 from fleet.hosts import Host, HostCreate, HostStatus
 from fleet.testing_sshd import LoopbackSSHD, free_port
@@ -285,6 +285,23 @@ def test_prepare_installs_every_family_and_shows_what_failed(
     # Bad input: a host that does not exist.
     missing = post_form(coordinator, f"{PAGE}/9999/prepare", {}, page=PAGE)
     assert missing.status_code == 404 and "No such host." in missing.text
+
+
+def test_preparing_a_host_that_does_not_answer_says_so_and_records_nothing(
+    coordinator: TestClient, sshd: LoopbackSSHD, engine, with_broken_family
+) -> None:
+    host_id = pinned_host(engine, sshd)
+    with Session(engine) as s:  # the host moved: nothing listens at its address any more
+        row = s.get(Host, host_id)
+        row.port = free_port()
+        s.add(row)
+        s.commit()
+    prepared = post_form(coordinator, f"{PAGE}/{host_id}/prepare", {}, page=PAGE)
+    assert prepared.status_code == 303
+    page = coordinator.get(PAGE).text
+    assert "gpu-01 did not answer:" in page and "not prepared yet" in page
+    with Session(engine) as s:
+        assert preparation.for_host(s, host_id) == []
 
 
 # --- the command line -----------------------------------------------------------------------------
