@@ -455,6 +455,17 @@ def scratch_home(place: Place, gid: int, snapshot: Path | None = None, *, copy: 
     return place.root_from_file(command, snapshot, timeout=600).stdout.strip()
 
 
+def sandbox_problems(driver: Driver, driver_user: str) -> list[str]:
+    """Why the host could not give a scorer its private /tmp (a mount namespace of its own), if
+    it could not: said by ``hosts check`` instead of as every checkpoint's scoring error."""
+    probe = "unshare --mount --propagation private -- mount -t tmpfs none /tmp 2>&1"
+    result = driver.run(as_root(driver_user, probe), timeout=30, check=False)
+    if result.exit_status == 0:
+        return []
+    said = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no reason given"]
+    return [f"scoring needs a private /tmp (unshare --mount) and the host refused: {said[0]}"]
+
+
 def _failed(
     exc: FamilyCallFailed, exit_status: int, seconds: float, timeout: float, output: str
 ) -> ScoreResult:
