@@ -262,7 +262,7 @@ def test_triton_cumsum_checks_on_the_cpu(ssh_driver, sshd):
 
 def test_the_experts_code_is_never_scored_as_root(ssh_driver, sshd):
     """The platform scores as root (METR's contract); triton_cumsum's scorer runs the solution as
-    the workspace user, with group protected added so it can read the scorer."""
+    the workspace user, with its family's own group added so it can read the scorer."""
     family = _family(Path(__file__).resolve().parents[2] / "environments", "triton_cumsum")
     launch = TaskLaunch(family, "main", 1, True, ("reference/",))
     host = _host(sshd, python=sys.executable)
