@@ -48,7 +48,7 @@ class HostFamily(SQLModel, table=True):
 
     @property
     def summary(self) -> str:
-        """As the hosts page and the CLI say it: "probe 1f9fcbfd: installed"."""
+        """As the hosts page and the CLI say it: "triton_cumsum 2c376e7e: installed"."""
         return f"{self.family} {self.version[:8]}: {self.said}"
 
 
