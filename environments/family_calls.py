@@ -39,7 +39,8 @@ def parse(stdout: str, exit_status: int | None = 0) -> Any:
             kind="killed" if exit_status in (-9, 137) else "no-answer",
             output=stdout[-3000:],
         )
-    answer = json.loads(tail)
+    # Only the answer's own line: a family's stderr, printed after it, is not part of it.
+    answer, _ = json.JSONDecoder().raw_decode(tail.lstrip())
     if not answer.get("ok"):
         raise FamilyCallFailed(
             answer.get("error", "the family failed"),

@@ -76,6 +76,10 @@ def probe(host: Host, connections: Connections) -> Health:
         problems.append("neither podman nor docker is installed")
     if not problems:
         problems += unreachable_for_workspaces(driver, host)
+    if not problems and host.runtime == "process":
+        from fleet import task_runs
+
+        problems += task_runs.sandbox_problems(driver, host.username)
     return Health(reachable=True, reason="; ".join(problems) or "ok", gpus=gpus, disk_free_gb=disk)
 
 

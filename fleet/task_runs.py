@@ -2,15 +2,21 @@
 workspace, write its instructions there, and score it the way METR's protected scoring does.
 
 A family is installed once per version under ``FAMILIES`` (its reference solution left out),
-owned by root and readable only by the group ``protected``. The expert's unix user is not in
-that group, so the scorer and any hidden data stay out of reach of the IDE and its terminals.
-``install``, ``start`` and scoring run as root, as METR's standard says, through
-``environments/taskhelper.py``; a family that runs the expert's code while scoring (ours do)
-drops to the workspace user with ``protected`` as an extra group (``BASELINER_SCORING_USER``,
-``BASELINER_PROTECTED_GID``). Families that take their paths from ``$HOME`` are scored on a
-fresh copy of the task folder, or of a checkpoint's snapshot (``fleet.snapshots``), inside a
-root-owned folder of group ``protected``, so the expert cannot change what is being scored
-while it is scored.
+owned by root and readable only by a group of its own (``family_group``): METR's ``protected``
+group, one per installed family. The expert's unix user is not in it, so the scorer and any
+hidden data stay out of reach of the IDE and its terminals. ``install``, ``start`` and scoring
+run as root, as METR's standard says, through ``environments/taskhelper.py``; a family that runs
+the expert's code while scoring (ours do) drops to the workspace user with its own family's
+group added (``BASELINER_SCORING_USER``, ``BASELINER_PROTECTED_GID``), so that code may read its
+own scorer but no other family's files.
+
+Every scoring has a scratch folder of its own under ``SCORING`` (root's, the family's group,
+mode 0710): ``home``, a fresh copy of the task folder or of a checkpoint's snapshot
+(``fleet.snapshots``) for families that take their paths from ``$HOME``, so the expert cannot
+change what is being scored while it is scored; and ``tmp``, the run's user's alone (0700),
+mounted over ``/tmp`` in a mount namespace of the scorer's own on process hosts, so nothing the
+scorer or the expert's code writes to /tmp is seen by another run, nor theirs by it. Another
+run's scorer, even of the same family, cannot read either: both are the other user's, mode 0700.
 """
 
 import contextlib
@@ -18,6 +24,7 @@ import functools
 import hashlib
 import math
 import mmap
+import re
 import secrets
 import shlex
 import shutil
@@ -38,7 +45,7 @@ from fleet.task_command import install as task_command
 
 FAMILIES = "/opt/baseliner/families"
 SCORING = "/var/lib/baseliner/scoring"
-PROTECTED = "protected"
+FAMILY_GROUP_PREFIX = "blf-"
 SCORE_TIMEOUT_S = 600
 STALE_SCRATCH_MIN = 60  # a scratch folder this old belongs to no scoring still running
 START_TIMEOUT_S = 600
@@ -140,6 +147,15 @@ class Place:
                 with contextlib.suppress(BufferError):  # a feed still holds it past a timeout
                     data.close()
 
+    def private_tmp(self, tmp: str, command: str) -> str:
+        """``command`` with ``tmp`` mounted over /tmp in a mount namespace of its own, so what
+        it writes to /tmp is its own and other runs' /tmp files are out of sight. A container
+        is the run's own already, /tmp included, and has no right to make mounts."""
+        if self.container:
+            return command
+        inner = f"mount --bind {q(tmp)} /tmp && {command}"
+        return f"unshare --mount --propagation private -- bash -c {q(inner)}"
+
     def _as_root(self, command: str, env: dict[str, str] | None = None, stdin: bool = False) -> str:
         env = {"HOME": self.home, "USER": self.user, **self.env, **(env or {})}
         if self.container:
@@ -178,7 +194,7 @@ class Installed:
 
     root: str  # install_dir(): holds taskhelper.py and the family's folder
     name: str
-    gid: int  # of the group ``protected`` on that host
+    gid: int  # of the family's own group (``family_group``) on that host
 
     @property
     def family_dir(self) -> str:
@@ -221,6 +237,15 @@ def _helper_version() -> str:
     return hashlib.sha256(HELPER.read_bytes()).hexdigest()[:8]
 
 
+def family_group(family: Family) -> str:
+    """The unix group that may read one installed family (this version's folder): a scorer is
+    given only its own family's group, so the expert's code it runs reads no other family's
+    scorer or hidden data. Within groupadd's 32 characters; the hash tells versions apart."""
+    name = re.sub(r"[^a-z0-9_-]", "-", family.name.lower())[:18]
+    digest = hashlib.sha256(f"{family.name}@{family.version}".encode()).hexdigest()[:8]
+    return f"{FAMILY_GROUP_PREFIX}{name}-{digest}"
+
+
 def _stage(family: Family, leave_out: list[str]) -> Path:
     """A local folder holding taskhelper.py and the family less ``leave_out`` (its reference)."""
     staging = Path(tempfile.mkdtemp(prefix="baseliner-family-"))
@@ -249,17 +274,17 @@ def install(
 ) -> Installed:
     """Install the family on the host unless this version already is; with ``python``, also
     run its ``install()`` there once (process hosts; containers run it in each container)."""
-    target = install_dir(family)
+    target, group = install_dir(family), family_group(family)
 
     def root(command: str, timeout: float = 120) -> str:
         return driver.run(as_root(driver_user, command), timeout=timeout).stdout
 
-    gid = root(
-        f"getent group {PROTECTED} >/dev/null || groupadd --system {PROTECTED};"
-        f" getent group {PROTECTED} | cut -d: -f3"
-    ).strip()
+    # -f: a second install racing this one has made it already, which is fine.
+    gid = root(f"groupadd -f --system {group} && getent group {group} | cut -d: -f3").strip()
     installed = Installed(root=target, name=family.name, gid=int(gid))
-    if driver.run(as_root(driver_user, f"test -f {q(target)}/.complete"), check=False).exit_status:
+    # Complete, and of its own group (an install by an older Baseliner shared one group).
+    done = f'test -f {q(target)}/.complete && test "$(stat -c %G {q(target)})" = {group}'
+    if driver.run(as_root(driver_user, done), check=False).exit_status:
         staging = _stage(family, leave_out)
         partial = f"{target}.partial"
         try:
@@ -271,7 +296,7 @@ def install(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         root(
-            f"chown -R root:{PROTECTED} {q(partial)} && chmod -R u=rwX,g=rX,o= {q(partial)}"
+            f"chown -R root:{group} {q(partial)} && chmod -R u=rwX,g=rX,o= {q(partial)}"
             f" && rm -rf {q(target)} && mv {q(partial)} {q(target)}"
         )
         if python and task:
@@ -370,23 +395,26 @@ def score(
 ) -> ScoreResult:
     """Score the task folder: on a fresh copy when the family reads ``$HOME`` (``fresh_copy``),
     made from ``snapshot`` (a checkpoint's tar) if given, else from the live folder; otherwise in
-    place (METR families that name /home/agent themselves score the live folder)."""
-    scratch = scratch_home(place, installed.gid, snapshot) if fresh_copy else ""
-    home = f"{scratch}/home" if scratch else place.home
+    place (METR families that name /home/agent themselves score the live folder). Either way the
+    scorer has a scratch folder and a /tmp of its own, removed afterwards."""
+    scratch = scratch_home(place, installed.gid, snapshot, copy=fresh_copy)
+    home = f"{scratch}/home" if fresh_copy else place.home
     env = {
         "HOME": home,
+        "TMPDIR": "/tmp",  # the private one, never a folder named by the caller's environment
         "BASELINER_SCORING_USER": place.user,
         "BASELINER_PROTECTED_GID": str(installed.gid),
     }
-    command = installed.helper(place.python, task, "score", limit_s=timeout)
+    command = place.private_tmp(
+        f"{scratch}/tmp", installed.helper(place.python, task, "score", limit_s=timeout)
+    )
     started = time.monotonic()
     try:
         result = place.root(
             command, env=env, timeout=timeout + 60, input=submission.encode(), check=False
         )
     finally:
-        if scratch:
-            place.root(f"rm -rf {q(scratch)}", timeout=120, check=False)
+        place.root(f"rm -rf {q(scratch)}", timeout=120, check=False)
     seconds = time.monotonic() - started
     output = (result.stdout + "\n" + result.stderr)[-4000:]
     try:
@@ -405,30 +433,47 @@ def score(
     )
 
 
-def scratch_home(place: Place, gid: int, snapshot: Path | None = None) -> str:
-    """A new folder under ``SCORING`` (root's, group ``gid``, mode 0750, so the expert cannot
-    change what is scored) holding ``home``: a copy of the live task folder, or ``snapshot``
-    extracted by the workspace user so every file is theirs. Returns the folder, to remove."""
+def scratch_home(place: Place, gid: int, snapshot: Path | None = None, *, copy: bool = True) -> str:
+    """A new folder under ``SCORING`` for one scoring, root's and of group ``gid`` (the family's)
+    with mode 0710: the scorer may pass through it, the expert's IDE (not in the group) may not,
+    and no one but root may list it. It holds ``tmp``, the scorer's private /tmp, and with
+    ``copy`` ``home``: a copy of the live task folder, or ``snapshot`` extracted by the workspace
+    user so every file is theirs. Both are the workspace user's, mode 0700, so another run's
+    scorer, even of the same family, reads neither. Returns the folder, to remove."""
     user = q(place.user)
-    # A snapshot is extracted from inside the new home: the user may not enter "$d" itself.
-    fill = (
-        f'cp -a {q(place.home)} "$d/home"'
-        if snapshot is None
-        else f'mkdir -m 700 "$d/home" && chown {user}: "$d/home" && cd "$d/home"'
-        f" && runuser -u {user} -- tar -x -p -m -f -"
-    )
+    if not copy:
+        fill = ""
+    elif snapshot is None:
+        fill = f' && cp -a {q(place.home)} "$d/home" && chmod 700 "$d/home"'
+    else:  # extracted from inside the new home: the user may not enter "$d" itself
+        fill = (
+            f' && mkdir -m 700 "$d/home" && chown {user}: "$d/home" && cd "$d/home"'
+            f" && runuser -u {user} -- tar -x -p -m -f - && chmod 700 ."
+        )
     command = (
         f"mkdir -p {SCORING} && chmod 711 {SCORING}"
         # What a scoring cut short by a platform crash left (its own cleanup never ran).
         f" && find {SCORING} -mindepth 1 -maxdepth 1 -name 'score-*' -mmin +{STALE_SCRATCH_MIN}"
         " -exec rm -rf {} +"
         f" && d=$(mktemp -d {SCORING}/score-XXXXXXXX) || exit 1"
-        f'; {{ chgrp {gid} "$d" && chmod 750 "$d" && {fill}; }}'
+        f'; {{ chgrp {gid} "$d" && chmod 710 "$d" && mkdir -m 700 "$d/tmp"'
+        f' && chown {user}: "$d/tmp"{fill}; }}'
         f' || {{ s=$?; rm -rf "$d"; exit $s; }}; echo "$d"'
     )
-    if snapshot is None:
+    if snapshot is None or not copy:
         return place.root(command, timeout=600).stdout.strip()
     return place.root_from_file(command, snapshot, timeout=600).stdout.strip()
+
+
+def sandbox_problems(driver: Driver, driver_user: str) -> list[str]:
+    """Why the host could not give a scorer its private /tmp (a mount namespace of its own), if
+    it could not: said by ``hosts check`` instead of as every checkpoint's scoring error."""
+    probe = "unshare --mount --propagation private -- mount -t tmpfs none /tmp 2>&1"
+    result = driver.run(as_root(driver_user, probe), timeout=30, check=False)
+    if result.exit_status == 0:
+        return []
+    said = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no reason given"]
+    return [f"scoring needs a private /tmp (unshare --mount) and the host refused: {said[0]}"]
 
 
 def _failed(

@@ -252,6 +252,45 @@ def hosts_check(
     connections.close()
 
 
+@hosts_app.command("prepare")
+def hosts_prepare(name: Annotated[str, typer.Argument(help="Host name.")]) -> None:
+    """Install every catalogued task family on a host and run its install(), so no Start waits
+    for it; prints each outcome. Exit status 1 when one failed, 2 when the host is unknown or
+    did not answer."""
+    from environments.catalogue import discover
+    from fleet import hosts, preparation
+    from fleet.connections import Connections
+    from fleet.drivers.base import HostUnreachable
+
+    settings, session = _session()
+    connections = Connections(settings.prefix)
+    with session:
+        host = hosts.by_name(session, name)
+        if host is None:
+            connections.close()
+            _fail(f"no host named {name}; `baseliner hosts list` shows them")
+        typer.echo(f"preparing {host.name}…")
+        catalogue = discover(settings.environment_dirs)
+        for error in catalogue.errors:  # a family that does not load is not installed either
+            typer.echo(f"note: not installed, the family does not load: {error}", err=True)
+        try:
+            rows = preparation.prepare(
+                session, host, connections.driver(host), catalogue, None, utcnow()
+            )
+            session.commit()
+        except HostUnreachable as exc:
+            _fail(f"{host.name} did not answer: {exc}")
+        finally:
+            connections.close()
+        for row in rows:
+            typer.echo(f"  {row.summary}")
+        failed = [row.family for row in rows if not row.ok]
+        if failed:
+            typer.echo(f"error: not installed on {host.name}: {', '.join(failed)}", err=True)
+            raise typer.Exit(code=1)
+        typer.echo(f"{host.name}: {len(rows)} famil{'y' if len(rows) == 1 else 'ies'} installed")
+
+
 @hosts_app.command("drain")
 def hosts_drain(
     name: Annotated[str, typer.Argument(help="Host name.")],

@@ -12,6 +12,7 @@ from baselines.tokens import ApiToken
 from baselines.users import User
 from environments.task_settings import TaskSettings
 from fleet.hosts import Host
+from fleet.preparation import HostFamily
 from payments.batches import PayoutBatch, PayoutLine
 from payments.payout_accounts import PayoutAccount
 from payments.rates import ExpertRate
@@ -32,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "ExpertRate",
     "Host",
+    "HostFamily",
     "ImportedRun",
     "ImportedScore",
     "JobLease",

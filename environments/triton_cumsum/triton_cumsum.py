@@ -66,8 +66,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def _scoring_identity() -> dict[str, Any]:
     """Popen arguments that run the scorer, and so the expert's code, as the workspace user with
-    the group ``protected`` added (it may read the scorer, not the expert's live shell), when
-    Baseliner runs scoring as root; nothing when run by hand."""
+    this family's own group added (METR's ``protected``: it may read this family's scorer, not
+    another family's, and the expert's live shell may read neither), when Baseliner runs
+    scoring as root; nothing when run by hand."""
     user = os.environ.get("BASELINER_SCORING_USER")
     if os.geteuid() != 0 or not user or user == "root":
         return {}

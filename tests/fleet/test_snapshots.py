@@ -203,14 +203,14 @@ def test_path_for_takes_only_a_sha256(tmp_path):
 # -- scoring a snapshot ----------------------------------------------------------------------
 
 # The score says whether the scorer saw the snapshot's files as the workspace user's, in a
-# folder of root's and group protected's (mode 0750).
+# folder of root's and the family's group (mode 0710: passable, not listable).
 OWNED = """import os, pwd
 def answer():
     home = os.path.dirname(__file__)
     mine = pwd.getpwuid(os.stat(__file__).st_uid).pw_name == os.environ["BASELINER_SCORING_USER"]
     folder = os.stat(os.path.dirname(home))
     guarded = (folder.st_uid, folder.st_gid, folder.st_mode & 0o777) == (
-        0, int(os.environ["BASELINER_PROTECTED_GID"]), 0o750)
+        0, int(os.environ["BASELINER_PROTECTED_GID"]), 0o710)
     return {value} if mine and guarded else -1.0
 """
 

@@ -57,7 +57,9 @@ def probe_place(ssh_driver, sshd, probe_launch):
         yield place, installed
 
 
-def test_the_workspace_user_cannot_read_the_family_or_its_scorer(ssh_driver, probe_place):
+def test_the_workspace_user_cannot_read_the_family_or_its_scorer(
+    ssh_driver, probe_place, probe_launch
+):
     place, installed = probe_place
     for path in (
         installed.root,
@@ -66,10 +68,11 @@ def test_the_workspace_user_cannot_read_the_family_or_its_scorer(ssh_driver, pro
     ):
         result = _as_user(ssh_driver, place.user, f"cat {path} || ls {path}")
         assert result.exit_status != 0 and "Permission denied" in result.stderr, path
-    # The reference solution never reaches the host; the rest is root's, group protected.
+    # The reference solution never reaches the host; the rest is root's, of the family's group.
     assert ssh_driver.run(f"test -e {installed.family_dir}/reference", check=False).exit_status
     owner = ssh_driver.run(f"stat -c '%U:%G %a' {installed.family_dir}/probe.py").stdout.split()
-    assert owner == ["root:protected", "640"]
+    group = task_runs.family_group(probe_launch.family)
+    assert owner == [f"root:{group}", "640"]
     # The task folder is the user's, with the instructions written into it.
     listing = _as_user(ssh_driver, place.user, "cat ~/solution.py ~/INSTRUCTIONS.md").stdout
     assert "return 0.25" in listing and "Make answer() in solution.py return 1." in listing
@@ -107,6 +110,71 @@ def test_scoring_outcomes(ssh_driver, probe_place):
     assert not Path(good.details["home"]).parent.exists()
     mine = f"find {task_runs.SCORING} -user {shlex.quote(place.user)} 2>/dev/null; true"
     assert ssh_driver.run(mine).stdout.split() == []
+
+
+# The expert's solution, scored: it tries each path and says which it could read. It runs as
+# the workspace user with its own family's group (the probe drops to it, as families must).
+SNOOP = """import os
+TARGETS = {targets!r}
+def answer():
+    if os.geteuid() == 0:
+        raise RuntimeError("scored as root")
+    read = []
+    for label, path in TARGETS.items():
+        try:
+            os.listdir(path) if os.path.isdir(path) else open(path).read()
+            read.append(label)
+        except OSError:
+            pass
+    with open("/tmp/mine.txt", "w") as f:  # its own /tmp works
+        f.write("mine")
+    if read or open("/tmp/mine.txt").read() != "mine":
+        raise RuntimeError("read: " + ", ".join(read))
+    return 1.0
+"""
+
+
+def test_the_experts_code_reads_no_other_family_nor_another_runs_scratch_or_tmp(
+    ssh_driver, sshd, probe_place, probe_launch
+):
+    """While A is scored, its solution tries another installed family's files, the scratch
+    folder of B's scoring under way (B runs the same family, so its scorer has the same group)
+    and B's /tmp files: all refused. Its own family's scorer still scores it."""
+    place, installed = probe_place
+    host = _host(sshd)
+    other = task_runs.install(
+        ssh_driver, host.username, _family(STRICT, "count_words"), leave_out=[],
+        python="python3", task="short",
+    )  # fmt: skip
+    assert other.gid != installed.gid
+    with env_check.scratch_place(ssh_driver, host, installed, probe_launch, [], PREFIX) as b:
+        task_runs.start(b, installed, "main")
+        scratch_b = task_runs.scratch_home(b, installed.gid)  # B's scoring, under way
+        tmp_b = f"/tmp/{b.user}-notes.txt"  # a file B's terminal left in the shared /tmp
+        _as_user(ssh_driver, b.user, f"echo B > {tmp_b} && chmod 644 {tmp_b}")
+        ssh_driver.run(
+            f"echo B > {scratch_b}/tmp/result.json && chown {b.user}: {scratch_b}/tmp/result.json"
+        )
+        targets = {
+            "another family's folder": other.root,
+            "another family's scorer": f"{other.family_dir}/count_words.py",
+            "the scratch folders": task_runs.SCORING,
+            "another run's scratch folder": scratch_b,
+            "another run's scoring copy": f"{scratch_b}/home/solution.py",
+            "another run's scoring /tmp": f"{scratch_b}/tmp/result.json",
+            "another run's /tmp file": tmp_b,
+        }
+        try:
+            for path in targets.values():  # each is there, for root to see
+                assert ssh_driver.run(f"test -e {path}", check=False).exit_status == 0, path
+            # Outside scoring, A's user reads B's /tmp file: only the private /tmp hides it.
+            assert _as_user(ssh_driver, place.user, f"cat {tmp_b}").stdout.strip() == "B"
+            result = _score_with(ssh_driver, place, installed, SNOOP.format(targets=targets))
+        finally:
+            ssh_driver.run(f"rm -rf {scratch_b} {tmp_b}")
+    assert (result.status, result.score) == ("scored", 1.0), result.message
+    # A's private /tmp went with its scratch folder; the shared /tmp never saw it.
+    assert ssh_driver.run("test -e /tmp/mine.txt", check=False).exit_status != 0
 
 
 def test_env_check_scores_start_and_reference_and_catches_drift(ssh_driver, sshd, probe_launch):
@@ -195,7 +263,7 @@ def test_triton_cumsum_checks_on_the_cpu(ssh_driver, sshd):
 
 def test_the_experts_code_is_never_scored_as_root(ssh_driver, sshd):
     """The platform scores as root (METR's contract); triton_cumsum's scorer runs the solution as
-    the workspace user, with group protected added so it can read the scorer."""
+    the workspace user, with its family's own group added so it can read the scorer."""
     family = _family(Path(__file__).resolve().parents[2] / "environments", "triton_cumsum")
     launch = TaskLaunch(family, "main", 1, True, ("reference/",))
     host = _host(sshd, python=sys.executable)

@@ -177,7 +177,8 @@ def test_a_workspace_user_cannot_read_what_is_not_theirs(app, sshd, two_runs):
         task = checkpointing.run_task(s, settings, run_b)
         place_b = workspaces.task_place(app.state.workspaces.connections, run_b, host)
     family = task_runs.install_dir(task.ref.family)
-    gid = int(driver.run(f"getent group {task_runs.PROTECTED} | cut -d: -f3").stdout)
+    group = task_runs.family_group(task.ref.family)
+    gid = int(driver.run(f"getent group {group} | cut -d: -f3").stdout)
     scratch = task_runs.scratch_home(place_b, gid, snapshot)  # what B's scoring reads
     try:
         paths = {

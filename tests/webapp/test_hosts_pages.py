@@ -15,15 +15,19 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from baselines.users import Role
-from fleet import hosts
+from fleet import hosts, preparation
 from fleet.drivers import ssh
 from fleet.hosts import Host, HostCreate, HostStatus
 from fleet.testing_sshd import LoopbackSSHD, free_port
 from tests.conftest import login, post_form
+from tests.hosts import ready_host
+from tests.live_runs import PROBE_FAMILIES
 from timetracking.utc import utcnow
 
 BIN = Path(sys.executable).parent / "baseliner"
 PAGE = "/coordinator/hosts"
+BROKEN_FAMILIES = Path(__file__).resolve().parents[1] / "fleet" / "broken_families"
+FAMILY_DIRS = os.pathsep.join([str(PROBE_FAMILIES), str(BROKEN_FAMILIES)])
 # This machine's GPUs, as the health check counts them (none where nvidia-smi is missing).
 GPUS = (
     len(
@@ -251,6 +255,55 @@ def test_check_now_drain_and_undrain(
     assert "gpu-01: down (" in page and keygen_fingerprint(sshd.host_pub_path) in page
 
 
+@pytest.fixture
+def with_broken_family(settings) -> str:
+    """The probe families and one whose install() raises, as the portal's catalogue."""
+    settings.environment_dirs = FAMILY_DIRS
+    return FAMILY_DIRS
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installs families as root")
+def test_prepare_installs_every_family_and_shows_what_failed(
+    coordinator: TestClient, engine, with_broken_family
+) -> None:
+    host = ready_host(engine)
+    page = coordinator.get(PAGE).text
+    assert "not prepared yet" in page and f'action="{PAGE}/{host.id}/prepare"' in page
+
+    prepared = post_form(coordinator, f"{PAGE}/{host.id}/prepare", {}, page=PAGE)
+    assert (prepared.status_code, prepared.headers["location"]) == (303, PAGE)
+    page = coordinator.get(PAGE).text
+    assert "local: could not install broken_install; the reasons are in the list." in page
+    assert re.search(r"probe [0-9a-f]{8}: installed", page)
+    assert re.search(r"triton_cumsum [0-9a-f]{8}: installed", page)
+    assert re.search(
+        r"broken_install [0-9a-f]{8}: install\(\) failed: RuntimeError: the weights server is"
+        " unreachable",
+        page,
+    )
+    assert "not prepared yet" not in page
+    # Bad input: a host that does not exist.
+    missing = post_form(coordinator, f"{PAGE}/9999/prepare", {}, page=PAGE)
+    assert missing.status_code == 404 and "No such host." in missing.text
+
+
+def test_preparing_a_host_that_does_not_answer_says_so_and_records_nothing(
+    coordinator: TestClient, sshd: LoopbackSSHD, engine, with_broken_family
+) -> None:
+    host_id = pinned_host(engine, sshd)
+    with Session(engine) as s:  # the host moved: nothing listens at its address any more
+        row = s.get(Host, host_id)
+        row.port = free_port()
+        s.add(row)
+        s.commit()
+    prepared = post_form(coordinator, f"{PAGE}/{host_id}/prepare", {}, page=PAGE)
+    assert prepared.status_code == 303
+    page = coordinator.get(PAGE).text
+    assert "gpu-01 did not answer:" in page and "not prepared yet" in page
+    with Session(engine) as s:
+        assert preparation.for_host(s, host_id) == []
+
+
 # --- the command line -----------------------------------------------------------------------------
 
 
@@ -263,9 +316,13 @@ def cli(database_url, tmp_path, engine):
     }
     env.pop("BASELINER_CONFIG", None)
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(BIN), "hosts", *args], capture_output=True, text=True, env=env, timeout=120
+            [str(BIN), "hosts", *args],
+            capture_output=True,
+            text=True,
+            env={**env, **(extra_env or {})},
+            timeout=300,
         )
 
     return run
@@ -308,3 +365,27 @@ def test_hosts_commands(cli, sshd: LoopbackSSHD, engine) -> None:
     assert garbage.returncode == 2
     assert "not an OpenSSH public-key line" in garbage.stderr and "Traceback" not in garbage.stderr
     assert len(all_hosts(engine)) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installs families as root")
+def test_hosts_prepare(cli, engine) -> None:
+    added = cli("add", "--name", "here", "--local")
+    assert added.returncode == 0, added.stderr
+    good = cli("prepare", "here", extra_env={"BASELINER_ENVIRONMENT_DIRS": str(PROBE_FAMILIES)})
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert re.search(r"^  probe [0-9a-f]{8}: installed$", good.stdout, re.M)
+    assert good.stdout.splitlines()[-1] == "here: 2 families installed"
+    # A family whose install() raises: said with its reason, and exit status 1.
+    bad = cli("prepare", "here", extra_env={"BASELINER_ENVIRONMENT_DIRS": FAMILY_DIRS})
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert re.search(
+        r"^  broken_install [0-9a-f]{8}: install\(\) failed: RuntimeError: the weights server"
+        " is unreachable$",
+        bad.stdout,
+        re.M,
+    )
+    assert "error: not installed on here: broken_install" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    # Bad input: an unknown host.
+    unknown = cli("prepare", "nowhere")
+    assert unknown.returncode == 2 and "no host named nowhere" in unknown.stderr

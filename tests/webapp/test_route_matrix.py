@@ -61,7 +61,7 @@ from baselines.runs import Lease, Run, RunStatus
 from baselines.tokens import ApiToken
 from baselines.users import Role, User
 from environments.task_settings import TaskSettings
-from fleet import hosts, snapshots
+from fleet import hosts, preparation, snapshots
 from fleet.hosts import Host, HostCreate, HostStatus
 from payments import batches, rates
 from payments.batches import Method, PayoutBatch, PayoutLine
@@ -182,6 +182,7 @@ POST   /coordinator/runs/{run_id}/stop                     login  403    303    
 GET    /coordinator/hosts                                  login  403    200    403    403    200
 POST   /coordinator/hosts                                  login  403    303    403    403    303
 POST   /coordinator/hosts/{host_id}/check                  login  403    303    403    403    303
+POST   /coordinator/hosts/{host_id}/prepare                login  403    303    403    403    303
 POST   /coordinator/hosts/{host_id}/drain                  login  403    303    403    403    303
 POST   /coordinator/hosts/{host_id}/undrain                login  403    303    403    403    303
 # Timesheets: an expert's own (another's does not exist for them); coordinators, finance and
@@ -1150,6 +1151,18 @@ def _check_host(w: World) -> Call:
         assert after.last_seen is not None and after.disk_free_gb
 
     return Call(f"/coordinator/hosts/{host.id}/check", location="/coordinator/hosts", check=check)
+
+
+@prepares("POST", "/coordinator/hosts/{host_id}/prepare")
+def _prepare_host(w: World) -> Call:
+    host = w.host()
+
+    def check(_):
+        with Session(w.engine) as s:
+            said = {row.family: row.ok for row in preparation.for_host(s, host.id)}
+        assert said.get("triton_cumsum") is True, said
+
+    return Call(f"/coordinator/hosts/{host.id}/prepare", location="/coordinator/hosts", check=check)
 
 
 @prepares("POST", "/coordinator/hosts/{host_id}/drain")

@@ -1,13 +1,15 @@
-"""Coordinator pages for GPU hosts: register one (pinning its SSH key), check, drain, list."""
+"""Coordinator pages for GPU hosts: register one (pinning its SSH key), check, prepare (install
+every task family), drain, list."""
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from baselines.errors import DomainError
-from fleet import health, hosts
+from environments.catalogue import discover
+from fleet import health, hosts, preparation
 from fleet.drivers import ssh
-from fleet.drivers.base import HostError
+from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import HostCreate
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep
@@ -35,6 +37,7 @@ FIELDS = (
 def _page(request, session, status_code=200, **extra):
     context = {
         "hosts": hosts.all_hosts(session),
+        "families": preparation.by_host(session),
         "values": {
             "port": "22",
             "username": "root",
@@ -113,6 +116,36 @@ async def check_host(
         health.check, session, host, request.app.state.workspaces.connections, now
     )
     flash(request, f"{host.name}: {host.status} ({result.reason}).", "ok" if result.ok else "error")
+    return RedirectResponse("/coordinator/hosts", status_code=303)
+
+
+@router.post("/{host_id}/prepare")
+async def prepare_host(
+    request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
+):
+    """Install every catalogued family there now, so no expert's Start waits for an install and
+    a failing install() shows here before anyone is assigned."""
+    host = hosts.get(session, host_id)
+    settings = request.app.state.settings
+    connections = request.app.state.workspaces.connections
+
+    def prepare() -> list[preparation.HostFamily]:
+        catalogue = discover(settings.environment_dirs)
+        return preparation.prepare(session, host, connections.driver(host), catalogue, user, now)
+
+    try:
+        rows = await run_in_threadpool(prepare)
+        session.commit()
+    except HostUnreachable as exc:
+        session.rollback()
+        flash(request, f"{host.name} did not answer: {exc}", "error")
+        return RedirectResponse("/coordinator/hosts", status_code=303)
+    failed = [row.family for row in rows if not row.ok]
+    if failed:
+        said = f"{host.name}: could not install {', '.join(failed)}; the reasons are in the list."
+        flash(request, said, "error")
+    else:
+        flash(request, f"{host.name}: {len(rows)} task families installed.")
     return RedirectResponse("/coordinator/hosts", status_code=303)
 
 
