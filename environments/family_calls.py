@@ -34,8 +34,10 @@ def parse(stdout: str, exit_status: int | None = 0) -> Any:
     """The value the helper printed after its separator, or FamilyCallFailed saying why not."""
     head, found, tail = stdout.rpartition(SEPARATOR)
     if not found:
+        said = stdout.strip().splitlines()[-1:]  # bash's own word when it could not run it
         raise FamilyCallFailed(
-            f"the task helper ended (exit status {exit_status}) without an answer",
+            f"the task helper ended (exit status {exit_status}) without an answer"
+            + (f": {said[0][-300:]}" if said else ""),
             kind="killed" if exit_status in (-9, 137) else "no-answer",
             output=stdout[-3000:],
         )
