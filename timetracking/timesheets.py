@@ -168,17 +168,6 @@ def visible_to(session: Session, sheet_id: int, user: User) -> Timesheet:
     return sheet
 
 
-def for_review(
-    session: Session, status: TimesheetStatus | None, limit: int = 500
-) -> list[tuple[Timesheet, User]]:
-    """Sheets with their experts, the most recent periods first; all statuses for None."""
-    query = select(Timesheet, User).join(User, User.id == Timesheet.expert_id)
-    if status is not None:
-        query = query.where(Timesheet.status == status)
-    query = query.order_by(Timesheet.period_start.desc(), User.name, Timesheet.id)
-    return list(session.exec(query.limit(limit)).all())
-
-
 def counts(session: Session) -> dict[str, int]:
     found = {s.value: 0 for s in TimesheetStatus}
     for status in session.exec(select(Timesheet.status)):
