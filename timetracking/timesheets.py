@@ -155,11 +155,6 @@ def sheet_for(
     return sheet
 
 
-def for_expert(session: Session, expert_id: int) -> list[Timesheet]:
-    query = select(Timesheet).where(Timesheet.expert_id == expert_id)
-    return list(session.exec(query.order_by(Timesheet.period_start.desc())))
-
-
 def visible_to(session: Session, sheet_id: int, user: User) -> Timesheet:
     """The sheet, if this user may see it: its expert, or a reviewer."""
     sheet = session.get(Timesheet, sheet_id)

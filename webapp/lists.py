@@ -61,6 +61,12 @@ def timesheets(status: TimesheetStatus | None) -> Listing:
     return Listing(query, (Timesheet.period_start.desc(), User.name), Timesheet.id)
 
 
+def expert_timesheets(expert_id: int) -> Listing:
+    """One expert's timesheets, the latest period first."""
+    query = select(Timesheet).where(Timesheet.expert_id == expert_id)
+    return Listing(query, (Timesheet.period_start.desc(),), Timesheet.id.desc())
+
+
 def payout_batches() -> Listing:
     return Listing(select(PayoutBatch), (), PayoutBatch.id.desc())
 

@@ -403,3 +403,25 @@ def _token(client, user: User) -> tuple[int, str]:
         row, plain = tokens.create(s, s.get(User, user.id), "pager", T0, user.id)
         s.commit()
         return row.id, plain
+
+
+def test_an_expert_pages_through_their_own_timesheets(client, engine, make_user):
+    expert, other = make_user(Role.expert), make_user(Role.expert)
+    with Session(engine) as s:
+        for owner in (expert, other):
+            for week in range(7):
+                start = date(2026, 1, 5) + timedelta(weeks=week)
+                s.add(
+                    Timesheet(expert_id=owner.id, period_start=start, created_at=T0,
+                              period_end=start + timedelta(days=7))
+                )  # fmt: skip
+        s.commit()
+    login(client, expert)
+    client.get("/timesheets")  # makes the current period's sheet
+    with Session(engine) as s:
+        mine = s.exec(select(Timesheet).where(Timesheet.expert_id == expert.id)).all()
+        expected = [t.id for t in sorted(mine, key=lambda t: t.period_start, reverse=True)]
+    assert len(expected) == 8  # seven past weeks and this one; none of the other expert's
+    assert _walk_pages(client, "/timesheets", r'id="timesheet-(\d+)"', "") == expected
+    response = client.get("/timesheets?page=-3")
+    assert "'-3' is not a page number; this is page 1." in html.unescape(response.text)

@@ -47,11 +47,9 @@ def my_timesheets(
     has not made them yet)."""
     current = timesheets.open_for_expert(session, user.id, PayCalendar.of(settings), now)
     session.commit()
-    rows = [
-        (sheet, timesheet_view.sheet_totals(session, sheet, now))
-        for sheet in timesheets.for_expert(session, user.id)
-    ]
-    return render(request, "timesheets/list.html", {"rows": rows, "current": current})
+    page = paging.page_of(request, session, lists.expert_timesheets(user.id))
+    rows = [(sheet, timesheet_view.sheet_totals(session, sheet, now)) for sheet in page.items]
+    return render(request, "timesheets/list.html", {"page": page, "rows": rows, "current": current})
 
 
 def _detail(
