@@ -39,8 +39,8 @@ class Listing:
     the id column with its direction, so rows that tie on the rest keep one place."""
 
     query: Any
-    order: tuple = ()
-    key: Any = None
+    order: tuple
+    key: Any
 
 
 @dataclass(frozen=True)
