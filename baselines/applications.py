@@ -112,17 +112,6 @@ def for_user(session: Session, user_id: int) -> Application | None:
     return session.exec(select(Application).where(Application.user_id == user_id)).first()
 
 
-def experts(session: Session) -> list[tuple[User, "Application | None"]]:
-    """Every expert account with its application (if any), by name: the experts lists."""
-    query = (
-        select(User, Application)
-        .join(Application, Application.user_id == User.id, isouter=True)
-        .where(User.role == Role.expert)
-        .order_by(User.name)
-    )
-    return list(session.exec(query).all())
-
-
 def _decide(
     session: Session,
     application: Application,

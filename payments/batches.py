@@ -99,10 +99,6 @@ def get(session: Session, batch_id: int) -> PayoutBatch:
     return batch
 
 
-def all_batches(session: Session) -> list[PayoutBatch]:
-    return list(session.exec(select(PayoutBatch).order_by(PayoutBatch.id.desc())))
-
-
 def lines(session: Session, batch_id: int) -> list[PayoutLine]:
     query = select(PayoutLine).where(PayoutLine.batch_id == batch_id).order_by(PayoutLine.id)
     return list(session.exec(query))

@@ -155,28 +155,12 @@ def sheet_for(
     return sheet
 
 
-def for_expert(session: Session, expert_id: int) -> list[Timesheet]:
-    query = select(Timesheet).where(Timesheet.expert_id == expert_id)
-    return list(session.exec(query.order_by(Timesheet.period_start.desc())))
-
-
 def visible_to(session: Session, sheet_id: int, user: User) -> Timesheet:
     """The sheet, if this user may see it: its expert, or a reviewer."""
     sheet = session.get(Timesheet, sheet_id)
     if sheet is None or (user.role not in REVIEWERS and sheet.expert_id != user.id):
         raise NotFound("No such timesheet.")
     return sheet
-
-
-def for_review(
-    session: Session, status: TimesheetStatus | None, limit: int = 500
-) -> list[tuple[Timesheet, User]]:
-    """Sheets with their experts, the most recent periods first; all statuses for None."""
-    query = select(Timesheet, User).join(User, User.id == Timesheet.expert_id)
-    if status is not None:
-        query = query.where(Timesheet.status == status)
-    query = query.order_by(Timesheet.period_start.desc(), User.name, Timesheet.id)
-    return list(session.exec(query.limit(limit)).all())
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -37,6 +37,7 @@ from webapp.routes import (
     finance,
     hosts,
     ide,
+    lists_api,
     metrics,
     payouts,
     public,
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(analytics_api.api)
     app.include_router(stripe_connect.webhooks)
     app.include_router(timesheets.api)
+    app.include_router(lists_api.api)
     app.include_router(task_activity.router)
     app.include_router(metrics.router)
     _install_error_handlers(app)

@@ -218,6 +218,14 @@ GET    /api/v1/me                                          401    200    200    
 GET    /api/v1/timesheets/{sheet_id}                       401    200    200    200    403    200
 GET    /api/v1/payouts/{batch_id}/batch.csv                401    403    403    200    403    200
 GET    /api/v1/payouts/{batch_id}/detail.csv               401    403    403    200    403    200
+# The long lists as JSON (webapp/routes/lists_api.py), a page at a time, for staff tokens.
+GET    /api/v1/applications                                401    403    200    403    403    200
+GET    /api/v1/experts                                     401    403    200    200    403    200
+GET    /api/v1/assignments                                 401    403    200    403    403    200
+GET    /api/v1/runs                                        401    403    200    403    403    200
+GET    /api/v1/timesheets                                  401    403    200    200    403    200
+GET    /api/v1/payouts                                     401    403    403    200    403    200
+GET    /api/v1/audit                                       401    403    403    403    403    200
 # The `task` command's API: only a run's own token opens it (the expert column); a person's API
 # token is no run token (401). A run that has ended takes no checkpoint (410).
 POST   /api/v1/task/checkpoints                            401    410    401    401    401    401
@@ -1440,6 +1448,45 @@ def _batch(w: World, approved: bool = False) -> PayoutBatch:
         return batch
 
 
+# The long lists as JSON: a row made for the case is among the items of the first page.
+
+
+def _list_json(path: str, make: Callable[[World], int]) -> None:
+    @prepares("GET", path)
+    def prepare(w: World) -> Call:
+        ident = make(w)
+        if w.actor is None:
+            return Call(path, sign_in=False)
+        _, plain = w.api_token(w.actor)
+
+        def check(response):
+            body = response.json()
+            assert ident in [item["id"] for item in body["items"]], body
+            assert body["page"] == 1 and body["next"] is None
+
+        return Call(path, headers={"Authorization": f"Bearer {plain}"}, sign_in=False, check=check)
+
+
+def _audited(w: World) -> int:
+    with Session(w.engine) as s:
+        row = AuditLog(at=utcnow(), action="matrix.probe", object_type="users", object_id="1")
+        s.add(row)
+        s.commit()
+        return row.id
+
+
+_list_json("/api/v1/applications", lambda w: w.application().id)
+_list_json("/api/v1/experts", lambda w: w.user(Role.expert).id)
+_list_json("/api/v1/assignments", lambda w: w.assignment(w.user(Role.expert)).id)
+_list_json("/api/v1/runs", lambda w: w.run(w.user(Role.expert), RunStatus.finished).id)
+_list_json(
+    "/api/v1/timesheets",
+    lambda w: _sheet(w, w.user(Role.expert), TimesheetStatus.submitted).id,
+)
+_list_json("/api/v1/payouts", lambda w: _batch(w).id)
+_list_json("/api/v1/audit", _audited)
+
+
 @prepares("POST", "/finance/rates")
 def _set_rate(w: World) -> Call:
     expert = w.user(Role.expert)
@@ -2544,7 +2591,7 @@ OBJECT_CASES = [
     pytest.param("admin", "POST", _admin_on_self("disable", {}), 409, id="admin disables self"),
     pytest.param("admin", "POST", _role_to("emperor"), 400, id="admin sets an unknown role"),
     pytest.param("admin", "POST", _role_to(""), 400, id="admin sets an empty role"),
-    pytest.param("admin", "GET", _url("/admin/audit?page=abc"), 404, id="audit page abc"),
+    pytest.param("admin", "GET", _url("/admin/audit?page=abc"), 200, id="audit page abc"),
     pytest.param("admin", "GET", _url("/admin/audit?page=0"), 200, id="audit page 0"),
     pytest.param(
         "admin",

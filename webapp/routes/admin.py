@@ -2,14 +2,13 @@
 
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import func
 from sqlmodel import select
 
 from baselines import staff
-from baselines.audit import AuditLog
 from baselines.errors import DomainError
 from baselines.staff import StaffCreate
 from baselines.users import STAFF_ROLES, Role, User
+from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import AdminUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import clean, field_error, parse, text_fields
@@ -18,7 +17,6 @@ from webapp.routes import pages_router
 from webapp.templating import render
 
 router = pages_router(prefix="/admin")
-PAGE_SIZE = 50
 
 
 @router.get("")
@@ -27,8 +25,10 @@ def home(user: AdminUser):
 
 
 def _users_page(request, session, status_code=200, **extra):
+    page = paging.page_of(request, session, lists.accounts())
     context = {
-        "users": session.exec(select(User).order_by(User.role, User.name)).all(),
+        "page": page,
+        "users": page.items,
         "roles": list(Role),
         "staff_roles": STAFF_ROLES,
         "values": {},
@@ -117,24 +117,10 @@ def audit_log(
     session: SessionDep,
     action: str = "",
     actor: str = "",
-    page: int = 1,
 ):
     action, actor = clean(action), clean(actor)
-    query = select(AuditLog)
-    if action:
-        query = query.where(AuditLog.action.startswith(action))
-    if actor:
-        actor_ids = select(User.id).where(User.email.contains(actor.strip().lower()))
-        query = query.where(AuditLog.actor_id.in_(actor_ids))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    pages = max(1, -(-total // PAGE_SIZE))
-    # Clamped to the pages there are: a huge ?page= would overflow the database's OFFSET (a 500).
-    page = min(max(page, 1), pages)
-    rows = session.exec(
-        query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
-    ).all()
+    page = paging.page_of(request, session, lists.audit(action, actor))
+    rows = page.items
     actor_ids = {r.actor_id for r in rows if r.actor_id}
     actors = {u.id: u for u in session.exec(select(User).where(User.id.in_(actor_ids)))}
     return render(
@@ -146,7 +132,5 @@ def audit_log(
             "action": action,
             "actor": actor,
             "page": page,
-            "pages": pages,
-            "total": total,
         },
     )

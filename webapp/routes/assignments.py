@@ -6,15 +6,15 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
 from baselines import assignments, plans
-from baselines.assignments import AiTools, Assignment
+from baselines.assignments import AiTools
 from baselines.errors import DomainError
-from baselines.runs import Run, RunStatus, live
-from baselines.users import Role, User
+from baselines.runs import LIVE, Run
+from baselines.users import User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
 from fleet.hosts import Host
 from timetracking import clock
-from webapp import checkpointing
+from webapp import checkpointing, lists, paging
 from webapp.assignment_form import (
     TERM_FIELDS,
     approved_experts,
@@ -49,12 +49,10 @@ def _facts(session, settings) -> dict[str, assignments.TaskFacts]:
 
 
 def _page(request, session, settings, status_code=200, **extra):
-    rows = session.exec(
-        select(Assignment, User)
-        .join(User, User.id == Assignment.expert_id)
-        .order_by(Assignment.id.desc())
-    ).all()
+    page = paging.page_of(request, session, lists.assignments())
+    rows = page.items
     context = {
+        "page": page,
         "rows": rows,
         "attempts": assignments.attempts_for(session, [a for a, _ in rows]),
         "experts": approved_experts(session),
@@ -236,20 +234,20 @@ def live_runs(
     settings: SettingsDep,
     now: NowDep,
 ):
-    runs = live(session)
-    experts = {u.id: u for u in session.exec(select(User).where(User.role == Role.expert))}
+    """Live workspaces (oldest first) and ended runs (latest first), each a page at a time."""
+    live_page = paging.page_of(request, session, lists.runs(LIVE), prefix="live_")
+    ended_page = paging.page_of(request, session, lists.runs(lists.ENDED))
+    runs, recent = live_page.items, ended_page.items
+    expert_ids = {r.expert_id for r in runs + recent}
+    experts = {u.id: u for u in session.exec(select(User).where(User.id.in_(expert_ids)))}
     hosts = {h.id: h for h in session.exec(select(Host))}
-    recent = session.exec(
-        select(Run)
-        .where(Run.status.in_((RunStatus.finished, RunStatus.failed)))
-        .order_by(Run.id.desc())
-        .limit(20)
-    ).all()
     clocks = {run.id: clock.read(session, run, now) for run in runs}
     return render(
         request,
         "coordinator/runs.html",
         {
+            "live_page": live_page,
+            "ended_page": ended_page,
             "runs": runs,
             "clocks": clocks,
             "recent": recent,

@@ -3,6 +3,7 @@ environment pages are included from webapp.routes.environments."""
 
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy import func
 from sqlmodel import select
 
 from baselines import applications
@@ -11,6 +12,7 @@ from baselines.errors import DomainError
 from baselines.users import Role, User
 from payments import rates
 from payments.money import CURRENCIES, parse_cents
+from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import field_error, text_fields
@@ -32,17 +34,15 @@ def list_applications(
 ):
     if status not in {s.value for s in ApplicationStatus} | {"all"}:
         status = "pending"
-    query = select(Application, User).join(User, User.id == Application.user_id)
-    if status != "all":
-        query = query.where(Application.status == status)
-    rows = session.exec(query.order_by(Application.submitted_at.desc())).all()
+    chosen = None if status == "all" else ApplicationStatus(status)
+    page = paging.page_of(request, session, lists.applications(chosen))
     counts = {s.value: 0 for s in ApplicationStatus}
-    for app_status in session.exec(select(Application.status)):
-        counts[app_status] += 1
+    query = select(Application.status, func.count()).group_by(Application.status)
+    counts.update(dict(session.exec(query).all()))
     return render(
         request,
         "coordinator/applications.html",
-        {"rows": rows, "status": status, "counts": counts},
+        {"page": page, "rows": page.items, "status": status, "counts": counts},
     )
 
 
@@ -134,10 +134,11 @@ async def reject(
 
 @router.get("/experts")
 def experts(request: Request, user: CoordinatorUser, session: SessionDep):
+    page = paging.page_of(request, session, lists.experts())
     return render(
         request,
         "coordinator/experts.html",
-        {"rows": applications.experts(session), "rates": rates.current_rates(session)},
+        {"page": page, "rows": page.items, "rates": rates.current_rates(session)},
     )
 
 

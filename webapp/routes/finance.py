@@ -1,18 +1,19 @@
-"""Finance pages: who is paid what per hour, and setting a new rate from a date on."""
+"""Finance pages: who is paid what per hour (a page of experts at a time), and setting a new
+rate from a date on."""
 
 from datetime import date
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from baselines import applications
 from baselines.errors import DomainError
 from baselines.users import Role, User
 from environments.catalogue import discover
 from payments import rates
 from payments.money import CURRENCIES, parse_cents
 from timetracking import pay_periods
+from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import FinanceUser, NowDep, SessionDep, SettingsDep
 from webapp.forms import field_error, text_fields
@@ -25,8 +26,12 @@ FIELDS = ("expert", "rate", "currency", "effective_from", "environment")
 
 
 def _page(request: Request, session: Session, settings: Settings, status_code=200, **extra):
+    page = paging.page_of(request, session, lists.experts())
+    choices = select(User).where(User.role == Role.expert).order_by(User.name, User.id)
     context = {
-        "rows": applications.experts(session),
+        "page": page,
+        "rows": page.items,
+        "choices": session.exec(choices).all(),
         "rates": rates.current_rates(session),
         "currencies": CURRENCIES,
         "environments": sorted(

@@ -13,7 +13,7 @@ from baselines.users import Role, User
 from payments import batches, exports, paying
 from payments.batches import Method, PayoutBatch
 from timetracking.timesheets import Timesheet, TimesheetStatus
-from webapp import stripe_setup
+from webapp import lists, paging, stripe_setup
 from webapp.auth.sessions import flash
 from webapp.deps import FinanceUser, NowDep, RowId, SessionDep, SettingsDep, TokenUser
 from webapp.forms import field_error, text_fields
@@ -42,10 +42,11 @@ def _methods(settings: Settings) -> list[str]:
 
 
 def _list(request, session, settings, status_code=200, errors=None, values=None):
-    rows = batches.all_batches(session)
-    totals = {b.id: _totals(session, b) for b in rows}
+    page = paging.page_of(request, session, lists.payout_batches())
+    totals = {b.id: _totals(session, b) for b in page.items}
     context = {
-        "batches": rows,
+        "page": page,
+        "batches": page.items,
         "totals": totals,
         "periods": payable_periods(session),
         "methods": _methods(settings),

@@ -15,7 +15,7 @@ from baselines.users import Role, User
 from timetracking import timesheets
 from timetracking.pay_periods import PayCalendar
 from timetracking.timesheets import Timesheet, TimesheetStatus
-from webapp import timesheet_view
+from webapp import lists, paging, timesheet_view
 from webapp.auth.sessions import flash
 from webapp.deps import (
     ExpertUser,
@@ -47,11 +47,9 @@ def my_timesheets(
     has not made them yet)."""
     current = timesheets.open_for_expert(session, user.id, PayCalendar.of(settings), now)
     session.commit()
-    rows = [
-        (sheet, timesheet_view.sheet_totals(session, sheet, now))
-        for sheet in timesheets.for_expert(session, user.id)
-    ]
-    return render(request, "timesheets/list.html", {"rows": rows, "current": current})
+    page = paging.page_of(request, session, lists.expert_timesheets(user.id))
+    rows = [(sheet, timesheet_view.sheet_totals(session, sheet, now)) for sheet in page.items]
+    return render(request, "timesheets/list.html", {"page": page, "rows": rows, "current": current})
 
 
 def _detail(
@@ -129,11 +127,13 @@ def review(
     if status not in REVIEW_TABS:
         status = "submitted"
     chosen = None if status == "all" else TimesheetStatus(status)
+    page = paging.page_of(request, session, lists.timesheets(chosen))
     rows = [
         (sheet, expert, timesheet_view.sheet_totals(session, sheet, now))
-        for sheet, expert in timesheets.for_review(session, chosen)
+        for sheet, expert in page.items
     ]
     context = {
+        "page": page,
         "rows": rows,
         "status": status,
         "tabs": REVIEW_TABS,
