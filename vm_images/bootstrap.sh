@@ -29,6 +29,12 @@ command -v nvidia-smi >/dev/null ||
   fail "nvidia-smi is missing: install the NVIDIA driver (e.g. ubuntu-drivers install --gpgpu) and reboot"
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader ||
   fail "nvidia-smi cannot talk to the driver; reboot after installing it, or check dmesg"
+# The workspace image is built on CUDA 13.0, as the environments were calibrated
+# (environments/calibration_host.py), which needs this driver or later.
+MIN_DRIVER=580
+driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)"
+[ "${driver%%.*}" -ge "$MIN_DRIVER" ] 2>/dev/null ||
+  fail "NVIDIA driver $driver is older than $MIN_DRIVER, which CUDA 13.0 (the workspace image's) needs"
 
 export DEBIAN_FRONTEND=noninteractive
 apt_install() { apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Where a run's IDE is opened: through the portal by default, or e.g.
     # "https://run-{run}.ide.baseliner.example.org/" when a proxy carries IDE traffic beside the
     # portal; then the portal's own /ide/ path is closed, so no IDE shares the portal's origin.
+    # With the default only the run's expert opens its IDE; staff need per-run subdomains to
+    # look in (webapp.ide.origin says why).
     ide_url: str = "/ide/{run}/"
     # Where the SSH forwarders to the runs' code-servers listen, and the address a reverse proxy
     # on another machine or container dials them at (what /ide-auth answers); the defaults keep

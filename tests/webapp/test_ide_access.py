@@ -38,6 +38,7 @@ from tests.ide.servers import serve
 from tests.naming import workspace
 from timetracking.utc import utcnow
 from webapp.app import create_app
+from webapp.ide.origin import STAFF_REFUSED
 from webapp.settings import Settings
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
@@ -217,10 +218,17 @@ def test_the_expert_gets_the_workbench_and_its_websocket(live: Live) -> None:
 
 
 @pytest.mark.parametrize("who", ["coordinator", "admin"])
-def test_coordinators_and_admins_may_look_in(live: Live, who: str) -> None:
-    _workbench(live.clients[who], live.ide())
-    with live.socket(who) as ws:
-        assert ws.response.status_code == 101
+def test_coordinators_and_admins_are_refused_on_the_portals_origin(live: Live, who: str) -> None:
+    """The module's portal serves IDEs on its own origin (the default ide_url), where the
+    workspace's code could act with a coordinator's session: staff get the reason, and the
+    real code-server gets no request (tests/webapp/test_ide_staff.py: through subdomains)."""
+    client = live.clients[who]
+    page = client.get(live.ide(), headers={"accept": "text/html"})
+    assert page.status_code == 403
+    assert "BASELINER_IDE_URL" in page.text and "workbench" not in page.text
+    answer = client.get(live.ide())
+    assert (answer.status_code, answer.json()) == (403, {"detail": STAFF_REFUSED})
+    assert _refused(live, who) == 403
 
 
 # --- everyone else -------------------------------------------------------------------------------
@@ -438,4 +446,4 @@ def test_after_the_run_is_stopped_its_ide_is_gone(live: Live) -> None:
     assert response.status_code == 410
     assert response.json() == {"detail": "This run's IDE is closed."}
     assert _refused(live, "owner") == 410
-    assert _refused(live, "coordinator") == 410
+    assert _refused(live, "coordinator") == 403  # staff never reach the IDE here

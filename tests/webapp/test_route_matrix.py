@@ -75,6 +75,7 @@ from timetracking.pay_periods import PayCalendar
 from timetracking.timesheets import Timesheet, TimesheetStatus
 from timetracking.utc import utcnow
 from webapp.auth.sessions import HOME_BY_ROLE
+from webapp.ide.origin import STAFF_REFUSED
 
 ANON = "anon"
 ROLES = (ANON, "expert", "coordinator", "finance", "analyst", "admin")
@@ -196,20 +197,23 @@ POST   /review/timesheets/{sheet_id}/reject                login  403    303    
 # The IDE of a live run (the expert's own, for the expert column). Anonymous: a page visit goes to
 # sign in and back to the run's page; the IDE's own requests get 401. The bare /ide/<run> sends
 # the browser on to /ide/<run>/ (307, method kept). HEAD rides along with GET, as everywhere.
-GET    /ide/{run_id}                                       login  307    307    403    403    307
-POST   /ide/{run_id}                                       401    307    307    403    403    307
-PUT    /ide/{run_id}                                       401    307    307    403    403    307
-PATCH  /ide/{run_id}                                       401    307    307    403    403    307
-DELETE /ide/{run_id}                                       401    307    307    403    403    307
-OPTIONS /ide/{run_id}                                      401    307    307    403    403    307
-GET    /ide/{run_id}/{path:path}                           login  200    200    403    403    200
-POST   /ide/{run_id}/{path:path}                           401    200    200    403    403    200
-PUT    /ide/{run_id}/{path:path}                           401    200    200    403    403    200
-PATCH  /ide/{run_id}/{path:path}                           401    200    200    403    403    200
-DELETE /ide/{run_id}/{path:path}                           401    200    200    403    403    200
-OPTIONS /ide/{run_id}/{path:path}                          401    200    200    403    403    200
-WS     /ide/{run_id}/{path:path}                           401    101    101    403    403    101
-# Forward-auth for IDE subdomains (deploy/nginx): the same rule, asked by the front proxy.
+# Staff are refused here: these settings serve IDEs on the portal's own origin (webapp.ide.origin;
+# tests/webapp/test_ide_staff.py has them looking in through per-run subdomains).
+GET    /ide/{run_id}                                       login  307    403    403    403    403
+POST   /ide/{run_id}                                       401    307    403    403    403    403
+PUT    /ide/{run_id}                                       401    307    403    403    403    403
+PATCH  /ide/{run_id}                                       401    307    403    403    403    403
+DELETE /ide/{run_id}                                       401    307    403    403    403    403
+OPTIONS /ide/{run_id}                                      401    307    403    403    403    403
+GET    /ide/{run_id}/{path:path}                           login  200    403    403    403    403
+POST   /ide/{run_id}/{path:path}                           401    200    403    403    403    403
+PUT    /ide/{run_id}/{path:path}                           401    200    403    403    403    403
+PATCH  /ide/{run_id}/{path:path}                           401    200    403    403    403    403
+DELETE /ide/{run_id}/{path:path}                           401    200    403    403    403    403
+OPTIONS /ide/{run_id}/{path:path}                          401    200    403    403    403    403
+WS     /ide/{run_id}/{path:path}                           401    101    403    403    403    403
+# Forward-auth for IDE subdomains (deploy/nginx): the same rule, asked by the front proxy, except
+# that staff may look in (each run's IDE has an origin of its own there).
 GET    /ide-auth                                           401    200    200    403    403    200
 # Caddy's on-demand TLS question; with IDEs served through the portal (these settings) no name is.
 GET    /ide-tls                                            404    404    404    404    404    404
@@ -744,10 +748,16 @@ def _start(w: World) -> Call:
 
 @prepares("GET", "/runs/{run_id}")
 def _run_page(w: World) -> Call:
+    """The expert gets Open IDE; staff a note instead (IDEs share the portal's origin here)."""
     run = w.run()
-    return Call(
-        f"/runs/{run.id}", check=lambda r: _assert(f'id="open-ide" href="/ide/{run.id}/"' in r.text)
-    )
+
+    def check(response: httpx.Response) -> None:
+        if w.role == "expert":
+            _assert(f'id="open-ide" href="/ide/{run.id}/"' in response.text)
+        else:
+            _assert('id="ide-staff-note"' in response.text and "open-ide" not in response.text)
+
+    return Call(f"/runs/{run.id}", check=check)
 
 
 def _stopped(w: World, run: Run) -> Callable[[httpx.Response], None]:
@@ -1242,6 +1252,7 @@ def _environment_numbers_with(**change: str) -> Callable[[World], Call]:
 
 IDE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 IDE_REFUSED = "Your role cannot open workspaces."
+IDE_STAFF_REFUSED = "only the run's expert opens it"  # on the page; over JSON, STAFF_REFUSED
 BROWSER = {"accept": "text/html"}
 
 
@@ -1947,6 +1958,9 @@ def expect(w: World, method: str, call: Call, expected: int | str) -> httpx.Resp
             assert "Sign in first." in response.text, where
     if status == 403 and method != "HEAD":
         refused = IDE_REFUSED if is_ide else "Your role cannot open this page."
+        if path.startswith("/ide/") and w.role in ("coordinator", "admin"):
+            html = "text/html" in call.headers.get("accept", "")
+            refused = IDE_STAFF_REFUSED if html else STAFF_REFUSED
         assert refused in response.text, where
     if status >= 400:
         assert response.headers["content-type"].startswith(_content_types(call)), where
@@ -2818,13 +2832,19 @@ OBJECT_CASES = [
     pytest.param(ANON, "GET", _ide_of("unknown"), LOGIN, id="IDE of an unknown run, anonymous"),
     pytest.param("expert", "GET", _url("/ide/abc/"), 404, id="IDE of run abc"),
     pytest.param("expert", "GET", _ide_of(RunStatus.provisioning), 503, id="IDE still starting"),
+    # Staff never reach the IDE on the portal's origin, whatever the run's state.
     pytest.param(
-        "admin", "GET", _ide_of(RunStatus.provisioning), 503, id="IDE still starting, admin"
+        "admin", "GET", _ide_of(RunStatus.provisioning), 403, id="IDE still starting, admin"
     ),
     *[
-        pytest.param(role, "GET", _ide_of(status), 410, id=f"IDE of a {status} run as {role}")
+        pytest.param("expert", "GET", _ide_of(status), 410, id=f"IDE of a {status} run")
         for status in (RunStatus.stopping, RunStatus.finished, RunStatus.failed)
-        for role in ("expert", "coordinator")
+    ],
+    *[
+        pytest.param(
+            "coordinator", "GET", _ide_of(status), 403, id=f"IDE of a {status} run as coordinator"
+        )
+        for status in (RunStatus.stopping, RunStatus.finished, RunStatus.failed)
     ],
     pytest.param("expert", "GET", _ide_of("down"), 502, id="IDE not answering"),
     pytest.param("expert", "POST", _ide_of("down"), 502, id="IDE not answering, POST"),
@@ -2833,7 +2853,9 @@ OBJECT_CASES = [
     pytest.param(ANON, "GET", _ide_of("xhr"), LOGIN, id="IDE request anonymous, JSON"),
     pytest.param(ANON, "HEAD", _ide_of("xhr"), 401, id="IDE HEAD anonymous"),
     pytest.param("analyst", "HEAD", _ide_of("xhr"), 403, id="IDE HEAD as analyst"),
-    pytest.param("coordinator", "HEAD", _ide_of("xhr"), 200, id="IDE HEAD as coordinator"),
+    pytest.param("expert", "HEAD", _ide_of("xhr"), 200, id="IDE HEAD as its expert"),
+    pytest.param("coordinator", "HEAD", _ide_of("xhr"), 403, id="IDE HEAD as coordinator"),
+    pytest.param("admin", "GET", _ide_of("xhr"), 403, id="IDE request as admin, JSON"),
     # The same rules for the IDE's WebSocket.
     pytest.param("expert", "WS", _ide_socket("other"), 404, id="WS of another expert's run"),
     pytest.param("expert", "WS", _ide_socket("unknown"), 404, id="WS of an unknown run"),
@@ -2844,7 +2866,10 @@ OBJECT_CASES = [
         pytest.param("expert", "WS", _ide_socket(status), 410, id=f"WS of a {status} run")
         for status in (RunStatus.stopping, RunStatus.finished, RunStatus.failed)
     ],
-    pytest.param("coordinator", "WS", _ide_socket("down"), 502, id="WS to an IDE not answering"),
+    pytest.param("expert", "WS", _ide_socket("down"), 502, id="WS to an IDE not answering"),
+    pytest.param(
+        "coordinator", "WS", _ide_socket("down"), 403, id="WS as coordinator, nothing dialed"
+    ),
     *[
         pytest.param("expert", "WS", _url(f"/ide/{ident}/socket"), 403, id=f"WS of run {ident}")
         for ident in (*OUT_OF_RANGE_IDS, "abc")

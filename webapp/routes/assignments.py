@@ -25,6 +25,7 @@ from webapp.assignment_form import (
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import field_error, text_fields
+from webapp.ide import origin
 from webapp.routes import pages_router
 from webapp.templating import render
 
@@ -254,6 +255,7 @@ def live_runs(
             "experts": experts,
             "hosts": hosts,
             "ide_url": settings.ide_url,
+            "look_in": origin.staff_may_look_in(settings),
         },
     )
 

@@ -1,5 +1,7 @@
-"""``/ide/<run>/``: the only way to a run's code-server, for its expert (while the run is live)
-and for coordinators and admins. Everyone else is refused before any byte reaches the IDE."""
+"""``/ide/<run>/``: the only way to a run's code-server, for its expert (while the run is live).
+Coordinators and admins look in only where IDEs have origins of their own (per-run subdomains,
+through ``/ide-auth``): on the portal's origin the workspace's code could act with their session
+(webapp.ide.origin). Everyone else is refused before any byte reaches the IDE."""
 
 import re
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from fleet.hosts import DriverKind, Host
 from webapp.auth.sessions import user_from_session
 from webapp.deps import RowId
 from webapp.ide.frames import WorkFrames
+from webapp.ide.origin import STAFF_REFUSED
 from webapp.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -24,8 +27,10 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, staff: User | None = None) -> None:
+        # staff: set when a coordinator or admin was refused for the IDE's origin alone; the
+        # page then says how to look in (it is not an error of theirs).
+        self.status, self.message, self.staff = status, message, staff
 
 
 def _authorize(
@@ -44,6 +49,11 @@ def _authorize(
         run = session.get(Run, run_id)
         if run is None or (user.role == Role.expert and run.expert_id != user.id):
             raise Refused(404, "No such workspace.")
+        if through_portal and user.id != run.expert_id:
+            # The portal's own /ide/ path is the portal's origin: staff never get it, whatever
+            # the run's state, and nothing is dialed for them.
+            session.expunge(user)
+            raise Refused(403, STAFF_REFUSED, staff=user)
         if run.status == RunStatus.provisioning:
             raise Refused(503, "The workspace is still starting. Try again in a moment.")
         if run.status != RunStatus.active:
@@ -67,6 +77,14 @@ async def ide_http(request: Request, run_id: RowId, path: str = "") -> Response:
         if refused.status == 401 and request.method == "GET":
             return RedirectResponse(f"/login?next=/runs/{run_id}", status_code=303)
         if "text/html" in request.headers.get("accept", ""):
+            if refused.staff is not None:
+                request.state.user = refused.staff
+                return render(
+                    request,
+                    "ide/staff_refused.html",
+                    {"run_id": run_id, "message": refused.message},
+                    status_code=refused.status,
+                )
             request.state.user = None
             return render(
                 request,

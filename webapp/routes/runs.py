@@ -18,6 +18,7 @@ from timetracking import clock, limits, overrides
 from webapp import checkpointing, score_chart, work_periods
 from webapp.auth.sessions import flash
 from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
+from webapp.ide import origin
 from webapp.routes import pages_router
 from webapp.settings import Settings
 from webapp.templating import render
@@ -98,6 +99,7 @@ def page(
             "host": host,
             "ide_url": ide_url,
             "staff": staff,
+            "staff_look_in": origin.staff_may_look_in(settings),
             "scores_shown": shown,
             "checkpoints": rows,
             "notes": checkpoints.notes(session, run.id),
