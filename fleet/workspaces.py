@@ -198,6 +198,8 @@ def _host_failed(session: Session, run: Run, host: Host, exc: Exception, now: da
 def _reason(host: Host, exc: Exception) -> str:
     if isinstance(exc, NotReady):
         return f"{exc} Host {host.name} may be overloaded; try again."
+    if isinstance(exc, NotOurs):
+        return f"On host {host.name}: {exc} Start again: a port in use is skipped."
     if isinstance(exc, HostError):
         return f"Host {host.name} could not start the workspace: {exc}"
     return f"Starting the workspace failed unexpectedly ({exc.__class__.__name__})."

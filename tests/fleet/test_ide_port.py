@@ -228,6 +228,7 @@ def test_a_stranger_taking_the_port_after_the_lease_fails_the_start(
     assert run.status == RunStatus.failed
     assert "Another program answers on the IDE's port" in run.status_reason
     assert "answers without the run's key" in run.status_reason
+    assert "Start again: a port in use is skipped." in run.status_reason
     assert not Path(f"/home/{workspace(run_id)}").exists()
     with Session(engine) as s:
         assert s.exec(select(Lease).where(Lease.run_id == run_id)).all() == []
