@@ -7,7 +7,8 @@ leased when nothing listens on it on the machine (another installation's workspa
 the caller says which ports are in use there.
 """
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func
@@ -49,6 +50,16 @@ def _live_runs(session: Session, host_id: int) -> int:
     return session.exec(query).one()
 
 
+def port_order(prefix: str) -> Sequence[int]:
+    """The order an installation tries ports in: round the range from a point its prefix
+    (fleet.naming) picks. Each installation leases only what its own database knows, and the
+    check that a port is free comes moments before code-server binds it, so two installations
+    that both began at the lowest port would reach for the same one whenever they start at
+    once; from different points they almost never do."""
+    start = int.from_bytes(hashlib.sha256(prefix.encode()).digest()[:4], "big") % len(PORTS)
+    return (*PORTS[start:], *PORTS[:start])
+
+
 def gpu_less_fleet(session: Session) -> bool:
     """True when no registered host has a GPU (a laptop, CI, the embedded default): GPU tasks
     then run on the CPU, their scores marked not comparable, so every journey can be tried."""
@@ -84,6 +95,7 @@ def place(
     *,
     agent_user: bool = False,
     in_use: Callable[[Host], set[int]] | None = None,
+    ports: Sequence[int] = PORTS,
 ) -> Placement:
     """Lease GPUs and a port for ``run`` and commit; raises NoCapacity when nothing fits.
 
@@ -92,6 +104,7 @@ def place(
     run per machine), while containers each have their own.
     ``in_use``: the ports something listens on at the host's machine (fleet.ports.listening),
     skipped; a HostError from it (the host cannot be asked) leaves nothing leased.
+    ``ports``: the order to try ports in (``port_order``).
     """
     if gpu_count and gpu_less_fleet(session):
         gpu_count, run.cpu_mode = 0, True
@@ -101,7 +114,7 @@ def place(
             break
         host, gpus = candidates[0]
         taken_ports = leased(session, host, "port") | (in_use(host) if in_use else set())
-        port = next((p for p in PORTS if p not in taken_ports), None)
+        port = next((p for p in ports if p not in taken_ports), None)
         if port is None:
             break
         key = {"host_id": host.id, "machine": machine(host), "run_id": run.id}

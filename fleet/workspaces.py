@@ -116,8 +116,14 @@ def start(
         asked: list[Host] = []
         try:
             gpus = launch.gpu_count if launch else gpu_count
-            in_use = _ports_in_use(connections, asked)
-            placement = allocation.place(session, run, gpus, agent_user=agent_user, in_use=in_use)
+            placement = allocation.place(
+                session,
+                run,
+                gpus,
+                agent_user=agent_user,
+                in_use=_ports_in_use(connections, asked),
+                ports=allocation.port_order(connections.prefix),
+            )
         except DomainError as exc:
             _fail(session, run, exc.message, now())
             return

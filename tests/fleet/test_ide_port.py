@@ -95,7 +95,7 @@ def _next_port(engine, host: Host, driver) -> int:
     """The port the next run on ``host`` would be leased."""
     with Session(engine) as s:
         taken = allocation.leased(s, host, "port") | ports.listening(driver)
-    return next(p for p in allocation.PORTS if p not in taken)
+    return next(p for p in allocation.port_order(PREFIX) if p not in taken)
 
 
 @pytest.fixture
@@ -126,6 +126,14 @@ def test_a_listening_socket_is_seen_through_the_driver(driver):
         v6.listen()
         seen = ports.listening(driver)
         assert v4.getsockname()[1] in seen and v6.getsockname()[1] in seen
+
+
+def test_installations_try_ports_from_different_points():
+    """Two installations starting at once do not both reach for the lowest port."""
+    orders = {prefix: allocation.port_order(prefix) for prefix in ("bl", "bt1a2b", "demo")}
+    for order in orders.values():
+        assert sorted(order) == list(allocation.PORTS)
+    assert len({order[0] for order in orders.values()}) == 3
 
 
 def test_a_stranger_answering_healthz_is_not_the_ide():
