@@ -79,13 +79,17 @@ class Run(SQLModel, table=True):
 
 class Lease(SQLModel, table=True):
     """A GPU or a port held by a live run. The unique key makes two runs holding the same one
-    impossible, also when they start at the same moment in different processes."""
+    impossible, also when they start at the same moment in different processes. It names the
+    machine (fleet.machines), not the host record: two records for one machine share its GPUs
+    and ports."""
 
     __tablename__ = "leases"
-    __table_args__ = (UniqueConstraint("host_id", "kind", "value", name="uq_lease"),)
+    __table_args__ = (UniqueConstraint("machine", "kind", "value", name="uq_lease_machine"),)
 
     id: int | None = Field(default=None, primary_key=True)
     host_id: int = Field(foreign_key="hosts.id", index=True)
+    # ``local`` or the SSH server's normalised ``address:port`` (fleet.machines.machine).
+    machine: str = Field(max_length=300)
     kind: str = Field(max_length=8)  # "gpu" or "port"
     value: int
     run_id: int = Field(foreign_key="runs.id", index=True)

@@ -8,6 +8,9 @@ them in the same layout, so one path works for the local host and for remote one
 import os
 import shlex
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
 
 VERSION = "4.139.1"
 
@@ -50,6 +53,46 @@ def key_config(key: str) -> bytes:
     is compared with the session cookie as it is, so the key itself is the cookie's value;
     nobody can log in with a typed password (none hashes to it)."""
     return f"hashed-password: {key}\n".encode()
+
+
+def is_ours(client: httpx.Client, base_url: str, key: str) -> tuple[bool, str]:
+    """Whether the server at ``base_url`` is the code-server that admits ``key``, and if not,
+    what gave it away.
+
+    ``/healthz`` proves only that *a* code-server (or anything) answers: with two installations
+    on one host, the port may hold another installation's IDE, another run's, or any service.
+    The proof has two steps, in this order:
+
+    1. Asked without a key, it must refuse and send the browser to its login page, as
+       code-server with a key does. A server that lets anyone in (a code-server without auth,
+       any other service) fails here and never sees the key.
+    2. Asked with the run's key as its session cookie, it must let the request in (the
+       workbench, not the login page). Another run's or installation's code-server compares the
+       cookie with its own key and sends us to its login page.
+
+    Only the portal and the run's own code-server config (KEY_FILE, mode 0600 in the
+    workspace) hold the key, so a server that passes both steps holds it. Step 1 keeps the key
+    from every server that is not a password-protected code-server; a program written to imitate
+    one could still be sent the key, but only while the run's own code-server is not on the port,
+    and the port was free on the machine when it was leased (fleet.ports)."""
+    anonymous = client.get(base_url + "/", follow_redirects=False)
+    if not _to_login(anonymous):
+        return False, f"it answers without the run's key (HTTP {anonymous.status_code})"
+    keyed = client.get(
+        base_url + "/",
+        headers={"Cookie": f"{SESSION_COOKIE}={key}"},
+        follow_redirects=False,
+    )
+    if keyed.status_code not in (200, 302, 303) or _to_login(keyed):
+        return False, "it does not admit the run's key"
+    return True, ""
+
+
+def _to_login(response: httpx.Response) -> bool:
+    """A redirect to code-server's login page (``./login?to=…``)."""
+    if response.status_code not in (302, 303):
+        return False
+    return urlsplit(response.headers.get("location", "")).path.rstrip("/").endswith("login")
 
 
 def command(

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from baselines.runs import Lease
 from environments.normalise import normalise
 from fleet import allocation, naming, task_runs
 from fleet.drivers.base import Driver, HostError
@@ -54,14 +53,13 @@ class Report:
 
 
 def free_gpus(session: Session, host: Host, count: int) -> list[int]:
-    """``count`` of the host's GPUs that no live run holds (none on a GPU-less fleet, where the
-    task runs on the CPU); HostError when the host has too few free."""
+    """``count`` of the host's GPUs that no live run holds, through this host record or another
+    one naming the same machine (none on a GPU-less fleet, where the task runs on the CPU);
+    HostError when the host has too few free."""
     if not count or allocation.gpu_less_fleet(session):
         return []
-    taken = session.exec(
-        select(Lease.value).where(Lease.host_id == host.id, Lease.kind == "gpu")
-    ).all()
-    free = [g["index"] for g in host.gpus if g["index"] not in set(taken)]
+    taken = allocation.leased(session, host, "gpu")
+    free = [g["index"] for g in host.gpus if g["index"] not in taken]
     if len(free) < count:
         raise HostError(f"{host.name} has {len(free)} free GPU(s); the task needs {count}")
     return free[:count]

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
-from fleet import allocation, codeserver, naming, task_runs
+from fleet import allocation, codeserver, naming, ports, task_runs
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import Host, HostStatus, Runtime
@@ -71,14 +71,26 @@ def workspace_name(run: Run, prefix: str) -> str:
     return naming.workspace(prefix, run.id)
 
 
-def wait_ready(endpoint: tuple[str, int], timeout: float) -> float:
-    """Seconds until code-server answers /healthz, or NotReady."""
+class NotOurs(HostError):
+    """Something other than this run's code-server answers on its port: never proxied."""
+
+
+def wait_ready(endpoint: tuple[str, int], timeout: float, key: str = "") -> float:
+    """Seconds until code-server answers /healthz and, given the run's ``key``, proves to be
+    this run's own (codeserver.is_ours); NotReady, or NotOurs as soon as a stranger answers.
+    Without a key (runs from before keys) any /healthz is taken."""
     started = time.monotonic()
-    url = f"http://{endpoint[0]}:{endpoint[1]}/healthz"
+    base = f"http://{endpoint[0]}:{endpoint[1]}"
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() - started < timeout:
             with contextlib.suppress(httpx.HTTPError):
-                if client.get(url).status_code == 200:
+                if client.get(base + "/healthz").status_code == 200:
+                    ours, why = codeserver.is_ours(client, base, key) if key else (True, "")
+                    if not ours:
+                        raise NotOurs(
+                            "Another program answers on the IDE's port, not this run's"
+                            f" code-server: {why}. The IDE was not opened there."
+                        )
                     return time.monotonic() - started
             time.sleep(0.05)
     raise NotReady(f"The IDE did not start within {timeout:g} s.")
@@ -101,11 +113,23 @@ def start(
     agent_user = launch is not None and not launch.paths_from_home
     with Session(engine) as session:
         run = session.get(Run, run_id)
+        asked: list[Host] = []
         try:
             gpus = launch.gpu_count if launch else gpu_count
-            placement = allocation.place(session, run, gpus, agent_user=agent_user)
+            placement = allocation.place(
+                session,
+                run,
+                gpus,
+                agent_user=agent_user,
+                in_use=_ports_in_use(connections, asked),
+                ports=allocation.port_order(connections.prefix),
+            )
         except DomainError as exc:
             _fail(session, run, exc.message, now())
+            return
+        except HostError as exc:  # the chosen host could not say which ports are free
+            run.host_id = asked[-1].id
+            _host_failed(session, run, asked[-1], exc, now())
             return
         host = placement.host
         container = host.runtime == Runtime.container
@@ -139,7 +163,7 @@ def start(
             if task_command is not None:
                 task_command.configure(session, run, host, driver, place, now())
             endpoint = driver.endpoint(spec.port)
-            wait_ready(endpoint, ready_timeout)
+            wait_ready(endpoint, ready_timeout, key=run.ide_key)
         except BaseException as exc:  # any failure: undo on the host, free the leases, say why
             log.warning("run %s failed to start on %s: %s", run_id, host.name, exc)
             if state:  # a runtime whose own start failed has undone its work already
@@ -149,12 +173,7 @@ def start(
                 session.rollback()
                 _fail(session, session.get(Run, run_id), INTERRUPTED, now())
                 raise
-            reason = _reason(host, exc)
-            if isinstance(exc, HostUnreachable):  # no more starts there until a check passes
-                host = session.get(Host, host.id)
-                host.status, host.status_reason = HostStatus.down, str(exc)
-                session.add(host)
-            _fail(session, run, reason, now())
+            _host_failed(session, run, host, exc, now())
             return
         run.status = RunStatus.active
         run.status_reason = ""
@@ -164,9 +183,33 @@ def start(
         session.commit()
 
 
+def _ports_in_use(connections: Connections, asked: list[Host]) -> Callable[[Host], set[int]]:
+    """The ports something listens on at a host's machine, which a run must not be leased;
+    ``asked`` collects the hosts asked, so a failure can name the host that failed."""
+
+    def in_use(host: Host) -> set[int]:
+        asked.append(host)
+        return ports.listening(connections.driver(host))
+
+    return in_use
+
+
+def _host_failed(session: Session, run: Run, host: Host, exc: Exception, now: datetime) -> None:
+    """The run failed on ``host``: say why, and take an unreachable host out of placement until
+    a check passes."""
+    reason = _reason(host, exc)
+    if isinstance(exc, HostUnreachable):
+        host = session.get(Host, host.id)
+        host.status, host.status_reason = HostStatus.down, str(exc)
+        session.add(host)
+    _fail(session, run, reason, now)
+
+
 def _reason(host: Host, exc: Exception) -> str:
     if isinstance(exc, NotReady):
         return f"{exc} Host {host.name} may be overloaded; try again."
+    if isinstance(exc, NotOurs):
+        return f"On host {host.name}: {exc} Start again: a port in use is skipped."
     if isinstance(exc, HostError):
         return f"Host {host.name} could not start the workspace: {exc}"
     return f"Starting the workspace failed unexpectedly ({exc.__class__.__name__})."
@@ -227,7 +270,7 @@ def restart(
         spec = spec_for(run, host, connections.prefix)
         try:
             run.runtime_state = connections.runtime(host).restart(spec, run.runtime_state)
-            wait_ready(connections.driver(host).endpoint(spec.port), ready_timeout)
+            wait_ready(connections.driver(host).endpoint(spec.port), ready_timeout, run.ide_key)
             run.status_reason = ""
         except HostError as exc:
             run.status_reason = f"Restarting the IDE failed: {exc}"
@@ -236,10 +279,11 @@ def restart(
 
 
 def alive(connections: Connections, run: Run, host: Host) -> bool:
-    """Whether a live run's IDE still answers (re-attach check after a platform restart)."""
+    """Whether a live run's own IDE still answers on its port (re-attach check after a
+    platform restart); a stranger on the port is not it."""
     try:
         endpoint = connections.driver(host).endpoint(run.port)
-        wait_ready(endpoint, 3.0)
+        wait_ready(endpoint, 3.0, key=run.ide_key)
         return True
     except HostError:
         return False

@@ -178,8 +178,8 @@ def preinstall(extensions: tuple[Extension, ...], folder: str, seen_as: str) -> 
 
 
 def ide_settings(ai_tools: bool, path_first: str = "") -> str:
-    """VS Code user settings: no welcome page, nothing that phones out, and with AI tools not
-    allowed, the built-in Chat and agent features turned off."""
+    """VS Code user settings: no welcome page, nothing that phones out, no automatic port
+    forwarding, and with AI tools not allowed, the built-in Chat and agent features turned off."""
     settings: dict[str, Any] = {
         "workbench.startupEditor": "none",
         "workbench.welcomePage.walkthroughs.openOnInstall": False,
@@ -217,6 +217,12 @@ def ide_settings(ai_tools: bool, path_first: str = "") -> str:
         # The terminal draws as text, not on a canvas: lighter in the browser, and readable by
         # the browser journeys that check what a command printed.
         "terminal.integrated.gpuAcceleration": "off",
+        # No port forwarding of its own: loopback is shared by every workspace on the host, so
+        # VS Code would find and offer other workspaces' (and installations') ports.
+        "remote.autoForwardPorts": False,
+        "remote.restoreForwardedPorts": False,
+        "remote.forwardOnOpen": False,
+        "remote.otherPortsAttributes": {"onAutoForward": "ignore"},
     }
     if path_first:
         # VS Code builds a terminal's environment from a login shell's (which resets PATH on

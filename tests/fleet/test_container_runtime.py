@@ -56,6 +56,7 @@ def _spec(run_id: int, files: Path | None) -> WorkspaceSpec:
         ai_tools=False,
         cache=str(codeserver.cache_dir()),
         name=workspace(run_id),
+        ide_key=f"key-of-run-{run_id}",
     )
 
 
@@ -74,7 +75,7 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
     folder = Path(f"{WORKSPACES}/{workspace(990001)}")
     state = runtime.start(spec)
     try:
-        wait_ready(driver.endpoint(spec.port), 60)
+        wait_ready(driver.endpoint(spec.port), 60, key=spec.ide_key)
         assert state == {"container": workspace(990001), "dir": str(folder), "engine": "podman"}
         assert runtime.poll(spec, state)
         assert (folder / "solution" / "run.sh").stat().st_mode & 0o777 == 0o755
@@ -105,7 +106,7 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
 
         # Restart relaunches code-server in the same container; the files stay.
         assert runtime.restart(spec, state) == state
-        wait_ready(driver.endpoint(spec.port), 60)
+        wait_ready(driver.endpoint(spec.port), 60, key=spec.ide_key)
         assert (folder / "made-inside").exists()
 
         runtime.stop(spec, state)
