@@ -288,7 +288,10 @@ def clean_up(
         if run is None or not run.cleanup_pending:
             return True
         host = session.get(Host, run.host_id) if run.host_id else None
-        if host is None:
+        if host is None:  # no host record left to clean up on
+            run.cleanup_pending, run.cleanup_next_at = False, None
+            session.add(run)
+            session.commit()
             return True
         return _clean(session, connections, run, host, archive_dir, now)
 
