@@ -238,16 +238,18 @@ def stop(
     now: Callable[[], datetime],
     reason: str = "",
 ) -> None:
-    """End the run now, then stop the IDE, archive the task folder into the data dir and remove
-    the workspace; a clean-up that fails leaves the workspace and its leases in place and is
-    retried (``clean_up``), so nothing is lost and nothing is freed too early."""
+    """Stop the IDE, archive the task folder into the data dir, remove the workspace, then end
+    the run. A clean-up that fails ends the run all the same but leaves the workspace and its
+    leases in place, to be retried (``clean_up``): nothing is lost, nothing freed too early."""
     with Session(engine) as session:
         run = session.get(Run, run_id)
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status in (RunStatus.finished, RunStatus.failed):
             return
+        ended = now()
+        _clean(session, connections, run, host, archive_dir, ended)
         run.status = RunStatus.finished
-        run.finished_at = now()
+        run.finished_at = ended
         run.status_reason = reason
         if run.lost_at is not None:
             run.status_reason = (
@@ -256,7 +258,6 @@ def stop(
             ).strip()
         session.add(run)
         session.commit()
-        _clean(session, connections, run, host, archive_dir, now())
 
 
 CLEANUP_FIRST_RETRY_S = 30
