@@ -75,6 +75,15 @@ class Run(SQLModel, table=True):
     time_limit_s: int | None = None
     # A coordinator replaced its work periods (timetracking.overrides): analysts may leave it out.
     overridden: bool = False
+    # A Stop whose archive or removal failed (fleet.workspaces.clean_up): the workspace stays
+    # on its host, and its leases with it, until a retry (the scheduler's) succeeds.
+    cleanup_pending: bool = Field(default=False, index=True)
+    cleanup_attempts: int = 0
+    cleanup_next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cleanup_error: str = Field(default="", max_length=2000)
+    # The workspace vanished from its host behind the platform's back (baselines.workspace_loss):
+    # the clock is paused (reason ``lost``) until it is restarted from the last checkpoint.
+    lost_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Lease(SQLModel, table=True):

@@ -8,6 +8,7 @@ workspace again after a platform restart.
 import contextlib
 import logging
 import secrets
+import shlex
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -110,70 +111,23 @@ def start(
 ) -> None:
     """Provision the run's workspace and start its task in it (``launch``; ``files`` alone
     copies a folder instead); leaves the run active, or failed with the reason."""
-    agent_user = launch is not None and not launch.paths_from_home
     with Session(engine) as session:
         run = session.get(Run, run_id)
         asked: list[Host] = []
         try:
-            gpus = launch.gpu_count if launch else gpu_count
-            placement = allocation.place(
+            state = _provision(
                 session,
+                connections,
                 run,
-                gpus,
-                agent_user=agent_user,
-                in_use=_ports_in_use(connections, asked),
-                ports=allocation.port_order(connections.prefix),
+                now=now,
+                launch=launch,
+                files=files,
+                gpu_count=gpu_count,
+                ready_timeout=ready_timeout,
+                task_command=task_command,
             )
-        except DomainError as exc:
-            _fail(session, run, exc.message, now())
-            return
-        except HostError as exc:  # the chosen host could not say which ports are free
-            run.host_id = asked[-1].id
-            _host_failed(session, run, asked[-1], exc, now())
-            return
-        host = placement.host
-        container = host.runtime == Runtime.container
-        if agent_user and not container:
-            run.unix_user = AGENT_USER
-        run.ide_key = run.ide_key or secrets.token_urlsafe(32)
-        runtime = connections.runtime(host)
-        driver = connections.driver(host)
-        state: dict = {}
-        spec = spec_for(run, host, connections.prefix, files)
-        try:
-            installed, mounts, extensions = None, (), ()
-            if task_command is not None:
-                extensions = task_command.install(driver, host)
-            if launch is not None:
-                installed = task_runs.install_for(driver, host, launch)
-                mounts = (installed.root, *TASK_COMMAND_MOUNTS) if container else ()
-            spec = spec_for(
-                run, host, connections.prefix, files, mounts=mounts, extensions=extensions
-            )
-            run.unix_user, run.runtime = spec.unix_user, host.runtime
-            session.add(run)
-            session.commit()
-            state = runtime.start(spec)
-            run.runtime_state = state
-            session.add(run)
-            session.commit()
-            place = task_runs.place_for(driver, host, spec, state)
-            if launch is not None:
-                task_runs.start(place, installed, launch.task, run_install=container)
-            if task_command is not None:
-                task_command.configure(session, run, host, driver, place, now())
-            endpoint = driver.endpoint(spec.port)
-            wait_ready(endpoint, ready_timeout, key=run.ide_key)
-        except BaseException as exc:  # any failure: undo on the host, free the leases, say why
-            log.warning("run %s failed to start on %s: %s", run_id, host.name, exc)
-            if state:  # a runtime whose own start failed has undone its work already
-                with contextlib.suppress(Exception):
-                    runtime.remove(spec, state)
-            if not isinstance(exc, Exception):  # an interrupt: undone, then passed on
-                session.rollback()
-                _fail(session, session.get(Run, run_id), INTERRUPTED, now())
-                raise
-            _host_failed(session, run, host, exc, now())
+        except _NotStarted as exc:
+            _fail(session, run, exc.reason, now())
             return
         run.status = RunStatus.active
         run.status_reason = ""
@@ -194,15 +148,113 @@ def _ports_in_use(connections: Connections, asked: list[Host]) -> Callable[[Host
     return in_use
 
 
-def _host_failed(session: Session, run: Run, host: Host, exc: Exception, now: datetime) -> None:
-    """The run failed on ``host``: say why, and take an unreachable host out of placement until
-    a check passes."""
-    reason = _reason(host, exc)
+def _host_failed(session: Session, host: Host, exc: Exception) -> str:
+    """Why a start failed on ``host``, in words for the expert; an unreachable host is taken out
+    of placement until a check passes."""
     if isinstance(exc, HostUnreachable):
         host = session.get(Host, host.id)
         host.status, host.status_reason = HostStatus.down, str(exc)
         session.add(host)
-    _fail(session, run, reason, now)
+    return _reason(host, exc)
+
+
+class _NotStarted(Exception):
+    """A start that failed and was undone: the leases are free and ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _provision(
+    session: Session,
+    connections: Connections,
+    run: Run,
+    *,
+    now: Callable[[], datetime],
+    launch: task_runs.TaskLaunch | None,
+    files: Path | None,
+    gpu_count: int,
+    ready_timeout: float,
+    task_command: TaskCommandSetup | None,
+    restore: Path | None = None,
+) -> dict:
+    """Place the run, create its workspace, start its task (then unpack ``restore``, a
+    snapshot's tar, over the task folder) and wait for the IDE; returns the runtime state.
+    Anything that fails is undone (workspace and leases) and raised as _NotStarted."""
+    agent_user = launch is not None and not launch.paths_from_home
+    asked: list[Host] = []
+    try:
+        gpus = launch.gpu_count if launch else gpu_count
+        placement = allocation.place(
+            session,
+            run,
+            gpus,
+            agent_user=agent_user,
+            in_use=_ports_in_use(connections, asked),
+            ports=allocation.port_order(connections.prefix),
+        )
+    except DomainError as exc:
+        raise _NotStarted(exc.message) from exc
+    except HostError as exc:  # the chosen host could not say which ports are free
+        run.host_id = asked[-1].id
+        raise _NotStarted(_host_failed(session, asked[-1], exc)) from exc
+    host = placement.host
+    container = host.runtime == Runtime.container
+    if agent_user and not container:
+        run.unix_user = AGENT_USER
+    run.ide_key = run.ide_key or secrets.token_urlsafe(32)
+    runtime = connections.runtime(host)
+    driver = connections.driver(host)
+    state: dict = {}
+    spec = spec_for(run, host, connections.prefix, files)
+    try:
+        installed, mounts, extensions = None, (), ()
+        if task_command is not None:
+            extensions = task_command.install(driver, host)
+        if launch is not None:
+            installed = task_runs.install_for(driver, host, launch)
+            mounts = (installed.root, *TASK_COMMAND_MOUNTS) if container else ()
+        spec = spec_for(run, host, connections.prefix, files, mounts=mounts, extensions=extensions)
+        run.unix_user, run.runtime = spec.unix_user, host.runtime
+        session.add(run)
+        session.commit()
+        state = runtime.start(spec)
+        run.runtime_state = state
+        session.add(run)
+        session.commit()
+        place = task_runs.place_for(driver, host, spec, state)
+        if launch is not None:
+            task_runs.start(place, installed, launch.task, run_install=container)
+        if restore is not None:
+            _unpack(place, restore)
+        if task_command is not None:
+            task_command.configure(session, run, host, driver, place, now())
+        endpoint = driver.endpoint(spec.port)
+        wait_ready(endpoint, ready_timeout, key=run.ide_key)
+    except BaseException as exc:  # any failure: undo on the host, free the leases, say why
+        log.warning("run %s failed to start on %s: %s", run.id, host.name, exc)
+        if state:  # a runtime whose own start failed has undone its work already
+            with contextlib.suppress(Exception):
+                runtime.remove(spec, state)
+        if not isinstance(exc, Exception):  # an interrupt: undone, then passed on
+            session.rollback()
+            _fail(session, session.get(Run, run.id), INTERRUPTED, now())
+            raise
+        reason = _host_failed(session, host, exc)
+        allocation.release(session, run.id)
+        session.commit()
+        raise _NotStarted(reason) from exc
+    return state
+
+
+def _unpack(place: task_runs.Place, snapshot: Path) -> None:
+    """A checkpoint's snapshot over the task folder, unpacked by the workspace user so every
+    file is theirs."""
+    q = shlex.quote
+    place.root_from_file(
+        f"cd -- {q(place.home)} && runuser -u {q(place.user)} -- tar -x -p -m -f -", snapshot
+    )
 
 
 def _reason(host: Host, exc: Exception) -> str:
@@ -233,29 +285,120 @@ def stop(
     now: Callable[[], datetime],
     reason: str = "",
 ) -> None:
-    """Stop the IDE, archive the task folder into the data dir, remove the workspace."""
+    """Stop the IDE, archive the task folder into the data dir, remove the workspace, then end
+    the run. A clean-up that fails ends the run all the same but leaves the workspace and its
+    leases in place, to be retried (``clean_up``): nothing is lost, nothing freed too early."""
     with Session(engine) as session:
         run = session.get(Run, run_id)
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status in (RunStatus.finished, RunStatus.failed):
             return
-        spec = spec_for(run, host, connections.prefix)
-        runtime = connections.runtime(host)
-        archive = archive_dir / f"run-{run.id}.tar.gz"
-        try:
-            runtime.stop(spec, run.runtime_state)
-            runtime.archive(spec, run.runtime_state, archive)
-            runtime.remove(spec, run.runtime_state)
-        except HostError as exc:
-            run.status_reason = f"Stopped, but cleaning up on {host.name} failed: {exc}"
-        else:
-            run.archive_path = str(archive)
-            run.status_reason = reason
-        allocation.release(session, run.id)
+        ended = now()
+        _clean(session, connections, run, host, archive_dir, ended)
         run.status = RunStatus.finished
-        run.finished_at = now()
+        run.finished_at = ended
+        run.status_reason = reason
+        if run.lost_at is not None:
+            run.status_reason = (
+                f"{reason} The workspace had been lost on {host.name}, so there was nothing to"
+                " archive; the checkpoints' snapshots are kept."
+            ).strip()
         session.add(run)
         session.commit()
+
+
+CLEANUP_FIRST_RETRY_S = 30
+CLEANUP_MAX_RETRY_S = 3600
+
+
+def cleanup_backoff(attempts: int) -> timedelta:
+    """The wait before retry ``attempts + 1``: 30 s, doubling, at most an hour."""
+    return timedelta(
+        seconds=min(CLEANUP_FIRST_RETRY_S * 2 ** max(attempts - 1, 0), CLEANUP_MAX_RETRY_S)
+    )
+
+
+def due_cleanups(session: Session, at: datetime) -> list[int]:
+    """Ended runs whose failed clean-up is due for another try."""
+    query = select(Run.id).where(
+        Run.cleanup_pending.is_(True),
+        (Run.cleanup_next_at.is_(None)) | (Run.cleanup_next_at <= at),
+    )
+    return list(session.exec(query.order_by(Run.id)))
+
+
+def clean_up(
+    engine: Engine, connections: Connections, run_id: int, *, archive_dir: Path, now: datetime
+) -> bool:
+    """Try a pending clean-up again; True once it has succeeded (or there was none)."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        if run is None or not run.cleanup_pending:
+            return True
+        host = session.get(Host, run.host_id) if run.host_id else None
+        if host is None:  # no host record left to clean up on
+            run.cleanup_pending, run.cleanup_next_at = False, None
+            session.add(run)
+            session.commit()
+            return True
+        return _clean(session, connections, run, host, archive_dir, now)
+
+
+def _clean(
+    session: Session,
+    connections: Connections,
+    run: Run,
+    host: Host,
+    archive_dir: Path,
+    now: datetime,
+) -> bool:
+    """Stop, archive (once: a kept archive is never overwritten by a half-removed folder's),
+    remove; then free the leases. A failure records why and when the next try is."""
+    spec = spec_for(run, host, connections.prefix)
+    runtime = connections.runtime(host)
+    archive = archive_dir / f"run-{run.id}.tar.gz"
+    try:
+        runtime.stop(spec, run.runtime_state)
+        if not run.archive_path and run.lost_at is None:
+            try:
+                runtime.archive(spec, run.runtime_state, archive)
+            except HostError:
+                if not runtime.gone(spec, run.runtime_state):
+                    raise
+                archive.unlink(missing_ok=True)  # the folder is gone: there is nothing to keep
+            else:
+                run.archive_path = str(archive)
+                session.add(run)
+                session.commit()
+        runtime.remove(spec, run.runtime_state)
+    except HostError as exc:
+        run.cleanup_attempts += 1
+        run.cleanup_pending = True
+        run.cleanup_error = str(exc)[:1000]
+        run.cleanup_next_at = now + cleanup_backoff(run.cleanup_attempts)
+        log.warning(
+            "run %s: clean-up on %s failed (try %s), next at %s: %s",
+            run.id,
+            host.name,
+            run.cleanup_attempts,
+            run.cleanup_next_at.isoformat(),
+            exc,
+        )
+        session.add(run)
+        session.commit()
+        return False
+    allocation.release(session, run.id)
+    if run.cleanup_pending:
+        log.info(
+            "run %s: clean-up on %s done after %s tries",
+            run.id,
+            host.name,
+            run.cleanup_attempts + 1,
+        )
+    run.cleanup_pending, run.cleanup_error, run.cleanup_next_at = False, "", None
+    session.add(run)
+    session.commit()
+    return True
 
 
 def restart(
@@ -265,7 +408,7 @@ def restart(
     with Session(engine) as session:
         run = session.get(Run, run_id)
         host = session.get(Host, run.host_id) if run.host_id else None
-        if host is None or run.status != RunStatus.active:
+        if host is None or run.status != RunStatus.active or run.lost_at is not None:
             return
         spec = spec_for(run, host, connections.prefix)
         try:
@@ -276,6 +419,67 @@ def restart(
             run.status_reason = f"Restarting the IDE failed: {exc}"
         session.add(run)
         session.commit()
+
+
+def gone(connections: Connections, run: Run, host: Host) -> str:
+    """Why a live run's workspace no longer exists on its host (empty while it does); HostError
+    when the host cannot be asked (that is the host check's business, not a loss)."""
+    spec = spec_for(run, host, connections.prefix)
+    return connections.runtime(host).gone(spec, run.runtime_state)
+
+
+def relaunch(
+    engine: Engine,
+    connections: Connections,
+    run_id: int,
+    *,
+    now: Callable[[], datetime],
+    launch: task_runs.TaskLaunch | None,
+    snapshot: Path | None,
+    ready_timeout: float = READY_TIMEOUT_S,
+    task_command: TaskCommandSetup | None = None,
+) -> str:
+    """A lost run's new workspace, on whichever host has room: the task started afresh and the
+    last checkpoint's ``snapshot`` unpacked over its folder. What is left of the old one is
+    removed first and its leases freed. Returns "" once the IDE answers, else why not (the run
+    stays lost, its clock paused)."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        if run is None or run.lost_at is None or run.status != RunStatus.active:
+            return "This run's workspace is not lost."
+        old = session.get(Host, run.host_id) if run.host_id else None
+        gpu_count = len(run.gpu_indices)
+        if old is not None:
+            with contextlib.suppress(Exception):  # leftovers of a lost workspace; best effort
+                spec = spec_for(run, old, connections.prefix)
+                connections.runtime(old).remove(spec, run.runtime_state)
+        allocation.release(session, run.id)
+        run.runtime_state = {}
+        session.add(run)
+        session.commit()
+        try:
+            state = _provision(
+                session,
+                connections,
+                run,
+                now=now,
+                launch=launch,
+                files=None,
+                gpu_count=gpu_count,
+                ready_timeout=ready_timeout,
+                task_command=task_command,
+                restore=snapshot,
+            )
+        except _NotStarted as exc:
+            # Still the lost workspace's host: a Stop cleans up what is left there.
+            run.host_id = old.id if old is not None else run.host_id
+            session.add(run)
+            session.commit()
+            return exc.reason
+        run.workspace_path = state.get("home") or state.get("dir", "")
+        session.add(run)
+        session.commit()
+        return ""
 
 
 def alive(connections: Connections, run: Run, host: Host) -> bool:

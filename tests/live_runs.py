@@ -2,6 +2,8 @@
 started through the portal's own jobs (the test module points ``settings`` at tests/fleet/families).
 """
 
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +48,19 @@ def started_run(
         if run.status == RunStatus.active:
             app.state.workspaces.request_stop(s, run, "test over")
     app.state.workspaces.wait(run_id, timeout=60)
+
+
+def remove_behind_our_back(user: str) -> None:
+    """What another installation's sweep once did to a live run: its unix user's processes
+    killed, the user and its home deleted, the platform not told."""
+    deadline = time.monotonic() + 20
+    while True:  # userdel refuses (8) while a killed process has not quite exited yet
+        subprocess.run(["pkill", "-KILL", "-u", user], check=False)
+        done = subprocess.run(["userdel", "-r", user], check=False, capture_output=True)
+        if done.returncode == 0:
+            return
+        assert done.returncode == 8 and time.monotonic() < deadline, done.stderr
+        time.sleep(0.2)
 
 
 @pytest.fixture

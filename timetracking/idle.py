@@ -14,7 +14,7 @@ from timetracking.pauses import PauseReason
 
 DEFAULT_IDLE_AFTER_S = 600
 # Stopped for these, the clock does not also need an idle pause (scoring is short and waited on).
-HOLDING = (PauseReason.manual, PauseReason.idle, PauseReason.limit)
+HOLDING = (PauseReason.manual, PauseReason.idle, PauseReason.limit, PauseReason.lost)
 
 
 def last_sign_of_work(

@@ -21,6 +21,9 @@ class PauseReason(StrEnum):
     scoring = "scoring"
     override = "override"
     limit = "limit"
+    # The workspace vanished from its host: nothing to work in until it is restarted from the
+    # last checkpoint (baselines.workspace_loss); only that restart lifts it.
+    lost = "lost"
 
 
 class Pause(SQLModel, table=True):

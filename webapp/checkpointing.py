@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from baselines import checkpoints
+from baselines import checkpoints, workspace_loss
 from baselines.checkpoints import Checkpoint
 from baselines.errors import Conflict, DomainError
 from baselines.runs import Run, RunStatus
@@ -86,6 +86,7 @@ def submit(
     clock already stopped."""
     if run.status != RunStatus.active:
         raise Conflict(f"This run is {run.status}; it takes no more checkpoints.")
+    workspace_loss.refuse_if_lost(run, "Scoring")
     if run.submitted_at is not None:
         raise Conflict("This run's final submission is in; it takes no more checkpoints.")
     stopped = [r for r in pauses.paused_by(session, run.id) if r != PauseReason.scoring]
@@ -109,6 +110,7 @@ def submit(
             " Your work is safe in the workspace; tell your coordinator (the data dir is full)."
         ) from exc
     except HostError as exc:
+        refuse_if_gone(session, connections, run, host, now)
         raise DomainError(f"Could not read the task folder on {host.name}: {exc}") from exc
     row = checkpoints.submit(
         session,
@@ -128,6 +130,18 @@ def submit(
         session.add(run)
     session.commit()
     return row
+
+
+def refuse_if_gone(session: Session, connections, run: Run, host: Host, now: datetime) -> None:
+    """After a failed snapshot: a workspace that is gone is recorded as lost at once (not at
+    the poll job's next round) and the refusal names the loss instead of a shell error."""
+    try:
+        why = workspaces.gone(connections, run, host)
+    except HostError:
+        return
+    if why:
+        workspace_loss.mark_lost(session, run, host.name, why, now)
+        workspace_loss.refuse_if_lost(run, "Scoring")
 
 
 def end_run(
@@ -180,3 +194,29 @@ def store_final_score(session: Session, settings: Settings, run: Run) -> None:
     )
     session.add(run)
     session.commit()
+
+
+def restart_lost(session: Session, settings: Settings, jobs, run: Run) -> Checkpoint | None:
+    """Queue a lost run's new workspace, its task folder as the last checkpoint left it (the
+    task's starting files when there is none); returns that checkpoint. Refuses with the
+    reason when the run is not lost, a restart is under way, or the snapshot is gone."""
+    if run.status != RunStatus.active or run.lost_at is None:
+        raise Conflict("This run's workspace is not lost; there is nothing to restart.")
+    if jobs.busy(run.id):
+        raise Conflict("The workspace is being restarted already; this page shows when it is.")
+    last = workspace_loss.last_snapshot(session, run.id)
+    snapshot = None
+    if last is not None:
+        snapshot = snapshots.path_for(snapshot_store(settings), last.snapshot_sha256)
+        if not snapshot.is_file():
+            raise Conflict(
+                f"Checkpoint {last.seq}'s snapshot is missing from the platform's data dir, so"
+                " the workspace cannot be restarted from it. Tell your coordinator."
+            )
+    launch = run_task(session, settings, run).launch
+    what = f"checkpoint {last.seq}" if last else "the task's starting files (no checkpoint yet)"
+    run.status_reason = f"Restarting your workspace from {what}…"
+    session.add(run)
+    session.commit()
+    jobs.relaunch(run.id, launch, snapshot)
+    return last

@@ -1,5 +1,5 @@
-"""Background jobs of the serve process: host health, the clock (idle runs, reached limits) and
-timesheet periods.
+"""Background jobs of the serve process: host health, the clock (idle runs, reached limits),
+timesheet periods, and live workspaces (lost ones noticed, failed clean-ups retried).
 
 With several app processes on one database exactly one runs them: the one holding the
 ``scheduler`` lease (webapp.job_lease). Every process schedules the jobs; each job returns at
@@ -50,6 +50,11 @@ class Scheduler:
             if clock_jobs.end_at_limit(session, self.settings, self.jobs.connections, self.now()):
                 self.scoring.wake()
 
+    def workspaces(self) -> None:
+        """Lost workspaces are noticed; failed clean-ups are tried again when due."""
+        self.jobs.find_lost(self.now())
+        self.jobs.retry_cleanups(self.now())
+
     def rollover(self) -> None:
         with Session(self.engine) as session:
             timesheets.rollover(session, self.now(), self.settings)
@@ -71,6 +76,7 @@ class Scheduler:
             "host-health": (self.check_hosts, self.settings.health_interval_s),
             "clock": (self.clock, self.settings.clock_interval_s),
             "timesheet-rollover": (self.rollover, ROLLOVER_EVERY_S),
+            "workspaces": (self.workspaces, self.settings.workspace_poll_s),
         }
         for name, (job, seconds) in every.items():
             self._scheduler.add_job(

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Background jobs (the host health check); tests turn them off and call them directly.
     scheduler: bool = True
     health_interval_s: int = 60
+    # How often live workspaces are asked whether they still exist, and failed clean-ups retried.
+    workspace_poll_s: int = 60
     # Checkpoint snapshots of the task folder (fleet.snapshots): the size cap, and names or
     # globs left out beside the defaults (caches, the IDE's files), separated by commas.
     snapshot_max_mb: int = 500

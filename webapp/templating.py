@@ -7,6 +7,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
+from sqlalchemy import inspect
 from sqlmodel import Session
 
 from baselines.runs import RunStatus, live_for_expert
@@ -59,10 +60,26 @@ def live_clock(request: Request, user: User | None) -> dict[str, Any] | None:
         return {"run": run, "clock": clock.read(session, run, now)}
 
 
+def signed_in(request: Request) -> User | None:
+    """The request's user, loaded again when its session has closed with the user expired (a
+    route that committed, then refused: its error page is rendered after the session ended,
+    and reading the stale user raised DetachedInstanceError, a 500 in place of the refusal)."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return None
+    state = inspect(user)
+    if not state.expired_attributes or state.session is not None:
+        return user
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        fresh = session.get(User, state.identity[0])
+    request.state.user = fresh
+    return fresh
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    user = getattr(request.state, "user", None)
+    user = signed_in(request)
     base = {
         "user": user,
         "home": HOME_BY_ROLE.get(user.role) if user else None,

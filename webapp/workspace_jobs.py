@@ -8,15 +8,18 @@ import logging
 import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from baselines import workspace_loss
 from baselines.errors import Conflict
 from baselines.runs import Run, RunStatus
 from fleet import workspaces
 from fleet.connections import Connections
+from fleet.drivers.base import HostError
 from fleet.hosts import Host
 from fleet.task_command_setup import TaskCommandSetup
 from fleet.task_runs import TaskLaunch
@@ -82,9 +85,86 @@ class WorkspaceJobs:
         return self._submit(run_id, job)
 
     def restart(self, run_id: int) -> Future:
-        return self._submit(
-            run_id, lambda: workspaces.restart(self.engine, self.connections, run_id)
-        )
+        def job() -> None:
+            workspaces.restart(self.engine, self.connections, run_id)
+            with Session(self.engine) as session:
+                run = session.get(Run, run_id)
+                if run is not None and run.status_reason.startswith("Restarting the IDE failed"):
+                    self._check(session, run, utcnow())  # a workspace that is gone says so
+
+        return self._submit(run_id, job)
+
+    def relaunch(self, run_id: int, launch: TaskLaunch | None, snapshot: Path | None) -> Future:
+        """A lost run's new workspace from its last checkpoint's snapshot; the clock runs
+        again once the IDE answers (baselines.workspace_loss)."""
+
+        def job() -> None:
+            why = workspaces.relaunch(
+                self.engine,
+                self.connections,
+                run_id,
+                now=utcnow,
+                launch=launch,
+                snapshot=snapshot,
+                task_command=self.task_command,
+            )
+            with Session(self.engine) as session:
+                run = session.get(Run, run_id)
+                host = session.get(Host, run.host_id) if run.host_id else None
+                if why:
+                    workspace_loss.restart_failed(session, run, host.name if host else "?", why)
+                else:
+                    workspace_loss.recovered(session, run, utcnow())
+
+        return self._submit(run_id, job)
+
+    def find_lost(self, now: datetime) -> list[int]:
+        """Ask each live workspace's host whether it still exists; a lost one pauses its clock
+        and says why. Runs with a job under way (a start, a restart) are asked next time. The
+        runs found lost now."""
+        lost = []
+        with Session(self.engine) as session:
+            runs = session.exec(
+                select(Run).where(
+                    Run.status == RunStatus.active,
+                    Run.lost_at.is_(None),
+                    Run.host_id.is_not(None),
+                )
+            ).all()
+            for run in runs:
+                if self.busy(run.id):
+                    continue
+                if self._check(session, run, now):
+                    lost.append(run.id)
+        return lost
+
+    def _check(self, session: Session, run: Run, now: datetime) -> bool:
+        host = session.get(Host, run.host_id)
+        try:
+            why = workspaces.gone(self.connections, run, host)
+        except HostError as exc:  # an unreachable host is the host check's to report
+            log.info("run %s: could not ask %s about its workspace: %s", run.id, host.name, exc)
+            return False
+        if not why:
+            return False
+        session.refresh(run)  # a Stop may have come meanwhile
+        if workspace_loss.mark_lost(session, run, host.name, why, now):
+            log.warning("run %s: its workspace on %s was lost: %s", run.id, host.name, why)
+            return True
+        return False
+
+    def retry_cleanups(self, now: datetime) -> list[int]:
+        """Try again every failed clean-up that is due; the runs cleaned up now."""
+        with Session(self.engine) as session:
+            due = workspaces.due_cleanups(session, now)
+        done = []
+        for run_id in due:
+            cleaned = workspaces.clean_up(
+                self.engine, self.connections, run_id, archive_dir=self.archive_dir, now=now
+            )
+            if cleaned:
+                done.append(run_id)
+        return done
 
     def repoint_task_commands(self, run_ids: list[int]) -> Future:
         """Point these live runs' `task` commands at this process's tunnels (webapp.task_tunnels
@@ -132,6 +212,11 @@ class WorkspaceJobs:
             future = self._pool.submit(after_previous)
             self._running[run_id] = future
             return future
+
+    def busy(self, run_id: int) -> bool:
+        """Whether a job of this run (a start, stop, restart) is queued or under way."""
+        future = self._running.get(run_id)
+        return future is not None and not future.done()
 
     def wait(self, run_id: int, timeout: float | None = None) -> None:
         """Block until the run's last job is done (tests and the CLI use this)."""

@@ -71,6 +71,11 @@ class WorkspaceRuntime(Protocol):
         """Whether code-server is still running."""
         ...
 
+    def gone(self, spec: WorkspaceSpec, state: dict[str, Any]) -> str:
+        """Why the workspace no longer exists on the host (its user, container or folder was
+        removed behind the platform's back); empty while it does. HostError: cannot tell."""
+        ...
+
     def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
         """Stop code-server and every process of the workspace; the files stay."""
         ...

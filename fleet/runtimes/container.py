@@ -188,6 +188,18 @@ class ContainerRuntime:
         )
         return running.strip() == "true"
 
+    def gone(self, spec: WorkspaceSpec, state: dict[str, Any]) -> str:
+        engine, name, folder = self.engine(state), self.name(spec), self.folder(spec)
+        missing = self._root(
+            f"{_exists(engine, name)} || echo container; test -d {folder} || echo folder",
+            timeout=15,
+        ).split()
+        if "container" in missing:
+            return f"its container {name} no longer exists there"
+        if "folder" in missing:
+            return f"its task folder {folder} no longer exists there"
+        return ""
+
     def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
         engine, name = self.engine(state), self.name(spec)
         self._root(

@@ -100,6 +100,21 @@ class ProcessRuntime:
         )
         return result.exit_status == 0
 
+    def gone(self, spec: WorkspaceSpec, state: dict[str, Any]) -> str:
+        user, home = shlex.quote(spec.unix_user), shlex.quote(self.home(spec))
+        missing = self.driver.run(
+            as_root(
+                self.driver_user,
+                f"id -u {user} >/dev/null 2>&1 || echo user; test -d {home} || echo folder",
+            ),
+            timeout=15,
+        ).stdout.split()
+        if "user" in missing:
+            return f"its unix user {spec.unix_user} no longer exists there"
+        if "folder" in missing:
+            return f"its task folder {self.home(spec)} no longer exists there"
+        return ""
+
     def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
         user = shlex.quote(spec.unix_user)
         # TERM first so code-server can close cleanly, then KILL whatever is left.

@@ -18,6 +18,7 @@ REASONS = {
     "scoring": "a checkpoint is being scored",
     "limit": "the time limit is reached",
     "override": "a coordinator paused it",
+    "lost": "the workspace was lost; restart it from the run page in the portal",
 }
 
 

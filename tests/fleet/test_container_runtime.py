@@ -126,6 +126,23 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
 
 
 @needs_root
+def test_a_container_removed_behind_our_back_is_gone_with_the_reason(image, task_files):
+    runtime = ContainerRuntime(LocalDriver(), "root", image=image)
+    spec = _spec(990_003, task_files)
+    state = runtime.start(spec)
+    try:
+        assert runtime.gone(spec, state) == ""
+        runtime.stop(spec, state)
+        assert runtime.gone(spec, state) == ""  # stopped is not gone: Restart IDE brings it back
+        assert _podman("rm", "-f", workspace(990_003)).returncode == 0
+        assert runtime.gone(spec, state) == (
+            f"its container {workspace(990_003)} no longer exists there"
+        )
+    finally:
+        runtime.remove(spec, state)
+
+
+@needs_root
 def test_a_failed_start_rolls_back_and_says_why(image, task_files):
     runtime = ContainerRuntime(LocalDriver(), "root", image="localhost/no-such-image:latest")
     spec = _spec(990_002, task_files)

@@ -51,7 +51,15 @@ from starlette.websockets import WebSocketDisconnect
 
 from analytics import importing
 from analytics.imported import ImportedRun, ImportedScore
-from baselines import applications, checkpoints, password_resets, passwords, run_tokens, tokens
+from baselines import (
+    applications,
+    checkpoints,
+    password_resets,
+    passwords,
+    run_tokens,
+    tokens,
+    workspace_loss,
+)
 from baselines.applications import Application
 from baselines.assignments import Assignment, AssignmentStatus
 from baselines.audit import AuditLog
@@ -159,6 +167,7 @@ GET    /assignments/{assignment_id}                        login  200    200    
 GET    /runs/{run_id}                                      login  200    200    404    404    200
 POST   /runs/{run_id}/stop                                 login  303    303    404    404    303
 POST   /runs/{run_id}/restart                              login  303    303    404    404    303
+POST   /runs/{run_id}/relaunch                             login  303    303    404    404    303
 # The clock: the expert pauses and resumes their own; coordinators extend and correct, with a
 # reason; the page's live clock reads it as JSON.
 GET    /runs/{run_id}/clock                                login  200    200    404    404    200
@@ -774,6 +783,22 @@ def _stopped(w: World, run: Run) -> Callable[[httpx.Response], None]:
     return check
 
 
+@prepares("POST", "/runs/{run_id}/relaunch")
+def _relaunch(w: World) -> Call:
+    """A lost run: the restart job looks for a host with room, finds no ready one here, and
+    says so on the run, which stays lost with its clock paused."""
+    run = w.run()
+    with Session(w.engine) as s:
+        workspace_loss.mark_lost(s, s.get(Run, run.id), "local", "its user is gone", utcnow())
+
+    def check(_):
+        after = w.wait_for_jobs(run.id)
+        assert after.status == RunStatus.active and after.lost_at is not None
+        assert "restarting it failed" in after.status_reason, after.status_reason
+
+    return Call(f"/runs/{run.id}/relaunch", location=f"/runs/{run.id}", check=check)
+
+
 @prepares("POST", "/runs/{run_id}/stop")
 def _stop(w: World) -> Call:
     run = w.run()
@@ -782,14 +807,15 @@ def _stop(w: World) -> Call:
 
 @prepares("POST", "/runs/{run_id}/restart")
 def _restart(w: World) -> Call:
-    """Nothing runs for this run on the host: the restart job tries, fails, and says so on the
-    run, which stays active with its leases (the expert can still stop it)."""
+    """Nothing runs for this run on the host: the restart job tries, fails, finds the
+    workspace's user missing and records the run as lost (it stays active, its clock paused,
+    and offers a restart from its last checkpoint)."""
     run = w.run()
 
     def check(_):
         after = w.wait_for_jobs(run.id)
-        assert after.status == RunStatus.active
-        assert after.status_reason.startswith("Restarting the IDE failed"), after.status_reason
+        assert after.status == RunStatus.active and after.lost_at is not None
+        assert "was lost" in after.status_reason, after.status_reason
 
     return Call(f"/runs/{run.id}/restart", location=f"/runs/{run.id}", check=check)
 

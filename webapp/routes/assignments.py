@@ -252,6 +252,9 @@ def live_runs(
             "runs": runs,
             "clocks": clocks,
             "recent": recent,
+            "cleanups": session.exec(
+                select(Run).where(Run.cleanup_pending.is_(True)).order_by(Run.id)
+            ).all(),
             "experts": experts,
             "hosts": hosts,
             "ide_url": settings.ide_url,

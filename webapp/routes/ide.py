@@ -58,6 +58,8 @@ def _authorize(
             raise Refused(503, "The workspace is still starting. Try again in a moment.")
         if run.status != RunStatus.active:
             raise Refused(410, "This run's IDE is closed.")
+        if run.lost_at is not None:  # nothing answers there: say why, not a bad gateway
+            raise Refused(409, f"{run.status_reason} Restart it from the run page.")
         host = session.get(Host, run.host_id)
         session.expunge_all()
         return user, run, host

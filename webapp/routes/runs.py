@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from baselines import assignments, checkpoints
+from baselines import assignments, checkpoints, workspace_loss
 from baselines.errors import Conflict, DomainError
 from baselines.runs import Run, RunStatus, visible_to
 from baselines.users import Role, User
@@ -106,6 +106,8 @@ def page(
             "clock": reading,
             "working_s": reading.working_s,
             "paused_by": list(reading.paused_by),
+            "lost_from": workspace_loss.last_snapshot(session, run.id) if run.lost_at else None,
+            "restarting": run.lost_at is not None and request.app.state.workspaces.busy(run.id),
             "extensions": limits.extensions(session, run.id),
             "overrides": overrides.for_run(session, run.id),
             "periods_text": work_periods.text(session, run, now, user.timezone) if staff else "",
@@ -148,6 +150,18 @@ def restart(request: Request, run_id: RowId, user: CurrentUser, session: Session
     run = visible_to(session, run_id, user)
     if run.status != RunStatus.active:
         raise Conflict(f"Only a running workspace can be restarted; this one is {run.status}.")
+    workspace_loss.refuse_if_lost(run, "Restart IDE")
     request.app.state.workspaces.restart(run.id)
     flash(request, "Restarting the IDE; reload its tab in a few seconds. Your files are kept.")
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/relaunch")
+def relaunch(
+    request: Request, run_id: RowId, user: CurrentUser, session: SessionDep, settings: SettingsDep
+):
+    """A lost workspace again, from the last checkpoint's snapshot; the clock resumes with it."""
+    run = visible_to(session, run_id, user)
+    checkpointing.restart_lost(session, settings, request.app.state.workspaces, run)
+    flash(request, "Restarting your workspace; this page shows when it is ready.")
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

@@ -1,7 +1,7 @@
 """host_families: what came of installing each task family on each host (hosts prepare)
 
-Revision ID: 0016
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 03:10:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import timetracking.utc
 
-revision: str = "0016"
-down_revision: str | None = "0011"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
