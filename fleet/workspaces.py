@@ -113,7 +113,6 @@ def start(
     copies a folder instead); leaves the run active, or failed with the reason."""
     with Session(engine) as session:
         run = session.get(Run, run_id)
-        asked: list[Host] = []
         try:
             state = _provision(
                 session,
