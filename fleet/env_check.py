@@ -174,7 +174,7 @@ def scratch_place(
     home = f"/home/{user}"
     if driver.run(f"id -u {q(user)}", check=False).exit_status == 0:
         raise HostError(f"the host already has a user {user}; the check needs it for itself")
-    driver.run(as_root(host.username, add_user(user, home)))
+    driver.run(as_root(host.username, add_user(user, home, prefix)))
     try:
         env = {"CUDA_VISIBLE_DEVICES": visible}
         yield Place(driver, host.username, user, home, python, env=env)

@@ -58,9 +58,8 @@ def spec_for(
         path=task_runs.terminal_path(host),
         extensions=extensions,
         ide_key=run.ide_key,
-        name=run.unix_user
-        if run.unix_user not in ("", AGENT_USER)
-        else workspace_name(run, prefix),
+        name=workspace_name(run, prefix),
+        owner=prefix,
     )
 
 

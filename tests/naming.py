@@ -11,10 +11,19 @@ import re
 import subprocess
 
 from fleet import naming
-from fleet.runtimes import USER_COMMENT, remove_user
+from fleet.runtimes import remove_user, user_owner
 
 PREFIX = f"bt{os.getpid():x}"
-TEST_PREFIX = re.compile(r"^bt([0-9a-f]+)-")
+# A session's prefix, or one of its sub-prefixes (a letter after the pid, for installations of
+# its own with a database of their own: the demo, the deploy stack), then the name.
+TEST_PREFIX = re.compile(r"^bt([0-9a-f]+)[g-z]?-")
+
+
+def sub_prefix(letter: str) -> str:
+    """A prefix for an installation this session starts with its own database (its run ids
+    start at 1 again, so it must not share the session's names), swept with the session's."""
+    assert len(letter) == 1 and "g" <= letter <= "z", letter
+    return PREFIX + letter
 
 
 def workspace(run_id: int) -> str:
@@ -22,26 +31,24 @@ def workspace(run_id: int) -> str:
     return naming.workspace(PREFIX, run_id)
 
 
-def dead_session(name: str) -> bool:
-    """Whether ``name`` was made by a test session whose process has ended."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ours_or_dead(name: str) -> bool:
+    """What a sweep of this session may remove: names its prefixes made, and those of test
+    sessions whose process has ended. Any other installation's are left alone."""
     match = TEST_PREFIX.match(name)
     if match is None:
         return False
     pid = int(match.group(1), 16)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def ours_or_dead(name: str) -> bool:
-    """What a sweep of this session may remove: its own, and those of sessions that died."""
-    return naming.owned(PREFIX, name) or dead_session(name)
+    return pid == os.getpid() or not _alive(pid)
 
 
 def sweep_users() -> list[str]:
@@ -49,7 +56,11 @@ def sweep_users() -> list[str]:
     names. Users of other installations (a ``make demo`` beside the suite) stay."""
     swept = []
     for entry in pwd.getpwall():
-        if entry.pw_gecos == USER_COMMENT and ours_or_dead(entry.pw_name):
+        owner = user_owner(entry.pw_gecos)
+        if owner is None:
+            continue  # not a workspace user
+        # Named with its maker's prefix, or (METR's ``agent``) marked with it in the comment.
+        if ours_or_dead(entry.pw_name) or (owner and ours_or_dead(f"{owner}-")):
             command = remove_user(entry.pw_name, entry.pw_dir)
             subprocess.run(command, shell=True, check=False, capture_output=True)
             swept.append(entry.pw_name)

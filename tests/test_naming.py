@@ -9,7 +9,7 @@ import pytest
 
 from fleet import naming
 from fleet.runtimes import add_user, remove_user
-from tests.naming import PREFIX, sweep_users
+from tests.naming import PREFIX, sub_prefix, sweep_users
 
 
 def test_the_prefix_is_made_once_per_data_dir_and_kept(tmp_path):
@@ -38,15 +38,19 @@ def test_a_sweep_takes_its_own_and_dead_sessions_users_never_another_installatio
     assert not os.path.exists(f"/proc/{dead_pid}")
     names = {
         "own": f"{PREFIX}-run-990101",
+        "own_demo": f"{sub_prefix('z')}-run-990105",  # the demo journey's own database
         "dead": f"bt{dead_pid:x}-run-990102",
         "demo": "bl9f9f9f-run-990103",  # a `make demo` beside the suite
         "live": f"bt{os.getppid():x}-run-990104",  # another live session (our parent's pid)
+        "agent": "bltestagent",  # unprefixed, as METR's agent is: its maker is in the comment
     }
+    owners = {"agent": f"bt{dead_pid:x}"}
     try:
-        for name in names.values():
-            subprocess.run(add_user(name, f"/home/{name}"), shell=True, check=True)
+        for key, name in names.items():
+            made = add_user(name, f"/home/{name}", owners.get(key, name.split("-run-")[0]))
+            subprocess.run(made, shell=True, check=True)
         swept = sweep_users()
-        assert names["own"] in swept and names["dead"] in swept
+        assert {names[k] for k in ("own", "own_demo", "dead", "agent")} <= set(swept)
         left = {entry.pw_name for entry in pwd.getpwall()}
         assert names["demo"] in left and names["live"] in left
         assert names["own"] not in left and names["dead"] not in left

@@ -52,6 +52,9 @@ class WorkspaceSpec:
     # The workspace's name on the host (fleet.naming.workspace: the installation's prefix and
     # the run id): its unix user on the process runtime, its container and folder otherwise.
     name: str = ""
+    # The installation's prefix (fleet.naming), written on the unix users it makes, so whose a
+    # user is can be told even when its name carries no prefix (METR's ``agent``).
+    owner: str = ""
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -94,17 +97,28 @@ class WorkspaceRuntime(Protocol):
         ...
 
 
-# The comment (GECOS) of every unix user Baseliner makes, so a sweep can find them by it.
+# The comment (GECOS) of every unix user Baseliner makes, followed by the prefix of the
+# installation that made it, so a sweep can find them by it and take only its own.
 USER_COMMENT = "baseliner workspace"
 
 
-def add_user(user: str, home: str) -> str:
-    """The command that makes a workspace user with a private home."""
+def add_user(user: str, home: str, owner: str = "") -> str:
+    """The command that makes a workspace user with a private home, marked as ``owner``'s (an
+    installation's prefix)."""
     q = shlex.quote
+    comment = f"{USER_COMMENT} {owner}".strip()
     return (
         f"useradd --create-home --home-dir {q(home)} --shell /bin/bash --user-group"
-        f" --comment {q(USER_COMMENT)} {q(user)} && chmod 700 {q(home)}"
+        f" --comment {q(comment)} {q(user)} && chmod 700 {q(home)}"
     )
+
+
+def user_owner(comment: str) -> str | None:
+    """The prefix of the installation that made a unix user, from its comment (GECOS); "" for a
+    workspace user of a version that did not say; None for a user that is not a workspace's."""
+    if comment != USER_COMMENT and not comment.startswith(USER_COMMENT + " "):
+        return None
+    return comment[len(USER_COMMENT) :].strip()
 
 
 def remove_user(user: str, home: str) -> str:

@@ -44,7 +44,7 @@ class ProcessRuntime:
         if self.driver.run(f"id -u {q(user)}", check=False).exit_status == 0:
             # Never adopt (or later delete) a user the host already had.
             raise HostError(f"the host already has a user {user}; remove it or use another host")
-        self._root(add_user(user, home))
+        self._root(add_user(user, home, spec.owner))
         try:
             if spec.files is not None:
                 put_files(self.driver, self.driver_user, spec.files, home, spec.run_id)

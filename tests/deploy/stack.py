@@ -18,6 +18,7 @@ from deploy import local_stack
 from fleet import hosts
 from fleet.hosts import HostCreate
 from fleet.testing_sshd import free_port
+from tests.naming import sub_prefix
 from timetracking.utc import utcnow
 
 # A name under .test (RFC 6761): never a real site; tests reach it by SNI and Host on loopback,
@@ -78,6 +79,8 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[tuple[list, str, int]]:
             "POSTGRES_PASSWORD": "unused-here",
             "BASELINER_SECRET_KEY": "stack-test-secret",
             "ASK_PORT": str(free_port()),
+            # A database of its own, so run ids of its own: names of its own too.
+            "BASELINER_WORKSPACE_PREFIX": sub_prefix("y"),
         },
         database_url=url,
         data_dir=tmp_path / "data",

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import sign_in
+from tests.naming import sub_prefix
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 BIN = Path(sys.executable).parent / "baseliner"
@@ -40,6 +41,8 @@ def demo(request, tmp_path) -> Iterator[tuple[str, str]]:
         "BASELINER_DATA_DIR": str(tmp_path / "var"),
         "BASELINER_PUBLIC_URL": base,
         "BASELINER_DATABASE_URL": "",
+        # Its run ids start at 1 in a database of its own: names of its own, swept with ours.
+        "BASELINER_WORKSPACE_PREFIX": sub_prefix("z"),
     }
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
