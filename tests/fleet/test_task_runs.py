@@ -85,6 +85,7 @@ def _score_with(ssh_driver, place, installed, solution: str, **kwargs) -> task_r
 
 def test_scoring_outcomes(ssh_driver, probe_place):
     place, installed = probe_place
+    started = ssh_driver.run("date +%s").stdout.strip()
     good = _score_with(ssh_driver, place, installed, "def answer():\n    return 1.0\n")
     assert (good.status, good.score, good.message) == ("scored", 1.0, {"answer": 1.0})
     # Scored on a fresh copy inside a folder the expert's user cannot enter, not the live one.
@@ -108,7 +109,11 @@ def test_scoring_outcomes(ssh_driver, probe_place):
     assert slow.seconds < 30
     # Nothing of the scorings is left behind (other test sessions may be scoring beside this).
     assert not Path(good.details["home"]).parent.exists()
-    mine = f"find {task_runs.SCORING} -user {shlex.quote(place.user)} 2>/dev/null; true"
+    # (A uid can come back with a new user: only what this test's scorings made counts.)
+    mine = (
+        f"find {task_runs.SCORING} -user {shlex.quote(place.user)} -newermt @{started}"
+        " 2>/dev/null; true"
+    )
     assert ssh_driver.run(mine).stdout.split() == []
 
 
@@ -126,9 +131,9 @@ def answer():
             read.append(label)
         except OSError:
             pass
-    with open("/tmp/mine.txt", "w") as f:  # its own /tmp works
+    with open({mine!r}, "w") as f:  # its own /tmp works
         f.write("mine")
-    if read or open("/tmp/mine.txt").read() != "mine":
+    if read or open({mine!r}).read() != "mine":
         raise RuntimeError("read: " + ", ".join(read))
     return 1.0
 """
@@ -151,6 +156,7 @@ def test_the_experts_code_reads_no_other_family_nor_another_runs_scratch_or_tmp(
         task_runs.start(b, installed, "main")
         scratch_b = task_runs.scratch_home(b, installed.gid)  # B's scoring, under way
         tmp_b = f"/tmp/{b.user}-notes.txt"  # a file B's terminal left in the shared /tmp
+        mine = f"/tmp/{place.user}-mine.txt"  # what A's solution writes to its own /tmp
         _as_user(ssh_driver, b.user, f"echo B > {tmp_b} && chmod 644 {tmp_b}")
         ssh_driver.run(
             f"echo B > {scratch_b}/tmp/result.json && chown {b.user}: {scratch_b}/tmp/result.json"
@@ -169,12 +175,13 @@ def test_the_experts_code_reads_no_other_family_nor_another_runs_scratch_or_tmp(
                 assert ssh_driver.run(f"test -e {path}", check=False).exit_status == 0, path
             # Outside scoring, A's user reads B's /tmp file: only the private /tmp hides it.
             assert _as_user(ssh_driver, place.user, f"cat {tmp_b}").stdout.strip() == "B"
-            result = _score_with(ssh_driver, place, installed, SNOOP.format(targets=targets))
+            snoop = SNOOP.format(targets=targets, mine=mine)
+            result = _score_with(ssh_driver, place, installed, snoop)
         finally:
             ssh_driver.run(f"rm -rf {scratch_b} {tmp_b}")
     assert (result.status, result.score) == ("scored", 1.0), result.message
     # A's private /tmp went with its scratch folder; the shared /tmp never saw it.
-    assert ssh_driver.run("test -e /tmp/mine.txt", check=False).exit_status != 0
+    assert ssh_driver.run(f"test -e {mine}", check=False).exit_status != 0
 
 
 def test_env_check_scores_start_and_reference_and_catches_drift(ssh_driver, sshd, probe_launch):

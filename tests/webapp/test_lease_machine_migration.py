@@ -11,7 +11,6 @@ from alembic import command
 from sqlalchemy import text
 from sqlmodel import Session
 
-from baselines.runs import Run
 from baselines.users import Role
 from fleet import hosts
 from fleet.hosts import HostCreate
@@ -55,11 +54,20 @@ def test_existing_leases_get_their_machine(scratch_url):
             for data in records:
                 key = "" if data.driver == "local" else KEY
                 ids.append(hosts.add(s, data, key, None, utcnow()).id)
-            runs = [Run(expert_id=expert.id, created_at=utcnow()) for _ in range(3)]
-            s.add_all(runs)
-            s.flush()
-            run_ids = [run.id for run in runs]
             s.commit()
+        # Runs as the schema at 0011 has them (the Run model has columns of later migrations).
+        with engine.begin() as conn:
+            for _ in range(3):
+                conn.execute(
+                    text(
+                        "INSERT INTO runs (expert_id, environment, ai_tools, status, status_reason,"
+                        " gpu_indices, unix_user, workspace_path, runtime, runtime_state,"
+                        " archive_path, created_at) VALUES (:expert, '', 'NO_AI_TOOLS', 'active',"
+                        " '', '[]', '', '', '', '{}', '', :now)"
+                    ),
+                    {"expert": expert.id, "now": utcnow()},
+                )
+            run_ids = list(conn.execute(text("SELECT id FROM runs ORDER BY id")).scalars())
         rows = [  # (host, kind, value, run): both local records hold port 20000 already
             (ids[0], "port", 20000, run_ids[0]),
             (ids[0], "gpu", 0, run_ids[0]),
