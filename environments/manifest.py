@@ -69,6 +69,10 @@ class BaselinerMeta:
     # No activity for this long opens an idle pause; None: the platform's setting.
     idle_after_s: int | None = None
     reference: str | None = None
+    # A command `baseliner env check` runs in the task folder, as the workspace user, after
+    # laying the reference over it: a reference that is a recipe (train a model) rather than a
+    # finished file. Limited to the task's time limit, as an expert is.
+    reference_command: str | None = None
     paths_from_home: bool = False
     given: frozenset[str] = frozenset()
     portal: frozenset[str] = frozenset()
@@ -326,6 +330,17 @@ class _Reader:
         if problem:
             self.fail(f"{where}.y_r", problem)
         values["reference"] = self.reference(value.get("reference"), f"{where}.reference")
+        command = self.optional_str(
+            value.get("reference_command"), f"{where}.reference_command", "python3 train.py"
+        )
+        if command is not None and not command.strip():
+            self.fail(f"{where}.reference_command", 'must not be blank, e.g. "python3 train.py"')
+        if command is not None and values["reference"] is None:
+            self.fail(
+                f"{where}.reference_command",
+                "runs over the reference solution; name it too (reference: reference/)",
+            )
+        values["reference_command"] = command
         values["paths_from_home"] = self.flag(
             value.get("paths_from_home"), f"{where}.paths_from_home", False
         )

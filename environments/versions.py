@@ -2,7 +2,10 @@
 
 A manifest's ``version`` is whatever its author last typed; the hash changes whenever any file
 does, whether or not anyone remembered to bump it. Caches, compiled files and dot-files are
-left out: they change without the family changing.
+left out: they change without the family changing, and a family builds what it makes at run
+time into a dot-folder (``.build/``) for that reason. Links are followed: a family that uses the
+shared toolkit holds a link to ``environments/_shared/lmkit``, so a change there changes the
+version of every family that uses it (and installing a family copies what the link holds).
 """
 
 import hashlib
@@ -18,17 +21,18 @@ RACY_NS = 2_000_000_000
 _cache: dict[str, tuple[tuple, str]] = {}
 
 
-def _skipped(name: str) -> bool:
+def skipped(name: str) -> bool:
+    """Names that are no part of a family: neither hashed nor installed."""
     return name.startswith(".") or name == "__pycache__" or name.endswith(".pyc")
 
 
 def files(folder: Path) -> list[Path]:
     """The family's files, as paths relative to ``folder``, sorted."""
     found: list[Path] = []
-    for root, dirs, names in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if not _skipped(d)]
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not skipped(d)]
         base = Path(root).relative_to(folder)
-        found += [base / name for name in names if not _skipped(name)]
+        found += [base / name for name in names if not skipped(name)]
     return sorted(found, key=lambda p: p.as_posix())
 
 

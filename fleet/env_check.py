@@ -11,6 +11,7 @@ import contextlib
 import io
 import shlex
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,8 @@ def check(
     prefix: str,
     tolerance: float = DEFAULT_TOLERANCE,
     timeout: float = task_runs.SCORE_TIMEOUT_S,
+    reference_command: str | None = None,
+    reference_limit_s: float = 8 * 3600,
 ) -> Report:
     report = Report(f"{launch.family.name}/{launch.task}", host.name, launch.family.version)
     container = host.runtime == Runtime.container
@@ -93,6 +96,8 @@ def check(
         for label, expected, target in runs:
             if label == "reference solution":
                 overlay(place, launch.family.path / reference)
+                if reference_command:
+                    report.notes.append(run_reference(place, reference_command, reference_limit_s))
             result = task_runs.score(
                 place, installed, launch.task, fresh_copy=launch.paths_from_home, timeout=timeout
             )
@@ -138,6 +143,29 @@ def overlay(place: Place, folder: Path) -> None:
     place.root(
         f"runuser -u {q(place.user)} -- tar -xf - -C {q(place.home)}", input=buffer.getvalue()
     )
+
+
+def run_reference(place: Place, command: str, limit_s: float) -> str:
+    """Run a reference recipe (``baseliner.reference_command``) in the task folder as the
+    workspace user, with the scorer's interpreter first on PATH, as an expert's terminal has it;
+    HostError with the end of its output when it fails. Returns a note of how long it took."""
+    python_dir = str(Path(place.python).parent) if "/" in place.python else ""
+    path = f"{python_dir}:$PATH" if python_dir else "$PATH"
+    inner = f"cd {q(place.home)} && export PATH={path} && {command}"
+    started = time.monotonic()
+    result = place.root(
+        f"timeout -s KILL {int(limit_s)} runuser -u {q(place.user)} -- bash -c {q(inner)}",
+        timeout=limit_s + 60,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if result.exit_status:
+        tail = (result.stdout + result.stderr)[-1500:]
+        raise HostError(
+            f"the reference command `{command}` failed (exit status {result.exit_status}"
+            f" after {seconds:.0f} s):\n{tail}"
+        )
+    return f"The reference command `{command}` ran in {seconds:.0f} s."
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from typing import Any
 from environments.catalogue import Family
 from environments.family_calls import HELPER, FamilyCallFailed, parse
 from environments.manifest import BaselinerMeta, TaskSpec
+from environments.versions import skipped
 from fleet.drivers.base import CommandResult, Driver, HostError
 from fleet.hosts import DriverKind, Host, Runtime
 from fleet.runtimes import WorkspaceSpec, as_root, put_files
@@ -247,16 +248,14 @@ def family_group(family: Family) -> str:
 
 
 def _stage(family: Family, leave_out: list[str]) -> Path:
-    """A local folder holding taskhelper.py and the family less ``leave_out`` (its reference)."""
+    """A local folder holding taskhelper.py and the family less ``leave_out`` (its reference)
+    and less what its version leaves out (dot-names: what a family built here at run time);
+    links are copied as what they hold (the shared toolkit)."""
     staging = Path(tempfile.mkdtemp(prefix="baseliner-family-"))
     skip = {(family.path / rel).resolve() for rel in leave_out}
 
     def ignore(folder: str, names: list[str]) -> set[str]:
-        return {
-            name
-            for name in names
-            if name == "__pycache__" or (Path(folder) / name).resolve() in skip
-        }
+        return {name for name in names if skipped(name) or (Path(folder) / name).resolve() in skip}
 
     shutil.copytree(family.path, staging / family.name, ignore=ignore)
     shutil.copy2(HELPER, staging / "taskhelper.py")

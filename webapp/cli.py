@@ -426,6 +426,8 @@ def env_check(
                 prefix=settings.prefix,
                 tolerance=tolerance,
                 timeout=timeout,
+                reference_command=meta.reference_command,
+                reference_limit_s=meta.time_limit_s,
             )
         except HostError as exc:
             _fail(str(exc))
