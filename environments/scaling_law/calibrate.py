@@ -6,11 +6,12 @@ table, score the starting answer and the reference recipe against it, print a ta
     python3 calibrate.py                         # score start and reference on the committed table
 
 --sweep trains every run of the table (scaling_setup.GPU: widths 64-384, 0.9/1.0/1.1 * C =
-4e14 FLOPs; about 38,000 steps in all, ~3-4 minutes on an H100 at 4-6 ms a step) and writes
+3e14 FLOPs; 28,300 steps of 16,384 tokens in all: ~2.5-5 minutes on an H100 at 5-11 ms a
+step; run --probe first to see) and writes
 ground_truth_h100.json to --out, and with --commit also to scoring/ (the committed table that
 install() requires on a GPU host). Without --sweep the committed table is used. Either way it
 then builds a task folder in a temporary directory, scores assets/answer.json (the starting
-answer), runs reference/reference_solution.py there (about 15-25 s) and scores its answer.
+answer), runs reference/reference_solution.py there (about 10-20 s) and scores its answer.
 Tokenizing the corpus once takes ~10-30 s more (cached in .build/cache). Everything printed is
 also written to --out/calibration.json.
 """
@@ -195,6 +196,9 @@ def main() -> int:
         if args.commit and SETUP is GPU:
             COMMITTED.write_text(text)
         print(f"sweep: {table['sweep_seconds']:.0f} s")
+    if not table_path.is_file():
+        print(f"no table at {table_path}: run with --sweep first (and --commit to keep it)")
+        return 1
     table = json.loads(table_path.read_text())
     print_table(table)
     report["table"] = table

@@ -72,7 +72,7 @@ class Setup:
 
 GPU = Setup(
     mode="gpu",
-    budget_flops=400_000_000_000_000,  # 4e14: ~2,000 steps at n_embd 128, ~10 s on an H100
+    budget_flops=300_000_000_000_000,  # 3e14: 1,552 steps at n_embd 128, ~6-17 s on an H100
     cap_divisor=50,
     table_widths=(64, 96, 128, 192, 256, 384),
     n_layer=4,

@@ -12,7 +12,7 @@ Run in the task folder (next to train.py and config.json): `python3 reference_so
    answer the width with the lowest prediction; the predicted loss is kept between the fit's E
    and the lowest dev loss seen (more compute does not make a model worse).
 
-About 15-25 s on an H100 (16 runs of 10-236 steps, 847 in all); seconds on a CPU in tiny mode.
+About 10-20 s on an H100 (14 runs of 11-177 steps, 617 in all); seconds on a CPU in tiny mode.
 """
 
 from __future__ import annotations
