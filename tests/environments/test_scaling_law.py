@@ -246,6 +246,16 @@ def test_the_interpolation_uses_the_width(home):
     assert scorer.loss_at(curves, 128, 1.0) == pytest.approx(4.1 - 0.1 * t)
     assert scorer.loss_at(curves, 64, 1.0) != scorer.loss_at(curves, 96, 1.0)
     assert scorer.best_at(curves, 1.1) == (pytest.approx(4.0), 128)
+    # Two valid answers with the same steps and different widths get different losses.
+    gpu = _setup().GPU
+    steps = round(budget / ((gpu.flops(352, 1) + gpu.flops(384, 1)) / 2))
+    found = []
+    for n_embd in (352, 384):
+        _write_answer(home, n_embd, steps, 4.3)
+        result = scorer.score(home / "answer.json", path)
+        assert result["message"]["valid"] is True, result
+        found.append(result["details"]["loss_of_answer"])
+    assert found[0] != found[1]
     # Through the family, on the CPU table: each width spending C gets its own width's loss
     # (RE-Bench's original looked the loss up by steps alone).
     config = _config(home)

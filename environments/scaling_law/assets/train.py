@@ -111,8 +111,9 @@ def train_model(
     seed: int = 0,
     device: str | None = None,
 ):
-    """Build and train one model on ``tokens`` (no cap, no log: run() adds those).
-    Returns (model, lmkit.train's stats)."""
+    """Build and train one model on ``tokens`` (no cap, no log: run() adds those; the rule
+    that a run spends at most C / cap_divisor holds however a run is made). Returns (model,
+    lmkit.train's stats). The ground-truth table was trained with this function."""
     from lmkit.hardware import device as pick_device
     from lmkit.hardware import seed_everything
     from lmkit.model import Transformer
