@@ -38,7 +38,7 @@ sys.path.insert(0, str(FAMILY_DIR))  # lmkit, through the family's link; never t
 
 # Validation loss of the original large model on the H100 minus 1.05. PROVISIONAL until the
 # lead's H100 calibration (calibrate.py prints the measured original loss and this value).
-GPU_FLOOR = 2.3
+GPU_FLOOR = 2.5
 MIN_GAP = 1e-3
 
 
