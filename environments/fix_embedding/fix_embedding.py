@@ -147,6 +147,7 @@ class TaskFamily:
         for rel, source in expert_files(fixemb_build.build_dir(mode)).items():
             target = home / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # a second start: large_model.pt is read-only
             shutil.copyfile(source, target)
         (home / "large_model.pt").chmod(0o444)  # a read-only copy, for reference
         user = os.environ.get("USER")

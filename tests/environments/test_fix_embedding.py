@@ -106,6 +106,8 @@ def test_start_copies_exactly_the_experts_files_and_nothing_protected(home, buil
     assert not protected & set(copied.values())
     assert copied["submission/model.pt"] == copied["large_model.pt"]
     assert not (home / "large_model.pt").stat().st_mode & 0o222  # the reference copy: read-only
+    family.start(t)  # again (a restart): over the read-only copy, the same files
+    assert _digests(home) == copied
 
 
 def test_starting_solution_scores_and_is_marked_not_comparable(home, build):
