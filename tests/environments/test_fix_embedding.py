@@ -199,6 +199,27 @@ def test_missing_submission_and_scoring_timeout_are_invalid(home, monkeypatch):
     assert math.isnan(result["score"]) and "no submission at" in result["message"]["error"]
 
 
+def test_running_out_of_gpu_memory_is_invalid_and_says_so(home, build, monkeypatch):
+    """The scorer's own outcome, in this process, with evaluation raising what CUDA raises."""
+    import torch
+
+    spec = importlib.util.spec_from_file_location("fixemb_score", FAMILY_DIR / "scoring/score.py")
+    scorer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scorer)
+    from lmkit import train
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "evaluate", out_of_memory)
+    args = scorer.parse_args(
+        ["--submission", str(home / "submission/model.pt"), "--build", str(build)]
+    )
+    outcome = scorer.outcome_of(args)
+    assert outcome["score"] is None
+    assert outcome["message"]["error"].startswith("out of GPU memory")
+
+
 def test_a_corpus_file_whose_hash_differs_stops_install(build, tmp_path, monkeypatch):
     _family()  # puts the family's folder (and so lmkit) on sys.path
     from lmkit import corpus

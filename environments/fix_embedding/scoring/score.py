@@ -114,12 +114,15 @@ def score(args: argparse.Namespace, details: dict) -> dict:
     details.update(device=hardware.describe(mode), comparable=on_gpu, torch=torch.__version__)
     read_checkpoint(args.submission, meta["large"])
     try:
-        model = load(args.submission, device=mode)
+        # On the CPU first: lmkit's load reports any RuntimeError as an unfit checkpoint, and
+        # running out of GPU memory (a RuntimeError too) must say so instead.
+        model = load(args.submission, device="cpu")
     except ValueError as exc:
         raise Invalid(f"the submission cannot be loaded: {exc}") from exc
     for name, tensor in model.state_dict().items():
         if not torch.isfinite(tensor).all():
             raise Invalid(f"the weights hold NaN or infinite values (first in {name})")
+    model = model.to(mode)
     e = meta["eval"]
     valid = np.load(args.build / "valid.npy", mmap_mode="r")
     batches = data.eval_batches(
@@ -159,25 +162,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def outcome_of(args: argparse.Namespace) -> dict:
+    """The score, or why there is none: never raises."""
     details: dict = {"submission": str(args.submission)}
     try:
-        outcome = score(args, details)
+        return score(args, details)
     except Invalid as exc:
-        outcome = invalid(str(exc), details)
+        return invalid(str(exc), details)
     except BaseException as exc:
         import torch
 
         if isinstance(exc, torch.cuda.OutOfMemoryError):
-            outcome = invalid(
+            return invalid(
                 "out of GPU memory while scoring (is another process of yours holding the GPU?)",
                 details,
             )
-        else:  # the scorer's own failure: say so, never a score
-            details["traceback"] = traceback.format_exc()[-3000:]
-            outcome = invalid(f"the scorer failed: {_describe(exc)}", details)
-    write(args.result, outcome)
+        details["traceback"] = traceback.format_exc()[-3000:]  # the scorer's own failure
+        return invalid(f"the scorer failed: {_describe(exc)}", details)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    write(args.result, outcome_of(args))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
