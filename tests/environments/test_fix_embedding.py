@@ -212,6 +212,7 @@ def test_running_out_of_gpu_memory_is_invalid_and_says_so(home, build, monkeypat
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(train, "evaluate", out_of_memory)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process's threads
     args = scorer.parse_args(
         ["--submission", str(home / "submission/model.pt"), "--build", str(build)]
     )
