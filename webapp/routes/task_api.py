@@ -75,6 +75,10 @@ def _visible(session: Session, settings, run: Run) -> bool:
 
 
 def checkpoint_json(row: Checkpoint, visible: bool) -> dict[str, Any]:
+    """A checkpoint as the expert's ``task`` command sees it. A task whose scores are hidden
+    (``scoring.visible_to_agent: false``) still says whether each checkpoint was valid and what
+    its scorer said (a family that hides its score keeps it out of its message, as RE-Bench's
+    scaling-law task does); the score and its normalised value stay with the staff."""
     shown = visible or row.status in PENDING
     return {
         "seq": row.seq,
@@ -86,9 +90,9 @@ def checkpoint_json(row: Checkpoint, visible: bool) -> dict[str, Any]:
         "visible": visible,
         "score": row.score if shown else None,
         "score_normalized": row.score_normalized if shown else None,
-        "valid": row.valid if shown else None,
+        "valid": row.valid,
         "comparable": row.comparable,
-        "message": row.message if shown else {},
+        "message": row.message,
         "waiting": row.last_error if row.status in PENDING else "",
     }
 
