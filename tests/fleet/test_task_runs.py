@@ -377,3 +377,29 @@ def test_a_failing_reference_recipe_says_so_with_its_output(ssh_driver, sshd, tm
     assert "out of ideas" in str(caught.value)
     users = ssh_driver.run("getent passwd | cut -d: -f1").stdout.split()
     assert not [u for u in users if u.startswith(f"{PREFIX}-check-")]
+
+
+@pytest.mark.parametrize("name", ["fix_embedding", "restricted_mlm", "scaling_law"])
+def test_language_model_families_check_on_the_cpu(ssh_driver, sshd, name):
+    """Each RE-Bench analogue on a GPU-less host, as `baseliner env check` runs it: installed
+    (its install() builds tiny models from the shared corpus), started, its starting solution
+    scored, its reference recipe run as the workspace user, the result scored; both valid, not
+    comparable, and the reference better than the start."""
+    family = _family(Path(__file__).resolve().parents[2] / "environments", name)
+    task = family.task("main")
+    meta = task.meta
+    launch = task_runs.launch_for(family, task, meta)
+    report = env_check.check(
+        ssh_driver, _host(sshd, python=task_runs.platform_python()), launch,
+        y_s=meta.y_s, y_r=meta.y_r, reference=meta.reference, gpus=[], prefix=PREFIX,
+        reference_command=meta.reference_command, reference_limit_s=600,
+    )  # fmt: skip
+    assert report.ok, [(line.result.message, line.result.output[-800:]) for line in report.lines]
+    start, reference = (line.result for line in report.lines)
+    for result in (start, reference):
+        assert result.valid and not result.comparable, result.message
+        assert "not comparable: no GPU" in result.message["note"]
+    if meta.direction == "lower":
+        assert reference.score < start.score
+    else:
+        assert reference.score > start.score
