@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -40,7 +41,7 @@ np = pytest.importorskip("numpy")
 def _real_corpus():
     sys.path.insert(0, str(FAMILY_DIR))
     try:
-        from lmkit import corpus  # noqa: PLC0415
+        from lmkit import corpus
     except ImportError:
         return None
     return corpus
@@ -205,46 +206,124 @@ def _submit(home: Path, body: str = "x", model_source: str | None = None) -> Non
         pass
 
 
-RUNTIME = {  # body -> words the message must hold (the static check is stepped around)
-    "SOFTMAX(x, -1)": ["torch.softmax", "softmax/gelu/layer_norm", "model.py:15"],
-    "x.__truediv__(2)": ["Tensor.__truediv__", "division", "model.py:15"],
-    "WHERE(x.__gt__(0), x, 0 * x)": ["Tensor.__gt__", "comparison", "model.py:15"],
-    "BRANCH(x)": ["truth value", "branching on tensor values", "model.py:"],
-    "EXP(x)": ["aten.exp", "exp/log/sqrt/pow", "model.py:15"],
+def _line_of(source: str, text: str) -> int:
+    return next(i for i, line in enumerate(source.splitlines(), 1) if text in line)
+
+
+GUARDED = {  # forward body -> what the run-time message must name (category, operation)
+    "torch.softmax(x, -1)": ("softmax/gelu/layer_norm", "torch.softmax"),
+    "x / 2": ("division", "the / operator"),
+    "torch.where(x.sum(-1, keepdim=True) > 0, x, 0 * x)": ("comparison", "the > operator"),
+    "x if (x > 0).any() else x": ("comparison", "the > operator"),
+    "x if x.sum() else x": ("branching on tensor values", "truth value"),
+    "x + x.sum().item()": ("branching on tensor values", "Tensor.item"),
+    "torch.where(self.flag, x, 0 * x)": ("mean/max/min/where", "torch.where"),
+    "x ** 2": ("exp/log/sqrt/pow", "the ** operator"),
+    "torch.exp(x)": ("exp/log/sqrt/pow", "torch.exp"),
+    "x.sqrt()": ("exp/log/sqrt/pow", "Tensor.sqrt"),
+    "x.mean(-1, keepdim=True) + x": ("mean/max/min/where", "Tensor.mean"),
+    "x.max(-1, keepdim=True).values + x": ("mean/max/min/where", "Tensor.max"),
+    "torch.nn.functional.gelu(x)": ("softmax/gelu/layer_norm", "torch.nn.functional.gelu"),
+    "torch.nn.functional.layer_norm(x, (8,))": ("softmax/gelu/layer_norm", "layer_norm"),
+    "torch.nn.LayerNorm(8)(x)": ("softmax/gelu/layer_norm", "torch.nn.LayerNorm"),
+    "torch.nn.functional.conv1d(x, torch.ones(8, 8, 3), padding=1)": ("convolution", "conv1d"),
+    "EXP(x)": ("exp/log/sqrt/pow", "aten.exp"),  # an alias bound before the guard began
+    "torch.ops.aten.div(x, 2)": ("division", "aten.div"),
 }
 
 
-@pytest.mark.parametrize("body", sorted(RUNTIME))
-def test_forbidden_operations_are_caught_at_run_time_with_op_and_line(home, family_copy, body):
-    # Aliases bound at import through getattr hide the names from the static check, so only
-    # the run-time guard can catch these.
+@pytest.mark.parametrize("body", sorted(GUARDED))
+def test_the_run_time_guard_names_each_forbidden_operation_and_line(tmp_path, body):
+    sys.path.insert(0, str(FAMILY_DIR / "scoring"))
+    import rules
+
     source = (
         MODEL.replace("BODY", body)
+        .replace("import torch\n", "import torch\nEXP = getattr(torch, 'e' + 'xp')\n")
         .replace(
-            "import torch\n",
-            "import torch\nSOFTMAX = getattr(torch, 'soft' + 'max')\n"
-            "WHERE = getattr(torch, 'wh' + 'ere')\nEXP = getattr(torch, 'e' + 'xp')\n"
-            "def BRANCH(x):\n    if x.sum(): return x\n    return x\n",
-        )
-        .replace(
-            "x = self.embed(ids)\n        x = ", "x = self.embed(ids)\n" + "\n" * 0 + "        x = "
+            "self.head = nn.Linear(8, vocab_size)\n",
+            "self.head = nn.Linear(8, vocab_size)\n        self.flag = torch.ones(1).bool()\n",
         )
     )
+    (tmp_path / "model.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("guarded_model", tmp_path / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.build_model(50, 16).eval()
+    with pytest.raises(rules.RuleViolation) as caught, torch.no_grad(), rules.Guard([tmp_path]):
+        model(torch.randint(0, 50, (2, 16)))
+    category, operation = GUARDED[body]
+    message = str(caught.value)
+    line = _line_of(source, f"x = {body}")
+    assert category in message and operation in message, message
+    assert f"model.py:{line} (in forward)" in message, message
+    assert torch.softmax(torch.zeros(2), 0).sum() == 1  # everything is restored afterwards
+
+
+STATIC = {  # model source change -> what the static message must name
+    "x / 2": "the / operator",
+    "x ** 2": "the ** operator",
+    "torch.softmax(x, -1)": "torch.softmax",
+    "x.mean(-1, keepdim=True) + x": "Tensor.mean",
+    "torch.ops.aten.relu(x)": "torch.ops",
+}
+
+
+@pytest.mark.parametrize("body", sorted(STATIC))
+def test_the_static_check_names_the_operation_and_line(body):
+    sys.path.insert(0, str(FAMILY_DIR / "scoring"))
+    import rules
+
+    source = MODEL.replace("BODY", body)
+    found = rules.static_check(source, "model.py")
+    assert found, body
+    message = found[0].message("static check")
+    assert STATIC[body] in message and f"model.py:{_line_of(source, 'x = ' + body)}" in message
+
+
+def test_the_static_check_reads_more_than_forward():
+    sys.path.insert(0, str(FAMILY_DIR / "scoring"))
+    import rules
+
+    source = textwrap.dedent("""
+        import math
+        import torch
+        from torch.nn.functional import gelu
+        act = torch.nn.functional.silu
+
+        def helper(x):
+            return x.exp()
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = 1 / math.sqrt(8)  # fine: not reachable from forward
+
+            def forward(self, x):
+                return helper(x) * self.scale
+    """)
+    operations = {v.operation for v in rules.static_check(source, "model.py")}
+    assert operations == {
+        "torch.nn.functional.gelu (imported by name)",
+        "silu (aliased)",
+        "Tensor.exp",
+    }, operations
+    assert not rules.static_check(
+        (FAMILY_DIR / "reference" / "submission" / "model.py").read_text(), "model.py"
+    )
+
+
+def test_a_run_time_violation_makes_the_score_invalid(home, family_copy):
+    # getattr at call time hides the name from the static check: only the guard sees it.
+    source = MODEL.replace("BODY", "getattr(torch, 'soft' + 'max')(x, -1)")
     _submit(home, model_source=source)
-    lines = source.splitlines()
-    line = next(
-        i
-        for i, text in enumerate(lines, 1)
-        if text.strip().startswith("x = ") and "embed" not in text
-    )
     before = _files(home)
     result = _score(family_copy)
     assert math.isnan(result["score"]), result
     error = result["message"]["error"]
-    expected = [w.replace("model.py:15", f"model.py:{line}") for w in RUNTIME[body]]
-    for words in expected:
-        assert words in error, error
-    assert "run-time check" in error
+    line = _line_of(source, "getattr(torch")
+    assert "forbidden operation torch.softmax" in error and f"model.py:{line}" in error, error
+    assert "[run-time check]" in error
     assert _files(home) == before
 
 
@@ -284,7 +363,8 @@ def test_a_legitimate_as_strided_einsum_model_passes(home, family_copy):
     )
     source = MODEL.replace("BODY", body).replace(
         "self.head = nn.Linear(8, vocab_size)\n",
-        "self.head = nn.Linear(8, vocab_size)\n        self.w = nn.Parameter(torch.randn(3, 8, 8))\n",
+        "self.head = nn.Linear(8, vocab_size)\n"
+        "        self.w = nn.Parameter(torch.randn(3, 8, 8))\n",
     )
     _submit(home, model_source=source)
     result = _score(family_copy)
@@ -299,7 +379,7 @@ BAD = {
         ["build_model raised RuntimeError: boom"],
     ),
     "wrong shape": (
-        MODEL.replace("return self.head(x)", "return self.head(x)[:, :-1]"),
+        MODEL.replace("BODY", "x").replace("return self.head(x)", "return self.head(x)[:, :-1]"),
         ["wrong logits shape"],
     ),
     "NaN": (MODEL.replace("BODY", "x * float('nan')"), ["NaN"]),
@@ -327,23 +407,35 @@ def test_bad_submissions_are_invalid_and_files_untouched(home, family_copy, case
 
 def test_scoring_timeout_is_invalid(home, family_copy, monkeypatch):
     monkeypatch.setenv("BASELINER_MLM_SCORE_TIMEOUT_S", "3")
-    _submit(
-        home,
-        model_source=MODEL.replace("BODY", "x").replace(
-            "def build_model(vocab_size, seq_len):\n",
-            "def build_model(vocab_size, seq_len):\n    import time\n    time.sleep(60)\n",
-        ),
-    )
+    _submit(home, "x")  # weights that fit; then a build_model that never returns in time
+    slow = "def build_model(vocab_size, seq_len):\n    import time\n    time.sleep(60)\n"
+    source = MODEL.replace("BODY", "x").replace("def build_model(vocab_size, seq_len):\n", slow)
+    (home / "submission" / "model.py").write_text(source)
+    started = time.monotonic()
     result = _score(family_copy)
     assert math.isnan(result["score"])
     assert "scoring took longer than its limit of 3 s" in result["message"]["error"]
+    assert time.monotonic() - started < 20
 
 
 def test_install_refuses_a_corpus_whose_hash_differs(tmp_path, monkeypatch):
-    corpus = _real_corpus()
-    if corpus is None:
-        pytest.skip("lmkit.corpus has not landed yet: a synthetic corpus stands in")
-    pytest.fail("to write against lmkit.corpus once it lands")
+    """install() verifies the corpus before building anything and passes its error on (the
+    corpus helper's CorpusError names the file and both hashes)."""
+    target = tmp_path / "restricted_mlm"
+    shutil.copytree(FAMILY_DIR, target, ignore=shutil.ignore_patterns(".build", "__pycache__"))
+    monkeypatch.setenv("BASELINER_LM_DEVICE", "cpu")
+    corpus = _real_corpus() or _fake_corpus()
+    monkeypatch.setitem(sys.modules, "lmkit.corpus", corpus)
+    error = getattr(corpus, "CorpusError", RuntimeError)
+    message = "corpus/part-0.txt.xz: expected sha256 aaaa, found bbbb"
+
+    def verify() -> None:
+        raise error(message)
+
+    monkeypatch.setattr(corpus, "verify", verify)
+    with pytest.raises(error, match="expected sha256 aaaa, found bbbb"):
+        _load(target).install()
+    assert not (target / ".build").exists()
 
 
 def test_aggregate_scores():

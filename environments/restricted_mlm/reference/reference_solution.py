@@ -20,8 +20,8 @@ import train  # noqa: E402  ($HOME/train.py)
 from lmkit import hardware  # noqa: E402
 
 REFERENCE_GPU_SECONDS = 70.0
-CPU_STEPS = 60
-BATCH_SIZE = {"cuda": 128, "cpu": 16}
+CPU_STEPS = 40
+BATCH_SIZE = {"cuda": 128, "cpu": 8}
 LR = {"cuda": 2e-3, "cpu": 1e-2}
 
 
