@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite: lint, then every test on SQLite and again on PostgreSQL (a fresh database each).
+# The whole suite: lint, every test on SQLite, then on PostgreSQL what touches the database (a
+# fresh database each; browser journeys and host-level tests run once: tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

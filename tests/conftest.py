@@ -9,6 +9,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -33,6 +34,36 @@ os.environ["BASELINER_WORKSPACE_PREFIX"] = PREFIX
 pytest_plugins = ["tests.live_runs", "tests.deploy.stack"]
 PG_ADMIN = os.environ.get("BASELINER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
+
+
+def _touches_the_database(item: pytest.Item, modules: dict[str, bool]) -> bool:
+    """Whether a test reads or writes the database: it asks for one (every database fixture
+    rests on ``database_url``), or its module picks what to do by ``--db``."""
+    if "database_url" in getattr(item, "fixturenames", ()):
+        return True
+    path = str(item.path)
+    if path not in modules:
+        modules[path] = 'getoption("--db")' in Path(path).read_text()
+    return modules[path]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs what touches the database, less the browser journeys: those and
+    the host-level tests (hosts, families, IDEs) ran on SQLite in the same ``make test``, and
+    running them twice doubled the suite's time for nothing the second database could change.
+    ``BASELINER_TEST_EVERYTHING=1`` runs all of it on PostgreSQL too."""
+    if config.getoption("--db") != "postgres" or os.environ.get("BASELINER_TEST_EVERYTHING"):
+        return
+    modules: dict[str, bool] = {}
+    keep, drop = [], []
+    for item in items:
+        browser = item.get_closest_marker("e2e") is not None
+        touches = _touches_the_database(item, modules)
+        (keep if touches and not browser else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

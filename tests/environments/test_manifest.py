@@ -131,6 +131,17 @@ BAD = [
     pytest.param(_task_with("reference: /etc\n"), "reference", "inside the family folder"),
     pytest.param(_task_with("reference: ../..\n"), "reference", "inside the family folder"),
     pytest.param(
+        _task_with("reference_command: python3 train.py\n"),
+        "reference_command",
+        "runs over the reference solution; name it too",
+    ),
+    pytest.param(
+        _task_with("reference: reference/\nreference_command: ' '\n"),
+        "reference_command",
+        "must not be blank",
+    ),
+    pytest.param(_task_with("reference_command: [a]\n"), "reference_command", "must be text"),
+    pytest.param(
         _task_with("y_start: 1\n"),
         "y_start",
         "unknown key; the keys allowed here are metric, unit, direction, y_s, y_r,",

@@ -65,3 +65,27 @@ def test_a_cached_version_is_dropped_when_a_file_changes(tmp_path):
     assert str(folder.resolve()) in versions._cache
     (folder / "assets" / "data.txt").write_text("changed\n")
     assert folder_version(folder) != first
+
+
+def test_a_linked_folder_counts_as_the_familys_own(tmp_path):
+    """A family that uses the shared toolkit holds a link to it: a change there is a change of
+    every family that links it."""
+    shared = tmp_path / "_shared" / "kit"
+    shared.mkdir(parents=True)
+    (shared / "kit.py").write_text("one\n")
+    folder = _family(tmp_path)
+    without = folder_version(folder)
+    (folder / "kit").symlink_to(os.path.relpath(shared, folder))
+    linked = folder_version(folder)
+    assert linked != without
+    assert "kit/kit.py" in [p.as_posix() for p in versions.files(folder)]
+    (shared / "kit.py").write_text("two\n")
+    assert folder_version(folder) != linked
+
+
+def test_what_a_family_builds_in_a_dot_folder_does_not_count(tmp_path):
+    folder = _family(tmp_path)
+    before = folder_version(folder)
+    (folder / ".build").mkdir()
+    (folder / ".build" / "model.pt").write_bytes(b"\x01" * 10)
+    assert folder_version(folder) == before

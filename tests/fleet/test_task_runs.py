@@ -4,6 +4,7 @@ scored as METR's protected scoring does, checked against their manifest (``env c
 import json
 import math
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from environments.catalogue import discover
 from environments.family_calls import call_local
 from fleet import env_check, task_runs
+from fleet.drivers.base import HostError
 from fleet.hosts import DriverKind, Host, Runtime
 from fleet.task_runs import TaskLaunch
 from tests.naming import PREFIX
@@ -324,3 +326,54 @@ def test_families_run_in_a_container(ssh_driver, container_host, probe_launch):
     assert strict.lines[0].result.score == 0.0
     names = ssh_driver.run("podman ps -a --format '{{.Names}}'").stdout.split()
     assert not [n for n in names if n.startswith(f"{PREFIX}-check-")]
+
+
+def _recipe_family(tmp_path: Path, recipe: str) -> TaskLaunch:
+    """The probe family whose reference is a recipe (it writes the solution when run), with a
+    link to a shared folder and a dot-folder of things built at run time."""
+    folder = tmp_path / "families" / "probe"
+    shutil.copytree(FAMILIES / "probe", folder)
+    (folder / "reference" / "solution.py").unlink()
+    (folder / "reference" / "recipe.py").write_text(recipe)
+    shared = tmp_path / "families" / "_shared" / "kit"
+    shared.mkdir(parents=True)
+    (shared / "kit.txt").write_text("shared\n")
+    (folder / "kit").symlink_to("../_shared/kit")
+    (folder / ".build").mkdir()
+    (folder / ".build" / "built.txt").write_text("made here\n")
+    return TaskLaunch(_family(folder.parent, "probe"), "main", 0, True, ("reference/",))
+
+
+def test_env_check_runs_a_reference_recipe_as_the_workspace_user(ssh_driver, sshd, tmp_path):
+    recipe = (
+        "import getpass, pathlib\n"
+        "pathlib.Path('solution.py').write_text('def answer():\\n    return 1.0\\n')\n"
+        "print('trained as', getpass.getuser())\n"
+    )
+    launch = _recipe_family(tmp_path, recipe)
+    host = _host(sshd)
+    report = env_check.check(
+        ssh_driver, host, launch, y_s=0.25, y_r=1.0, reference="reference/", gpus=[],
+        prefix=PREFIX, reference_command="python3 recipe.py",
+    )  # fmt: skip
+    assert report.ok, [line.problem for line in report.lines]
+    assert [line.result.score for line in report.lines] == [0.25, 1.0]
+    assert any("python3 recipe.py` ran in" in note for note in report.notes)
+    # Installed: what the link holds, not the dot-folder; never the reference.
+    installed = task_runs.install_dir(launch.family)
+    listing = ssh_driver.run(f"cd {installed}/probe && find . | sort").stdout.split()
+    assert "./kit/kit.txt" in listing
+    assert not [p for p in listing if p.startswith(("./.build", "./reference"))]
+
+
+def test_a_failing_reference_recipe_says_so_with_its_output(ssh_driver, sshd, tmp_path):
+    launch = _recipe_family(tmp_path, "import sys\nprint('out of ideas')\nsys.exit(3)\n")
+    with pytest.raises(HostError) as caught:
+        env_check.check(
+            ssh_driver, _host(sshd), launch, y_s=0.25, y_r=1.0, reference="reference/",
+            gpus=[], prefix=PREFIX, reference_command="python3 recipe.py",
+        )  # fmt: skip
+    assert "`python3 recipe.py` failed (exit status 3" in str(caught.value)
+    assert "out of ideas" in str(caught.value)
+    users = ssh_driver.run("getent passwd | cut -d: -f1").stdout.split()
+    assert not [u for u in users if u.startswith(f"{PREFIX}-check-")]
