@@ -10,8 +10,9 @@ line.
 install() builds into .build/ (a dot-folder: outside the version hash, never installed): the
 train and validation tokens of the shared corpus and the starting model's weights. start()
 gives the expert the README, submission/ (model.py and its trained model.pt), train.py,
-lmkit/ (without corpus.py), data/train.npy and the tokenizer. The validation tokens stay in
-.build/, readable by the scorer and not by the expert's code (see intermediate_score).
+lmkit/ (without corpus.py and the corpus), data/train.npy and the tokenizer. The validation
+tokens stay in .build/, readable by the scorer and not by the expert's code (see
+intermediate_score).
 
 Settings (environment of the process calling intermediate_score; tests use them):
     BASELINER_LM_DEVICE                auto (default), cuda or cpu (lmkit.hardware)
@@ -45,6 +46,7 @@ SCORING = FAMILY_DIR / "scoring"
 SCORER = SCORING / "score.py"
 SANDBOX_FILES = ("child.py", "rules.py")
 VALIDATION = BUILD / "val.npy"
+CORPUS_DATA = FAMILY_DIR / "lmkit" / "data"  # the corpus text, validation split included
 BUILD_VERSION = 1
 CPU_LIMIT_CHARS = 300_000
 # Starting model: seconds of training on the GPU (install's budget is 45 s in all), steps on
@@ -131,7 +133,7 @@ def _build() -> None:
     limit = CPU_LIMIT_CHARS if where == "cpu" else None
     cache = BUILD / "cache"
     train = corpus.token_ids("train", cache, limit_chars=limit)
-    val = corpus.token_ids("validation", cache, limit_chars=limit)
+    val = corpus.token_ids("valid", cache, limit_chars=limit)
     np.save(BUILD / "train.npy", np.asarray(train, dtype=np.uint16))
     np.save(VALIDATION, np.asarray(val, dtype=np.uint16))
     special = corpus.special_ids()
@@ -202,7 +204,8 @@ class TaskFamily:
             FAMILY_DIR / "lmkit",
             home / "lmkit",
             dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("corpus.py", "__pycache__", ".*"),
+            # Not the corpus (its valid split is the protected validation data), nor its reader.
+            ignore=shutil.ignore_patterns("corpus.py", "data", "__pycache__", ".*"),
         )
         user = os.environ.get("USER")
         if os.geteuid() == 0 and user and user != "root":
@@ -240,6 +243,7 @@ class TaskFamily:
                 "--in-fd", str(to_child_r), "--out-fd", str(from_child_w),
                 "--submission", str(copy), "--family-dir", str(FAMILY_DIR),
                 "--protected", str(VALIDATION),
+                "--protected", str(CORPUS_DATA.resolve()),
             ]  # fmt: skip
             scorer_cmd = [
                 sys.executable, str(SCORER), "--home", str(_home()), "--result", str(result),

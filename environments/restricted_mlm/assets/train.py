@@ -20,6 +20,7 @@ import copy
 import importlib.util
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from lmkit import data, hardware  # noqa: E402
 from lmkit.train import TrainConfig, evaluate, train  # noqa: E402
+from torch import nn  # noqa: E402
 
 VOCAB_SIZE, SEQ_LEN, MASK_ID = 8192, 128, 1
 HELD_OUT = 200_000  # tokens at the end of train.npy kept for the final check
@@ -56,14 +58,18 @@ def train_submission(
     mask_id: int = MASK_ID,
     device: str | None = None,
     quiet: bool = False,
+    prepare: Callable[[nn.Module, np.ndarray], None] | None = None,
 ) -> dict:
     """Train model_py's model on ``tokens`` for ``steps`` (or as many as fit in ``seconds``) and
-    save its state_dict to ``out``. Returns what happened (steps, losses, seconds)."""
+    save its state_dict to ``out``. ``prepare(model, tokens)``, if given, runs first (e.g. to
+    initialise weights from the data). Returns what happened (steps, losses, seconds)."""
     where = device or hardware.device()
     hardware.seed_everything(seed)
     model = load_module(model_py).build_model(vocab_size, SEQ_LEN).to(where)
     held = min(HELD_OUT, len(tokens) // 10)
     train_tokens, check_tokens = tokens[: len(tokens) - held], tokens[len(tokens) - held :]
+    if prepare is not None:
+        prepare(model, train_tokens)
     started = time.monotonic()
     if seconds and not steps:
         probe = TrainConfig(steps=12, batch_size=batch_size, seq_len=SEQ_LEN, lr=lr, seed=seed)
@@ -114,6 +120,14 @@ def train_submission(
     return summary
 
 
+def unigram_bias(model: nn.Module, tokens: np.ndarray, vocab_size: int = VOCAB_SIZE) -> None:
+    """Set the output layer's bias (``model.head``) to the log frequency of each token, so the
+    model predicts the unigram distribution before any training step (smoothed by one count)."""
+    counts = np.bincount(np.asarray(tokens, dtype=np.int64), minlength=vocab_size) + 1.0
+    with torch.no_grad():
+        model.head.bias.copy_(torch.from_numpy(np.log(counts / counts.sum())).float())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=HERE / "submission" / "model.py")
@@ -124,6 +138,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--unigram-bias",
+        action="store_true",
+        help="start the output bias (model.head.bias) at the tokens' log frequencies",
+    )
     args = parser.parse_args()
     if not args.steps and not args.minutes:
         args.steps = 1000
@@ -137,6 +156,7 @@ def main() -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        prepare=unigram_bias if args.unigram_bias else None,
     )
 
 

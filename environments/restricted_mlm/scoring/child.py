@@ -5,7 +5,8 @@ scorer sends, and answers with the logits at the masked positions.
     python -I child.py --in-fd R --out-fd W --submission DIR --family-dir DIR --protected FILE
 
 Before anything of the expert's is imported, an audit hook refuses every open (and listing) of
-the installed family's folder and of the protected files, reports the attempt to the scorer and
+the installed family's folder and of the protected files and folders (.build/val.npy, the
+corpus under lmkit/data, resolved through the lmkit link), reports the attempt to the scorer and
 ends this process, so "tried to read the protected validation data" is the score's message even
 if the model catches the error. Every forward pass runs under rules.Guard.
 
@@ -39,7 +40,7 @@ def _send(conn: Connection, message: dict) -> None:
 def install_audit_hook(conn: Connection, family_dir: str, protected: list[str]) -> None:
     """Refuse (and report, then exit) any open or listing under the family folder."""
     family = os.path.realpath(family_dir)
-    secret = {os.path.realpath(p) for p in protected}
+    secret = [os.path.realpath(p) for p in protected]  # files, or folders and all inside
     busy = [False]
 
     def hook(event: str, args: tuple) -> None:
@@ -55,12 +56,13 @@ def install_audit_hook(conn: Connection, family_dir: str, protected: list[str]) 
             return
         finally:
             busy[0] = False
-        if real in secret or real.startswith(os.path.join(family, ".build")):
-            what = "the protected validation data"
-        elif real == family or real.startswith(family + os.sep):
-            what = "the task family's protected files"
-        else:
+        inside = any(real == p or real.startswith(p + os.sep) for p in secret)
+        if not (inside or real == family or real.startswith(family + os.sep)):
             return
+        if real in secret or os.path.basename(real).startswith(("val", "valid")):
+            what = "the protected validation data"
+        else:
+            what = "the task family's protected files"
         try:
             _send(conn, {"error": f"tried to read {what} ({real})", "kind": "protected"})
         finally:
