@@ -253,7 +253,6 @@ def test_the_static_check_reads_more_than_forward():
 
     source = textwrap.dedent("""
         import math
-import os
         import torch
         from torch.nn.functional import gelu
         act = torch.nn.functional.silu
