@@ -293,18 +293,19 @@ def test_a_run_time_violation_makes_the_score_invalid(home, family_copy):
     assert _files(home) == before
 
 
-def test_the_static_check_refuses_without_running(home, family_copy):
+def test_the_static_check_refuses_without_running(home, family_copy, tmp_path):
+    marker = tmp_path / "model-was-imported"
+    _submit(home, "x")  # weights that fit, written before the model changes
     source = MODEL.replace("BODY", "x / 2").replace(
-        "def build_model(vocab_size, seq_len):\n",
-        "def build_model(vocab_size, seq_len):\n    open('ran', 'w').write('yes')\n",
+        "import torch\n", f"import torch\nopen({str(marker)!r}, 'w').write('yes')\n", 1
     )
-    _submit(home, model_source=source)
-    (home / "submission" / "ran").unlink(missing_ok=True)
+    (home / "submission" / "model.py").write_text(source)
     result = _score(family_copy)
     assert math.isnan(result["score"])
     error = result["message"]["error"]
-    assert "the / operator" in error and "model.py:14" in error and "static check" in error
-    assert not (home / "submission" / "ran").exists()
+    line = _line_of(source, "x = x / 2")
+    assert "the / operator" in error and f"model.py:{line}" in error and "static check" in error
+    assert not marker.exists()  # refused before anything of the model ran
 
 
 @pytest.mark.parametrize("protected", [".build/val.npy", "lmkit/data/valid-00.txt.xz"])
