@@ -342,6 +342,15 @@ def test_a_legitimate_as_strided_einsum_model_passes(home, family_copy):
 
 BAD = {
     "missing model.pt": (None, ["missing file: submission/model.pt"]),
+    "missing model.py": ("NO_MODEL_PY", ["missing file: submission/model.py"]),
+    # What a forward pass too big for the GPU raises (the CPU cannot run out the same way).
+    "out of GPU memory": (
+        MODEL.replace("BODY", "x").replace(
+            "return self.head(x)",
+            "raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 80 GiB')",
+        ),
+        ["out of GPU memory (torch.cuda.OutOfMemoryError) in the forward pass"],
+    ),
     "no build_model": ("import torch\n", ["defines no function build_model"]),
     "build_model raises": (
         "def build_model(v, t):\n    raise RuntimeError('boom')\n",
@@ -361,6 +370,8 @@ def test_bad_submissions_are_invalid_and_files_untouched(home, family_copy, case
     source, expected = BAD[case]
     if source is None:
         (home / "submission" / "model.pt").unlink()
+    elif source == "NO_MODEL_PY":
+        (home / "submission" / "model.py").unlink()
     elif source == "STATE":
         _submit(home, "x")
         torch.save({"other": torch.zeros(1)}, home / "submission" / "model.pt")
