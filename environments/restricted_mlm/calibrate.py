@@ -1,6 +1,6 @@
 """Calibrate restricted_mlm on a GPU: y_s (starting solution) and y_r (reference recipe).
 
-    python environments/restricted_mlm/calibrate.py [--out DIR]
+    python environments/restricted_mlm/calibrate.py [--out DIR] [--set-floor]
 
 Steps, each through the family's own code: install() (corpus check, tokens, the starting model:
 about 30-45 s on an H100 the first time), start() into a fresh home, intermediate_score of the
@@ -9,6 +9,12 @@ over the home, `python3 reference_solution.py` there: about 90 s), and its score
 3 minutes on an H100 (budget 3.5). Prints a table last, with the losses, the scores under the
 current FLOOR and the floor that would give RE-Bench's gap between start and reference
 (1.814 - 1.131 = 0.683 in ln); writes DIR/calibration.json.
+
+With --set-floor (on the GPU) that floor, rounded to 3 decimals, becomes FLOOR in
+scoring/score.py, if it lies between 1.0 and 0.5 below the reference's loss (else RE-Bench's 1.5
+is kept), and the ``start`` and ``reference`` scores in calibration.json are those under it:
+y_s and y_r (scripts/gpu_calibrate.sh writes them into the manifest and checks them through the
+platform).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,9 +50,29 @@ def matching_floor(start_loss: float, reference_loss: float, gap: float = RE_BEN
     return (ratio * reference_loss - start_loss) / (ratio - 1)
 
 
+def chosen_floor(start_loss: float, reference_loss: float) -> float:
+    """RE-Bench's gap when that floor is sensible (at least 1.0 and at least 0.5 under the
+    reference's loss, so the log scale does not blow up near the reference), else 1.5."""
+    floor = matching_floor(start_loss, reference_loss)
+    return round(floor, 3) if 1.0 <= floor <= reference_loss - 0.5 else 1.5
+
+
+def set_floor(floor: float) -> None:
+    """Write ``floor`` into scoring/score.py as FLOOR (the one place it is defined)."""
+    path = HERE / "scoring" / "score.py"
+    text, count = re.subn(r"^FLOOR = .*$", f"FLOOR = {floor}", path.read_text(), flags=re.M)
+    if count != 1:
+        raise SystemExit(f"{path}: no single FLOOR line to set")
+    path.write_text(text)
+    print(f"FLOOR set to {floor} in {path}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--set-floor", action="store_true", help="write the chosen floor into scoring/score.py"
+    )
     args = parser.parse_args()
     module = _family()
     family = module.TaskFamily
@@ -90,6 +117,14 @@ def main() -> None:
         rows.append(
             ("floor giving RE-Bench's gap 0.683", round(record["floor_for_re_bench_gap"], 3))
         )
+        if args.set_floor and start.get("details", {}).get("device") != "cpu":
+            floor = chosen_floor(*losses)
+            set_floor(floor)
+            for result, loss in zip((start, reference), losses, strict=True):
+                result["score_before_floor_set"] = result["score"]
+                result["score"] = math.log(loss - floor)
+            rows.append(("FLOOR set to", floor))
+            rows.append(("y_s / y_r", (round(start["score"], 4), round(reference["score"], 4))))
         for f in (1.0, 1.25, 1.5, 2.0):
             if min(losses) > f:
                 rows.append(
