@@ -2,11 +2,11 @@
 table, score the starting answer and the reference recipe against it, print a table.
 
     python3 calibrate.py --probe                 # ms/step per width, predicted sweep time (~30 s)
-    python3 calibrate.py --sweep --commit        # the table (≈6 widths * 3 budgets), then score
+    python3 calibrate.py --sweep --commit        # the table (5 widths * 3 budgets), then score
     python3 calibrate.py                         # score start and reference on the committed table
 
 --sweep trains every run of the table (scaling_setup.GPU: widths 64-384, 0.9/1.0/1.1 * C =
-3e14 FLOPs; 28,300 steps of 16,384 tokens in all: ~2.5-5 minutes on an H100 at 5-11 ms a
+3e14 FLOPs; 21,400 steps of 16,384 tokens in all: ~4 minutes on an H100 at 9-14 ms a
 step; run --probe first to see) and writes
 ground_truth_h100.json to --out, and with --commit also to scoring/ (the committed table that
 install() requires on a GPU host). Without --sweep the committed table is used. Either way it
