@@ -231,7 +231,7 @@ def test_the_interpolation_uses_the_width(home):
         "setup": _setup().GPU.as_json(),
         "runs": [
             {"n_embd": w, "flops": f * budget, "val_loss": loss + (0.1 if f < 1 else 0)}
-            for w, loss in ((64, 4.5), (128, 4.0), (256, 4.2), (96, 4.3), (192, 4.1), (384, 4.6))
+            for w, loss in ((64, 4.5), (128, 4.0), (256, 4.2), (192, 4.1), (384, 4.6))
             for f in (0.9, 1.1)
         ],
     }
@@ -240,8 +240,8 @@ def test_the_interpolation_uses_the_width(home):
     path.write_text(json.dumps(table))
     _, curves = scorer.load_table(path)
     assert scorer.loss_at(curves, 128, 1.1) == pytest.approx(4.0)
-    midway = math.exp((math.log(64) + math.log(96)) / 2)
-    assert scorer.loss_at(curves, midway, 1.1) == pytest.approx(4.4)
+    midway = math.exp((math.log(64) + math.log(128)) / 2)
+    assert scorer.loss_at(curves, midway, 1.1) == pytest.approx(4.25)
     t = -math.log(0.9) / (math.log(1.1) - math.log(0.9))  # 1.0 C, in log FLOPs
     assert scorer.loss_at(curves, 128, 1.0) == pytest.approx(4.1 - 0.1 * t)
     assert scorer.loss_at(curves, 64, 1.0) != scorer.loss_at(curves, 96, 1.0)
