@@ -168,6 +168,7 @@ def main() -> int:
     p.add_argument("--sweep", action="store_true", help="measure the ground-truth table")
     p.add_argument("--commit", action="store_true", help="write the table to scoring/ too")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="runs of the sweep trained at once (GPU: 5)")
     p.add_argument("--cpu-dry-run", action="store_true", help="tiny CPU setup (a smoke test)")
     args = p.parse_args()
     if args.cpu_dry_run:
@@ -187,7 +188,13 @@ def main() -> int:
     if args.sweep:
         sweep_started = time.monotonic()
         table = ground_truth.build(
-            SETUP, train_tokens, tokens("valid"), DEVICE, seed=args.seed, progress=print
+            SETUP,
+            train_tokens,
+            tokens("valid"),
+            DEVICE,
+            seed=args.seed,
+            jobs=args.jobs,
+            progress=print,
         )
         table["sweep_seconds"] = round(time.monotonic() - sweep_started, 1)
         text = json.dumps(table, indent=2) + "\n"

@@ -51,6 +51,70 @@ def environment(device: str) -> dict:
     }
 
 
+def _one_run(
+    trainer,
+    setup: Setup,
+    n_embd: int,
+    fraction: float,
+    train_part,
+    dev,
+    val_tokens,
+    device: str,
+    seed: int,
+) -> dict:
+    """Train one model of the table for ``fraction`` of C and evaluate it."""
+    config = setup.as_json()
+    steps = max(1, round(fraction * setup.budget_flops / setup.flops(n_embd, 1)))
+    started = time.monotonic()
+    model, stats = trainer.train_model(config, n_embd, steps, train_part, seed=seed, device=device)
+    trained_s = time.monotonic() - started
+    val = trainer.evaluate_on(model, val_tokens, config, setup.val_batches, VAL_SEED, device)
+    dev_loss = trainer.evaluate_on(model, dev, config, setup.dev_batches, trainer.DEV_SEED, device)
+    spent = setup.flops(n_embd, steps)
+    return {
+        "n_embd": n_embd,
+        "max_iters": steps,
+        "flops": spent,
+        "fraction": spent / setup.budget_flops,
+        "val_loss": val,
+        "dev_loss": dev_loss,
+        "train_loss": stats["final_loss"],
+        "train_seconds": round(trained_s, 3),
+        "ms_per_step": round(1000 * trained_s / steps, 3),
+    }
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(setup: Setup, train_part, dev, val_tokens, device: str, seed: int) -> None:
+    """Each worker process loads train.py and receives the token arrays once."""
+    _WORKER.update(
+        trainer=train_module(),
+        setup=setup,
+        train_part=train_part,
+        dev=dev,
+        val_tokens=val_tokens,
+        device=device,
+        seed=seed,
+    )
+
+
+def _worker_run(n_embd: int, fraction: float) -> dict:
+    w = _WORKER
+    return _one_run(
+        w["trainer"],
+        w["setup"],
+        n_embd,
+        fraction,
+        w["train_part"],
+        w["dev"],
+        w["val_tokens"],
+        w["device"],
+        w["seed"],
+    )
+
+
 def build(
     setup: Setup,
     train_tokens: np.ndarray,
@@ -59,50 +123,62 @@ def build(
     *,
     seed: int = 0,
     widths: tuple[int, ...] | None = None,
+    jobs: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Train and evaluate every run of the table; returns the table as JSON-ready data."""
+    """Train and evaluate every run of the table; returns the table as JSON-ready data.
+
+    ``jobs`` > 1 trains that many runs at once in separate processes on the same device: the
+    table's models are small enough that one run leaves an H100 mostly idle (launch-bound), so
+    concurrent runs finish the sweep several times sooner. Each run's losses do not depend on
+    it (same seed, same data, its own process); its train_seconds then include the sharing.
+    """
     trainer = train_module()
     config = setup.as_json()
     train_part, dev = trainer.split(np.asarray(train_tokens), config)
-    runs = []
-    for n_embd in widths or setup.table_widths:
-        for fraction in FRACTIONS:
-            steps = max(1, round(fraction * setup.budget_flops / setup.flops(n_embd, 1)))
-            started = time.monotonic()
-            model, stats = trainer.train_model(
-                config, n_embd, steps, train_part, seed=seed, device=device
+    val_tokens = np.asarray(val_tokens)
+    cells = [(n, f) for n in (widths or setup.table_widths) for f in FRACTIONS]
+
+    def report(run: dict) -> None:
+        if progress:
+            progress(
+                f"n_embd {run['n_embd']:4d} x{run['fraction']:.2f} {run['max_iters']:6d} steps  "
+                f"val {run['val_loss']:.4f}  dev {run['dev_loss']:.4f}  "
+                f"train {run['train_loss']:.4f}  {run['train_seconds']:6.1f} s"
             )
-            trained_s = time.monotonic() - started
-            val = trainer.evaluate_on(
-                model, val_tokens, config, setup.val_batches, VAL_SEED, device
-            )
-            dev_loss = trainer.evaluate_on(
-                model, dev, config, setup.dev_batches, trainer.DEV_SEED, device
-            )
-            spent = setup.flops(n_embd, steps)
-            run = {
-                "n_embd": n_embd,
-                "max_iters": steps,
-                "flops": spent,
-                "fraction": spent / setup.budget_flops,
-                "val_loss": val,
-                "dev_loss": dev_loss,
-                "train_loss": stats["final_loss"],
-                "train_seconds": round(trained_s, 3),
-                "ms_per_step": round(1000 * trained_s / steps, 3),
-            }
-            runs.append(run)
-            if progress:
-                progress(
-                    f"n_embd {n_embd:4d} x{fraction:.1f} {steps:6d} steps  val {val:.4f}  "
-                    f"dev {dev_loss:.4f}  train {stats['final_loss']:.4f}  {trained_s:6.1f} s"
+
+    if jobs <= 1:
+        runs = []
+        for n_embd, fraction in cells:
+            runs.append(
+                _one_run(
+                    trainer, setup, n_embd, fraction, train_part, dev, val_tokens, device, seed
                 )
-            del model
+            )
+            report(runs[-1])
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        by_cell: dict[tuple[int, float], dict] = {}
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(setup, train_part, dev, val_tokens, device, seed),
+        ) as pool:
+            # Narrow models take the most steps: start them first.
+            order = sorted(cells, key=lambda c: -setup.budget_flops * c[1] / setup.flops(c[0], 1))
+            futures = {pool.submit(_worker_run, *cell): cell for cell in order}
+            for future, cell in futures.items():
+                by_cell[cell] = future.result()
+                report(by_cell[cell])
+        runs = [by_cell[cell] for cell in cells]
     return {
         "setup": config,
         "environment": environment(device),
         "seed": seed,
+        "jobs": jobs,
         "train_tokens": len(train_tokens),
         "val_tokens": len(val_tokens),
         "runs": runs,
