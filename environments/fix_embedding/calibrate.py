@@ -14,8 +14,9 @@ GPU) the implied floor, rounded to 3 decimals, is written into scoring/score.py 
 first, so those scores are y_s and y_r (scripts/gpu_calibrate.sh then writes them into the
 manifest and checks them through the platform).
 
-Time on one H100 (the budget it was designed to): install ~90 s, reference ~60-90 s, each
-scoring ~10-20 s (most of it process start and CUDA initialisation): about 4 minutes in all.
+Time on one H100 (measured 2026-12-07): install 65 s (the large model 37.5 s, the small 16 s),
+the reference recipe 37 s, each scoring a few seconds (mostly process start and CUDA
+initialisation): 123 s in all.
 Needs torch with CUDA, numpy and `tokenizers` (the corpus is tokenised at install).
 """
 

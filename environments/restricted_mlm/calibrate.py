@@ -3,10 +3,10 @@
     python environments/restricted_mlm/calibrate.py [--out DIR] [--set-floor]
 
 Steps, each through the family's own code: install() (corpus check, tokens, the starting model:
-about 30-45 s on an H100 the first time), start() into a fresh home, intermediate_score of the
+14 s on an H100 the first time), start() into a fresh home, intermediate_score of the
 starting solution, then the reference recipe as `baseliner env check` runs it (reference/ laid
-over the home, `python3 reference_solution.py` there: about 90 s), and its score. Takes about
-3 minutes on an H100 (budget 3.5). Prints a table last, with the losses, the scores under the
+over the home, `python3 reference_solution.py` there: 29 s), and its score. Took 57 s on an H100
+(2026-12-07). Prints a table last, with the losses, the scores under the
 current FLOOR and the floor that would give RE-Bench's gap between start and reference
 (1.814 - 1.131 = 0.683 in ln); writes DIR/calibration.json.
 

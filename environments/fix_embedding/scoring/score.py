@@ -36,9 +36,9 @@ from pathlib import Path
 FAMILY_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(FAMILY_DIR))  # lmkit, through the family's link; never the workspace
 
-# Validation loss of the original large model on the H100 minus 1.05. PROVISIONAL until the
-# lead's H100 calibration (calibrate.py prints the measured original loss and this value).
-GPU_FLOOR = 2.5
+# Validation loss of the original large model on the H100 (3.4420, calibrate.py, 2026-12-07)
+# minus 1.05: README.md, "Calibration (H100)".
+GPU_FLOOR = 2.392
 MIN_GAP = 1e-3
 
 

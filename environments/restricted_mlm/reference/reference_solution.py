@@ -4,7 +4,7 @@ over the task folder with it) with the expert's own train.py, and write submissi
     python3 reference_solution.py
 
 On the GPU it trains for REFERENCE_GPU_STEPS (a fixed number, so y_r is the same model on any
-card; about 60-90 s on an H100); on the CPU a few dozen steps of a tiny version.
+card; 29 s on an H100); on the CPU a few dozen steps of a tiny version.
 """
 
 from __future__ import annotations
