@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from lmkit import data
-from lmkit.hardware import autocast
 from torch import nn
 from torch.nn import functional as F
+
+from lmkit import data
+from lmkit.hardware import autocast
 
 
 @dataclass(frozen=True)
