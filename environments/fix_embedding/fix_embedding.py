@@ -18,13 +18,8 @@ Settings, read from the environment (tests use them; production leaves them unse
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +28,9 @@ from typing import Any
 FAMILY_DIR = Path(__file__).resolve().parent
 if str(FAMILY_DIR) not in sys.path:
     sys.path.insert(0, str(FAMILY_DIR))  # fixemb_build and lmkit (a link to the shared toolkit)
+
+from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
 SCORER = FAMILY_DIR / "scoring" / "score.py"
@@ -43,55 +41,10 @@ SUBMISSION = Path("submission") / "model.pt"  # inside the task folder ($HOME)
 DEFAULT_SCORE_TIMEOUT_S = 180.0  # RE-Bench's scoring limit for this task
 
 
-def _home() -> Path:
-    return Path(os.environ.get("HOME") or "/home/agent")
-
-
 def _mode() -> str:
     from lmkit import hardware
 
     return hardware.device()
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _scoring_identity() -> dict[str, Any]:
-    """Popen arguments that run the scorer as the workspace user with this family's own group
-    added (METR's ``protected``: it may read this family's .build/, the expert's shell may not),
-    when Baseliner runs scoring as root; nothing when run by hand."""
-    user = os.environ.get("BASELINER_SCORING_USER")
-    if os.geteuid() != 0 or not user or user == "root":
-        return {}
-    extra = os.environ.get("BASELINER_PROTECTED_GID")
-    return {"user": user, "group": user, "extra_groups": [int(extra)] if extra else []}
-
-
-def _invalid(error: str, details: dict | None = None) -> dict[str, Any]:
-    return {"score": float("nan"), "message": {"error": error}, "details": details or {}}
-
-
-def _is_comparable(entry: dict) -> bool:
-    for key in ("message", "details"):
-        part = entry.get(key)
-        if isinstance(part, str):
-            try:
-                part = json.loads(part)
-            except ValueError:
-                part = None
-        if isinstance(part, dict) and part.get("comparable") is False:
-            return False
-    return True
 
 
 def expert_files(build: Path) -> dict[str, Path]:
@@ -162,7 +115,7 @@ class TaskFamily:
 
         submission = _home() / t.get("submission", str(SUBMISSION))
         if not submission.is_file():
-            return _invalid(f"no submission at {submission}")
+            return scores.invalid(f"no submission at {submission}")
         mode = _mode()
         if not fixemb_build.is_built(mode):
             raise RuntimeError(f"fix_embedding is not built for {mode}: run its install first")
@@ -170,7 +123,6 @@ class TaskFamily:
             os.environ.get("BASELINER_FIXEMB_SCORE_TIMEOUT_S") or DEFAULT_SCORE_TIMEOUT_S
         )
         with tempfile.TemporaryDirectory(prefix="fix-embedding-score-") as tmp:
-            result, out = Path(tmp) / "result.json", Path(tmp) / "output.log"
             command = [
                 sys.executable,
                 # No user site: $HOME/.local is the expert's, and a usercustomize there would
@@ -183,40 +135,14 @@ class TaskFamily:
                 "--build",
                 str(fixemb_build.build_dir(mode)),
                 "--result",
-                str(result),
+                str(Path(tmp) / "result.json"),
             ]
-            drop = _scoring_identity()
-            if drop:
-                shutil.chown(tmp, drop["user"], drop["group"])  # the scorer writes its result here
-            with out.open("w") as log:
-                proc = subprocess.Popen(
-                    command,
-                    cwd=tmp,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    **drop,
-                )
-                try:
-                    code = proc.wait(timeout=limit_s)
-                except subprocess.TimeoutExpired:
-                    _kill_group(proc)
-                    return _invalid(
-                        f"scoring took longer than its limit of {limit_s:g} s",
-                        {"output_tail": _tail(out)},
-                    )
-                finally:
-                    _kill_group(proc)
-            if not result.is_file():
-                return _invalid(
-                    f"the scoring process ended (exit code {code}) without a result",
-                    {"output_tail": _tail(out)},
-                )
-            outcome = json.loads(result.read_text())
-        score = outcome.get("score")
-        outcome["score"] = float("nan") if score is None else float(score)
-        return outcome
+            return scorer.run(
+                command,
+                workdir=Path(tmp),
+                limit_s=limit_s,
+                tail_if_invalid=False,
+            )
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict[str, Any]]) -> float:
@@ -225,13 +151,4 @@ class TaskFamily:
         Scores marked not comparable (tiny CPU models) count only when the log holds no
         comparable one.
         """
-        valid = []
-        for entry in score_log:
-            try:
-                score = float(entry.get("score"))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(score):
-                valid.append((score, _is_comparable(entry)))
-        pool = [s for s, comparable in valid if comparable] or [s for s, _ in valid]
-        return min(pool) if pool else float("nan")
+        return scores.aggregate(score_log, "lowest")

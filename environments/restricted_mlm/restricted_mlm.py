@@ -23,13 +23,11 @@ Settings (environment of the process calling intermediate_score; tests use them)
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,10 @@ from typing import Any
 
 FAMILY_DIR = Path(__file__).resolve().parent
 if str(FAMILY_DIR) not in sys.path:
-    sys.path.insert(0, str(FAMILY_DIR))  # lmkit, when imported other than by taskhelper
+    sys.path.insert(0, str(FAMILY_DIR))  # lmkit and familykit (links to the shared code)
+
+from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
 BUILD = FAMILY_DIR / ".build"
@@ -59,53 +60,6 @@ _SETTINGS = {
     "BASELINER_MLM_EVAL_BATCHES": "--batches",
     "BASELINER_MLM_EVAL_BATCH_SIZE": "--batch-size",
 }
-
-
-def _home() -> Path:
-    return Path(os.environ.get("HOME") or "/home/agent")
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _scoring_identities() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Popen arguments for the scorer (the workspace user with this family's protected group:
-    it reads the validation tokens) and for the child that runs the expert's model (the
-    workspace user alone: the family's folder is closed to it), when root scores; nothing when
-    run by hand."""
-    user = os.environ.get("BASELINER_SCORING_USER")
-    if os.geteuid() != 0 or not user or user == "root":
-        return {}, {}
-    extra = os.environ.get("BASELINER_PROTECTED_GID")
-    scorer = {"user": user, "group": user, "extra_groups": [int(extra)] if extra else []}
-    return scorer, {"user": user, "group": user, "extra_groups": []}
-
-
-def _invalid(error: str, details: dict | None = None) -> dict[str, Any]:
-    return {"score": float("nan"), "message": {"error": error}, "details": details or {}}
-
-
-def _is_comparable(entry: dict) -> bool:
-    for key in ("message", "details"):
-        part = entry.get(key)
-        if isinstance(part, str):
-            try:
-                part = json.loads(part)
-            except ValueError:
-                part = None
-        if isinstance(part, dict) and part.get("comparable") is False:
-            return False
-    return True
 
 
 def _trainer():
@@ -220,9 +174,11 @@ class TaskFamily:
         submission = _home() / t.get("submission", "submission")
         for name in ("model.py", "model.pt"):
             if not (submission / name).is_file():
-                return _invalid(f"missing file: submission/{name} (in {_home()})")
+                return scores.invalid(f"missing file: submission/{name} (in {_home()})")
         limit_s = float(os.environ.get("BASELINER_MLM_SCORE_TIMEOUT_S") or 300)
-        scorer_identity, child_identity = _scoring_identities()
+        # The scorer reads the validation tokens (the family's protected group); the child that
+        # runs the expert's model gets the workspace user alone: the family's folder is closed.
+        scorer_identity, child_identity = scorer.identity(), scorer.identity(protected=False)
         with tempfile.TemporaryDirectory(prefix="restricted-mlm-score-") as tmp:
             work = Path(tmp)
             sandbox = work / "sandbox"
@@ -271,39 +227,31 @@ class TaskFamily:
             try:
                 code = procs[-1].wait(timeout=limit_s) if len(procs) == 2 else None
             except subprocess.TimeoutExpired:
-                return _invalid(
+                return scores.invalid(
                     f"scoring took longer than its limit of {limit_s:g} s",
-                    {"output_tail": _tail(child_log)},
+                    {"output_tail": scorer.tail(child_log)},
                 )
             finally:
                 for proc in procs:
-                    _kill_group(proc)  # and whatever the model left running
+                    scorer.kill_group(proc)  # and whatever the model left running
             if not result.is_file():
-                return _invalid(
+                return scores.invalid(
                     f"the scoring process ended (exit code {code}) without a result",
-                    {"output_tail": _tail(scorer_log), "model_output_tail": _tail(child_log)},
+                    {
+                        "output_tail": scorer.tail(scorer_log),
+                        "model_output_tail": scorer.tail(child_log),
+                    },
                 )
-            outcome = json.loads(result.read_text())
-            score = outcome.get("score")
-            outcome["score"] = float("nan") if score is None else float(score)
+            outcome = scorer.read_result(result)
             if not math.isfinite(outcome["score"]):
-                outcome.setdefault("details", {}).setdefault("output_tail", _tail(child_log))
+                outcome.setdefault("details", {}).setdefault("output_tail", scorer.tail(child_log))
         return outcome
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict[str, Any]]) -> float:
         """The best (lowest) valid score in the log; NaN if there is none. Scores marked not
         comparable (taken without a GPU) count only when the log holds no comparable one."""
-        valid = []
-        for entry in score_log:
-            try:
-                score = float(entry.get("score"))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(score):
-                valid.append((score, _is_comparable(entry)))
-        pool = [s for s, comparable in valid if comparable] or [s for s, _ in valid]
-        return min(pool) if pool else float("nan")
+        return scores.aggregate(score_log, "lowest")
 
 
 def _ids(identity: dict[str, Any]) -> tuple[int, int]:

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +30,9 @@ from typing import Any
 FAMILY_DIR = Path(__file__).resolve().parent
 if str(FAMILY_DIR) not in sys.path:
     sys.path.insert(0, str(FAMILY_DIR))
+
+from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
 SCORER = FAMILY_DIR / "scoring" / "score.py"
@@ -47,50 +47,6 @@ LMKIT = FAMILY_DIR / "lmkit"
 ANSWER = "answer.json"  # inside the task folder ($HOME)
 RUN_LOG = "runs.jsonl"
 STAMP_VERSION = 1
-
-
-def _home() -> Path:
-    return Path(os.environ.get("HOME") or "/home/agent")
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _scoring_identity() -> dict[str, Any]:
-    """Popen arguments that run the scorer as the workspace user with this family's group added
-    (METR's ``protected``), when Baseliner scores as root; nothing when run by hand."""
-    user = os.environ.get("BASELINER_SCORING_USER")
-    if os.geteuid() != 0 or not user or user == "root":
-        return {}
-    extra = os.environ.get("BASELINER_PROTECTED_GID")
-    return {"user": user, "group": user, "extra_groups": [int(extra)] if extra else []}
-
-
-def _invalid(error: str, details: dict | None = None) -> dict[str, Any]:
-    return {"score": float("nan"), "message": {"error": error}, "details": details or {}}
-
-
-def _is_comparable(entry: dict) -> bool:
-    for key in ("message", "details"):
-        part = entry.get(key)
-        if isinstance(part, str):
-            try:
-                part = json.loads(part)
-            except ValueError:
-                part = None
-        if isinstance(part, dict) and part.get("comparable") is False:
-            return False
-    return True
 
 
 def _mode() -> str:
@@ -227,53 +183,26 @@ class TaskFamily:
         """Score $HOME/answer.json in a fresh process; NaN with a reason if invalid."""
         mode = installed_mode()
         if mode is None:
-            return _invalid("scaling_law is not installed on this host; tell the staff")
+            return scores.invalid("scaling_law is not installed on this host; tell the staff")
         table = GPU_TABLE if mode == "gpu" else CPU_TABLE
         home = _home()
         limit_s = float(os.environ.get("BASELINER_SCALING_SCORE_TIMEOUT_S") or 60)
         with tempfile.TemporaryDirectory(prefix="scaling-law-score-") as tmp:
-            result, out = Path(tmp) / "result.json", Path(tmp) / "output.log"
             command = [
                 sys.executable,
                 str(SCORER),
                 *("--answer", str(home / t.get("answer", ANSWER))),
                 *("--table", str(table)),
                 *("--log", str(home / RUN_LOG)),
-                *("--result", str(result)),
+                *("--result", str(Path(tmp) / "result.json")),
             ]
-            drop = _scoring_identity()
-            if drop:
-                shutil.chown(tmp, drop["user"], drop["group"])  # the scorer writes its result here
-            with out.open("w") as log:
-                proc = subprocess.Popen(
-                    command,
-                    cwd=tmp,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    **drop,
-                )
-                try:
-                    code = proc.wait(timeout=limit_s)
-                except subprocess.TimeoutExpired:
-                    _kill_group(proc)
-                    return _invalid(
-                        f"scoring took longer than its limit of {limit_s:g} s",
-                        {"output_tail": _tail(out)},
-                    )
-                finally:
-                    _kill_group(proc)
-            if not result.is_file():
-                return _invalid(
-                    f"the scoring process ended (exit code {code}) without a result; tell the "
-                    "staff",
-                    {"output_tail": _tail(out)},
-                )
-            outcome = json.loads(result.read_text())
-        score = outcome.get("score")
-        outcome["score"] = float("nan") if score is None else float(score)
-        return outcome
+            return scorer.run(
+                command,
+                workdir=Path(tmp),
+                limit_s=limit_s,
+                crashed="tell the staff",
+                tail_if_invalid=False,
+            )
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict[str, Any]]) -> float:
@@ -281,13 +210,4 @@ class TaskFamily:
 
         Scores marked not comparable (CPU mode) count only when the log holds no comparable one.
         """
-        valid = []
-        for entry in score_log:
-            try:
-                score = float(entry.get("score"))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(score):
-                valid.append((score, _is_comparable(entry)))
-        pool = [s for s, comparable in valid if comparable] or [s for s, _ in valid]
-        return pool[-1] if pool else float("nan")
+        return scores.aggregate(score_log, "last")

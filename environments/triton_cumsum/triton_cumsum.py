@@ -21,19 +21,20 @@ Settings for scoring, read from the environment of the process that calls interm
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 FAMILY_DIR = Path(__file__).resolve().parent
+if str(FAMILY_DIR) not in sys.path:
+    sys.path.insert(0, str(FAMILY_DIR))  # familykit, through the family's link
+
+from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import home as _home  # noqa: E402
+
 ASSETS = FAMILY_DIR / "assets"
 SCORER = FAMILY_DIR / "scoring" / "score.py"
 SOLUTION = Path("solution") / "solution.py"  # inside the task folder ($HOME)
@@ -45,52 +46,6 @@ _SETTINGS = {  # environment variable -> score.py option
     "BASELINER_CUMSUM_CALL_TIMEOUT_S": "--call-timeout-s",
     "BASELINER_CUMSUM_WARMUP_TIMEOUT_S": "--warmup-timeout-s",
 }
-
-
-def _home() -> Path:
-    return Path(os.environ.get("HOME") or "/home/agent")
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _scoring_identity() -> dict[str, Any]:
-    """Popen arguments that run the scorer, and so the expert's code, as the workspace user with
-    this family's own group added (METR's ``protected``: it may read this family's scorer, not
-    another family's, and the expert's live shell may read neither), when Baseliner runs
-    scoring as root; nothing when run by hand."""
-    user = os.environ.get("BASELINER_SCORING_USER")
-    if os.geteuid() != 0 or not user or user == "root":
-        return {}
-    extra = os.environ.get("BASELINER_PROTECTED_GID")
-    return {"user": user, "group": user, "extra_groups": [int(extra)] if extra else []}
-
-
-def _invalid(error: str, details: dict | None = None) -> dict[str, Any]:
-    return {"score": float("nan"), "message": {"error": error}, "details": details or {}}
-
-
-def _is_comparable(entry: dict) -> bool:
-    for key in ("message", "details"):
-        part = entry.get(key)
-        if isinstance(part, str):
-            try:
-                part = json.loads(part)
-            except ValueError:
-                part = None
-        if isinstance(part, dict) and part.get("comparable") is False:
-            return False
-    return True
 
 
 class TaskFamily:
@@ -130,58 +85,29 @@ class TaskFamily:
         """Score $HOME/solution/solution.py in a fresh process; NaN with a reason if invalid."""
         solution = _home() / t.get("solution", str(SOLUTION))
         if not solution.is_file():
-            return _invalid(f"no solution file at {solution}")
+            return scores.invalid(f"no solution file at {solution}")
         limit_s = float(os.environ.get("BASELINER_CUMSUM_SCORE_TIMEOUT_S") or 900)
         with tempfile.TemporaryDirectory(prefix="triton-cumsum-score-") as tmp:
-            result, out = Path(tmp) / "result.json", Path(tmp) / "output.log"
             command = [
                 sys.executable,
                 str(SCORER),
                 "--solution",
                 str(solution),
                 "--result",
-                str(result),
+                str(Path(tmp) / "result.json"),
                 "--n",
                 str(t.get("n", 10**8)),
             ]
             for variable, option in _SETTINGS.items():
                 if os.environ.get(variable):
                     command += [option, os.environ[variable]]
-            drop = _scoring_identity()
-            if drop:
-                shutil.chown(tmp, drop["user"], drop["group"])  # the scorer writes its result here
-            with out.open("w") as log:
-                proc = subprocess.Popen(
-                    command,
-                    cwd=solution.parent,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    **drop,
-                )
-                try:
-                    code = proc.wait(timeout=limit_s)
-                except subprocess.TimeoutExpired:
-                    _kill_group(proc)
-                    return _invalid(
-                        f"scoring took longer than its limit of {limit_s:g} s",
-                        {"output_tail": _tail(out)},
-                    )
-                finally:
-                    _kill_group(proc)  # and whatever the solution left running
-            if not result.is_file():
-                return _invalid(
-                    f"the scoring process ended (exit code {code}) without a result; the "
-                    "solution may have crashed the interpreter or the GPU context",
-                    {"output_tail": _tail(out)},
-                )
-            outcome = json.loads(result.read_text())
-            score = outcome.get("score")
-            outcome["score"] = float("nan") if score is None else float(score)
-            if not math.isfinite(outcome["score"]):
-                outcome.setdefault("details", {}).setdefault("output_tail", _tail(out))
-        return outcome
+            return scorer.run(
+                command,
+                workdir=Path(tmp),
+                cwd=solution.parent,
+                limit_s=limit_s,
+                crashed="the solution may have crashed the interpreter or the GPU context",
+            )
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict[str, Any]]) -> float:
@@ -190,13 +116,4 @@ class TaskFamily:
         Scores marked not comparable (taken without a GPU) count only when the log holds
         no comparable one.
         """
-        valid = []
-        for entry in score_log:
-            try:
-                score = float(entry.get("score"))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(score):
-                valid.append((score, _is_comparable(entry)))
-        pool = [s for s, comparable in valid if comparable] or [s for s, _ in valid]
-        return min(pool) if pool else float("nan")
+        return scores.aggregate(score_log, "lowest")
