@@ -30,6 +30,7 @@ if str(FAMILY_DIR) not in sys.path:
     sys.path.insert(0, str(FAMILY_DIR))  # fixemb_build and lmkit (a link to the shared toolkit)
 
 from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import hand_over  # noqa: E402
 from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
@@ -103,10 +104,7 @@ class TaskFamily:
             target.unlink(missing_ok=True)  # a second start: large_model.pt is read-only
             shutil.copyfile(source, target)
         (home / "large_model.pt").chmod(0o444)  # a read-only copy, for reference
-        user = os.environ.get("USER")
-        if os.geteuid() == 0 and user and user != "root":
-            for path in [home, *home.rglob("*")]:
-                shutil.chown(path, user, user)
+        hand_over(home)
 
     @staticmethod
     def intermediate_score(t: dict) -> dict[str, Any]:

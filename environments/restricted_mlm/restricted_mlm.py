@@ -39,6 +39,7 @@ if str(FAMILY_DIR) not in sys.path:
     sys.path.insert(0, str(FAMILY_DIR))  # lmkit and familykit (links to the shared code)
 
 from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import hand_over  # noqa: E402
 from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
@@ -160,10 +161,7 @@ class TaskFamily:
             # Not the corpus (its valid split is the protected validation data), nor its reader.
             ignore=shutil.ignore_patterns("corpus.py", "data", "__pycache__", ".*"),
         )
-        user = os.environ.get("USER")
-        if os.geteuid() == 0 and user and user != "root":
-            for path in [home, *home.rglob("*")]:
-                shutil.chown(path, user, user)
+        hand_over(home)
 
     @staticmethod
     def intermediate_score(t: dict) -> dict[str, Any]:

@@ -32,6 +32,7 @@ if str(FAMILY_DIR) not in sys.path:
     sys.path.insert(0, str(FAMILY_DIR))
 
 from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import hand_over  # noqa: E402
 from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
@@ -173,10 +174,7 @@ class TaskFamily:
         for module in sorted(LMKIT.glob("*.py")):
             if module.name != "corpus.py":
                 shutil.copyfile(module, home / "lmkit" / module.name)
-        user = os.environ.get("USER")
-        if os.geteuid() == 0 and user and user != "root":
-            for path in [home, *home.rglob("*")]:
-                shutil.chown(path, user, user)
+        hand_over(home)
 
     @staticmethod
     def intermediate_score(t: dict) -> dict[str, Any]:

@@ -33,6 +33,7 @@ if str(FAMILY_DIR) not in sys.path:
     sys.path.insert(0, str(FAMILY_DIR))  # familykit, through the family's link
 
 from familykit import scorer, scores  # noqa: E402
+from familykit.workspace import hand_over  # noqa: E402
 from familykit.workspace import home as _home  # noqa: E402
 
 ASSETS = FAMILY_DIR / "assets"
@@ -75,10 +76,7 @@ class TaskFamily:
         home = _home()
         home.mkdir(parents=True, exist_ok=True)
         shutil.copytree(ASSETS, home, dirs_exist_ok=True)
-        user = os.environ.get("USER")
-        if os.geteuid() == 0 and user and user != "root":
-            for path in [home, *home.rglob("*")]:
-                shutil.chown(path, user, user)
+        hand_over(home)
 
     @staticmethod
     def intermediate_score(t: dict) -> dict[str, Any]:
