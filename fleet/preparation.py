@@ -5,8 +5,13 @@ A family's ``install()`` may fetch or build things for minutes, and may fail. Do
 the first expert's Start does not wait for it (a Start still installs what is missing, as a
 fallback), and a coordinator reads "install() failed: <reason>" on the hosts page instead of an
 expert meeting it at Start.
+
+The hosts page prepares in the background (``begin`` marks each family's row pending, then
+``prepare`` with ``commit_each`` settles the rows one by one, so the page shows progress); the
+command line prepares in the foreground.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,9 +44,13 @@ class HostFamily(SQLModel, table=True):
     # What went wrong ("install() failed: …"), or a note on a good one.
     reason: str = Field(default="", max_length=2000)
     prepared_at: datetime = Field(sa_type=UTCDateTime)
+    # A Prepare is installing it now (since prepared_at); ok and reason are the last outcome.
+    pending: bool = False
 
     @property
     def said(self) -> str:
+        if self.pending:
+            return "installing…"
         if not self.ok:
             return self.reason
         return f"installed ({self.reason})" if self.reason else "installed"
@@ -79,6 +88,29 @@ def install_one(session: Session, driver: Driver, host: Host, family: Family) ->
     return Outcome(family, True, note)
 
 
+def begin(
+    session: Session, host: Host, catalogue: Catalogue, now: datetime
+) -> list[HostFamily]:
+    """Mark every catalogued family's row on ``host`` pending (the caller commits), so the
+    hosts page shows a Prepare under way before the background job gets to each family."""
+    kept = {row.family: row for row in for_host(session, host.id)}
+    rows = []
+    for family in catalogue.families:
+        row = kept.get(family.name) or HostFamily(
+            host_id=host.id, family=family.name, version="", ok=False, prepared_at=now
+        )
+        row.version, row.pending, row.prepared_at = family.version, True, now
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def preparing(session: Session, host_id: int) -> bool:
+    """Whether a Prepare of this host is under way (some row still pending)."""
+    return any(row.pending for row in for_host(session, host_id))
+
+
 def prepare(
     session: Session,
     host: Host,
@@ -86,21 +118,26 @@ def prepare(
     catalogue: Catalogue,
     actor: User | None,
     now: datetime,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    commit_each: bool = False,
 ) -> list[HostFamily]:
-    """Install every catalogued family on ``host`` and record each outcome (the caller commits);
-    families no longer catalogued lose their rows. HostUnreachable when the host did not
-    answer, with nothing recorded."""
-    outcomes = [install_one(session, driver, host, family) for family in catalogue.families]
-    kept = {row.family: row for row in for_host(session, host.id)}
-    rows = []
-    for outcome in outcomes:
-        row = kept.pop(outcome.family.name, None) or HostFamily(
-            host_id=host.id, family=outcome.family.name, version="", ok=False, prepared_at=now
+    """Install every catalogued family on ``host`` and record each outcome; families no longer
+    catalogued lose their rows. The caller commits, unless ``commit_each``: then each family's
+    outcome is committed as it comes (the background Prepare). HostUnreachable when the host
+    did not answer: nothing is recorded (pending rows stay for ``abandon``)."""
+    rows, kept = [], {row.family: row for row in for_host(session, host.id)}
+    for family in catalogue.families:
+        outcome = install_one(session, driver, host, family)
+        row = kept.pop(family.name, None) or HostFamily(
+            host_id=host.id, family=family.name, version="", ok=False, prepared_at=now
         )
-        row.version, row.ok, row.reason = outcome.family.version, outcome.ok, outcome.reason
-        row.prepared_at = now
+        row.version, row.ok, row.reason = family.version, outcome.ok, outcome.reason
+        row.prepared_at, row.pending = clock() if clock else now, False
         session.add(row)
         rows.append(row)
+        if commit_each:
+            session.commit()
     for gone in kept.values():
         session.delete(gone)
     session.flush()
@@ -109,10 +146,19 @@ def prepare(
         actor_id=actor.id if actor else None,
         action="host.prepare",
         obj=host,
-        now=now,
+        now=clock() if clock else now,
         after={row.family: row.summary for row in rows},
     )
     return rows
+
+
+def abandon(session: Session, host_id: int, reason: str, now: datetime) -> None:
+    """A background Prepare that could not go on (the host did not answer, the job failed):
+    each family still pending says why it was not installed (the caller commits)."""
+    for row in for_host(session, host_id):
+        if row.pending:
+            row.pending, row.ok, row.reason, row.prepared_at = False, False, reason[:2000], now
+            session.add(row)
 
 
 def for_host(session: Session, host_id: int) -> list[HostFamily]:

@@ -1,7 +1,8 @@
-"""Starting and stopping workspaces in the background, so pages answer at once.
+"""Starting and stopping workspaces, and preparing hosts, in the background, so pages answer
+at once.
 
 The portal owns one thread pool and one set of host connections (app.state.fleet). Jobs open
-their own database sessions; pages poll the run's status.
+their own database sessions; pages poll the run's status (or the host's families).
 """
 
 import logging
@@ -43,7 +44,8 @@ class WorkspaceJobs:
         self.archive_dir = data_dir / "archives"
         self.connections = Connections(prefix, forward_bind)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workspace")
-        self._running: dict[int, Future] = {}
+        # One queue per run (its id) and per host being prepared (("host", id)).
+        self._running: dict[int | tuple[str, int], Future] = {}
         self._lock = threading.Lock()
 
     def start(
@@ -200,9 +202,51 @@ class WorkspaceJobs:
         session.commit()
         return self.stop(run.id, reason)
 
-    def _submit(self, run_id: int, job) -> Future:
+    def prepare_host(self, host_id: int, actor_id: int | None, environment_dirs: str) -> Future:
+        """Install every catalogued family on the host (``preparation.begin`` has marked them
+        pending), committing each outcome as it comes; if the host stops answering or the job
+        fails, the families left say why."""
+
+        def job() -> None:
+            from baselines.users import User
+            from environments.catalogue import discover
+            from fleet import preparation
+            from fleet.drivers.base import HostUnreachable
+
+            with Session(self.engine) as session:
+                host = session.get(Host, host_id)
+                if host is None:
+                    return
+                actor = session.get(User, actor_id) if actor_id is not None else None
+                try:
+                    preparation.prepare(
+                        session,
+                        host,
+                        self.connections.driver(host),
+                        discover(environment_dirs),
+                        actor,
+                        utcnow(),
+                        clock=utcnow,
+                        commit_each=True,
+                    )
+                    session.commit()
+                except HostUnreachable as exc:
+                    session.rollback()
+                    said = f"not installed: {host.name} did not answer: {exc}"
+                    preparation.abandon(session, host_id, said, utcnow())
+                    session.commit()
+                except Exception as exc:
+                    log.exception("preparing host %s failed", host_id)
+                    session.rollback()
+                    said = f"not installed: the Prepare stopped ({type(exc).__name__}: {exc})"
+                    preparation.abandon(session, host_id, said, utcnow())
+                    session.commit()
+
+        return self._submit(("host", host_id), job)
+
+    def _submit(self, key: int | tuple[str, int], job) -> Future:
         with self._lock:
-            previous = self._running.get(run_id)
+            previous = self._running.get(key)
 
             def after_previous() -> None:
                 if previous is not None:
@@ -210,17 +254,18 @@ class WorkspaceJobs:
                 job()
 
             future = self._pool.submit(after_previous)
-            self._running[run_id] = future
+            self._running[key] = future
             return future
 
-    def busy(self, run_id: int) -> bool:
-        """Whether a job of this run (a start, stop, restart) is queued or under way."""
-        future = self._running.get(run_id)
+    def busy(self, key: int | tuple[str, int]) -> bool:
+        """Whether a job of this run (a start, stop, restart), or of ("host", id), is queued
+        or under way."""
+        future = self._running.get(key)
         return future is not None and not future.done()
 
-    def wait(self, run_id: int, timeout: float | None = None) -> None:
-        """Block until the run's last job is done (tests and the CLI use this)."""
-        future = self._running.get(run_id)
+    def wait(self, key: int | tuple[str, int], timeout: float | None = None) -> None:
+        """Block until the run's (or ("host", id)'s) last job is done (tests and the CLI)."""
+        future = self._running.get(key)
         if future is not None:
             future.result(timeout)
 

@@ -21,6 +21,7 @@ from timetracking.utc import utcnow
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installs families as root")
 
 BROKEN = Path(__file__).resolve().parent / "broken_families"
+BUILT_IN = {family.name for family in discover().families}  # the repository's environments
 
 
 def _prepare(engine, catalogue) -> list[tuple[str, bool, str]]:
@@ -39,7 +40,8 @@ def test_preparing_installs_every_family_and_says_which_install_failed(engine):
     ready_host(engine)
     catalogue = discover(os.pathsep.join([str(PROBE_FAMILIES), str(BROKEN)]))
     outcome = {family: (ok, summary) for family, ok, summary in _prepare(engine, catalogue)}
-    assert set(outcome) == {"triton_cumsum", "probe", "broken_install"}
+    assert set(outcome) == BUILT_IN | {"probe", "broken_install"}
+    assert all(outcome[name][0] for name in BUILT_IN), outcome  # CPU builds of the LM families
     probe = catalogue.family("probe")
     assert outcome["probe"] == (True, f"probe {probe.version[:8]}: installed")
     assert outcome["triton_cumsum"][0] is True
@@ -67,12 +69,53 @@ def test_preparing_installs_every_family_and_says_which_install_failed(engine):
     assert complete.stat().st_mtime_ns == before
     # Preparing again keeps one outcome per family; a family no longer catalogued loses its.
     again = _prepare(engine, discover(str(PROBE_FAMILIES)))
-    assert sorted(family for family, _, _ in again) == ["probe", "triton_cumsum"]
+    assert {family for family, _, _ in again} == BUILT_IN | {"probe"}
     with Session(engine) as s:
         rows = s.exec(select(preparation.HostFamily)).all()
-        assert sorted(row.family for row in rows) == ["probe", "triton_cumsum"]
+        assert {row.family for row in rows} == BUILT_IN | {"probe"}
         audits = s.exec(
             select(AuditLog).where(AuditLog.action == "host.prepare").order_by(AuditLog.id)
         ).all()
         assert len(audits) == 2
         assert "install() failed" in str(audits[0].after["broken_install"])
+
+
+def test_a_background_prepare_shows_each_family_pending_until_its_outcome(engine):
+    """What the hosts page's Prepare does: begin marks every family installing, prepare with
+    commit_each settles them one by one (another session sees them before the caller commits),
+    and a Prepare that cannot go on leaves the families still pending saying why."""
+    ready_host(engine)
+    catalogue = discover(os.pathsep.join([str(PROBE_FAMILIES), str(BROKEN)]))
+    with Session(engine) as s:
+        host = s.exec(select(Host)).one()
+        rows = preparation.begin(s, host, catalogue, utcnow())
+        s.commit()
+        assert {row.family for row in rows} == BUILT_IN | {"probe", "broken_install"}
+        assert all(row.summary.endswith(": installing…") for row in rows)
+        assert preparation.preparing(s, host.id)
+    connections = Connections(PREFIX)
+    try:
+        with Session(engine) as s:
+            host = s.exec(select(Host)).one()
+            preparation.prepare(
+                s, host, connections.driver(host), catalogue, None, utcnow(), commit_each=True
+            )
+            with Session(engine) as other:  # each outcome was committed as it came
+                assert not preparation.preparing(other, host.id)
+                outcome = {row.family: row.ok for row in preparation.for_host(other, host.id)}
+            s.commit()
+    finally:
+        connections.close()
+    assert outcome == {name: True for name in BUILT_IN} | {"probe": True, "broken_install": False}
+    # A Prepare cut off (the host stopped answering): the families left pending say why.
+    with Session(engine) as s:
+        host = s.exec(select(Host)).one()
+        preparation.begin(s, host, catalogue, utcnow())
+        s.commit()
+        preparation.abandon(s, host.id, "not installed: local did not answer: timed out", utcnow())
+        s.commit()
+        rows = preparation.for_host(s, host.id)
+    assert not any(row.pending for row in rows)
+    assert {row.summary.split(": ", 1)[1] for row in rows} == {
+        "not installed: local did not answer: timed out"
+    }

@@ -1202,6 +1202,7 @@ def _prepare_host(w: World) -> Call:
     host = w.host()
 
     def check(_):
+        w.client.app.state.workspaces.wait(("host", host.id), timeout=600)  # in the background
         with Session(w.engine) as s:
             said = {row.family: row.ok for row in preparation.for_host(s, host.id)}
         assert said.get("triton_cumsum") is True, said

@@ -9,7 +9,7 @@ from baselines.errors import DomainError
 from environments.catalogue import discover
 from fleet import health, hosts, preparation
 from fleet.drivers import ssh
-from fleet.drivers.base import HostError, HostUnreachable
+from fleet.drivers.base import HostError
 from fleet.hosts import HostCreate
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep
@@ -120,32 +120,28 @@ async def check_host(
 
 
 @router.post("/{host_id}/prepare")
-async def prepare_host(
+def prepare_host(
     request: Request, host_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
-    """Install every catalogued family there now, so no expert's Start waits for an install and
-    a failing install() shows here before anyone is assigned."""
+    """Install every catalogued family there, in the background (an install() may build for
+    minutes), so no expert's Start waits for an install and a failing install() shows here
+    before anyone is assigned. The page lists each family as installing until it is done."""
     host = hosts.get(session, host_id)
     settings = request.app.state.settings
-    connections = request.app.state.workspaces.connections
-
-    def prepare() -> list[preparation.HostFamily]:
-        catalogue = discover(settings.environment_dirs)
-        return preparation.prepare(session, host, connections.driver(host), catalogue, user, now)
-
-    try:
-        rows = await run_in_threadpool(prepare)
-        session.commit()
-    except HostUnreachable as exc:
-        session.rollback()
-        flash(request, f"{host.name} did not answer: {exc}", "error")
+    jobs = request.app.state.workspaces
+    if jobs.busy(("host", host.id)):
+        flash(request, f"{host.name} is being prepared already; the list shows how far it got.")
         return RedirectResponse("/coordinator/hosts", status_code=303)
-    failed = [row.family for row in rows if not row.ok]
-    if failed:
-        said = f"{host.name}: could not install {', '.join(failed)}; the reasons are in the list."
-        flash(request, said, "error")
-    else:
-        flash(request, f"{host.name}: {len(rows)} task families installed.")
+    catalogue = discover(settings.environment_dirs)
+    rows = preparation.begin(session, host, catalogue, now)
+    session.commit()
+    jobs.prepare_host(host.id, user.id, settings.environment_dirs)
+    count = f"{len(rows)} task famil{'y' if len(rows) == 1 else 'ies'}"
+    flash(
+        request,
+        f"Preparing {host.name}: installing {count}. Each one's outcome shows in the list as "
+        "it finishes (a family that builds models can take minutes).",
+    )
     return RedirectResponse("/coordinator/hosts", status_code=303)
 
 

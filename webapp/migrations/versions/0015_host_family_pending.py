@@ -1,0 +1,28 @@
+"""host_families.pending: a Prepare under way in the background, row by row
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-07 08:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("host_families", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("host_families", schema=None) as batch_op:
+        batch_op.drop_column("pending")
