@@ -88,9 +88,7 @@ def install_one(session: Session, driver: Driver, host: Host, family: Family) ->
     return Outcome(family, True, note)
 
 
-def begin(
-    session: Session, host: Host, catalogue: Catalogue, now: datetime
-) -> list[HostFamily]:
+def begin(session: Session, host: Host, catalogue: Catalogue, now: datetime) -> list[HostFamily]:
     """Mark every catalogued family's row on ``host`` pending (the caller commits), so the
     hosts page shows a Prepare under way before the background job gets to each family."""
     kept = {row.family: row for row in for_host(session, host.id)}
