@@ -14,6 +14,7 @@ from payments import rates
 from timetracking import pay_periods
 from timetracking.pay_periods import PayCalendar
 from timetracking.utc import utcnow
+from webapp.settings import Settings
 
 DEMO_STAFF = [
     (Role.admin, "admin@demo.baseliner", "Ada Admin"),
@@ -33,7 +34,11 @@ def _password() -> str:
 
 
 def seed(
-    engine: Engine, prefix: str, calendar: PayCalendar | None = None
+    engine: Engine,
+    prefix: str,
+    calendar: PayCalendar | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> list[tuple[str, str, str]]:
     """Create the demo accounts if missing and give each a new password; returns the logins.
     ``prefix``: the installation's workspace prefix (fleet.naming)."""
