@@ -126,7 +126,7 @@ def best_of_k_plot(rows: list[BestOfK], *, title: str = "", fmt: str = "png") ->
                     marker="o",
                     linestyle=styles[i % len(styles)],
                     color=colours[agent],
-                    label=f"{agent}, {limit:g} h runs",
+                    label=f"{agent}, {limit:g} h runs (n={max(r.n_runs for r in mine)})",
                 )
                 axes.fill_between(
                     budget,

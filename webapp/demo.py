@@ -1,4 +1,5 @@
-"""Demo accounts, one per role plus a pending applicant, with fresh passwords on every run."""
+"""Demo accounts, one per role plus a pending applicant, with fresh passwords on every run, and
+a labelled sample of scored runs for the analyst (webapp.demo_sample)."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -89,8 +90,24 @@ def seed(
                 session.add(user)
             logins.append(("expert" if approved else "applicant", email, password))
         _register_local_host(session, now, prefix)
+        _sample(session, admin, settings or Settings(), now)
         session.commit()
     return logins
+
+
+def _sample(session: Session, coordinator, settings: Settings, now: datetime) -> None:
+    """The analyst's sample of scored human and agent runs (webapp.demo_sample)."""
+    from environments.catalogue import discover
+    from webapp import demo_sample
+    from webapp.checkpointing import snapshot_store
+
+    demo_sample.seed(
+        session,
+        coordinator=coordinator,
+        catalogue=discover(settings.environment_dirs),
+        snapshot_store=snapshot_store(settings),
+        now=now,
+    )
 
 
 def _last_week(session: Session, expert, now: datetime, calendar: PayCalendar) -> None:
