@@ -192,7 +192,7 @@ def cost_plot(points: list[CostPoint], *, title: str = "", fmt: str = "png") -> 
         _log_dollars(axes, [p.cost_usd for p in points])
         axes.set_xlabel("cost per run (USD, log scale)")
         axes.set_ylabel("final normalised score")
-        axes.set_ylim(bottom=0)
+        axes.set_ylim(bottom=-0.04)  # runs at 0 (never scored) drawn whole, not cut in half
         _legend(axes)
         if title:
             axes.set_title(title)
