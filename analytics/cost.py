@@ -1,5 +1,6 @@
 """Score against cost: what each ended run cost (human: working hours times the expert's rate;
-agent: the import's figure) and the final score it reached; and per agent, the means."""
+agent: the import's figure) and the final score it reached; and per agent, the means. Runs
+still going, and runs without a cost above $0, are left out (run_counts says how many)."""
 
 from dataclasses import asdict, dataclass
 
@@ -37,8 +38,10 @@ class CostSummary:
 
 
 def cost_points(table: ScoreTable, aggregation: str = "best") -> list[CostPoint]:
-    """Ended runs with a known cost, humans first."""
-    keep = ended(table) & ~np.isnan(table.cost_usd)
+    """Ended runs with a known cost above $0, humans first. The figure's cost axis is
+    logarithmic (human and agent costs differ 10-100 times), where $0 has no place; a run that
+    cost nothing (no working time, or an import saying 0) says nothing about cost either."""
+    keep = ended(table) & (np.nan_to_num(table.cost_usd, nan=0.0) > 0)
     scores = run_finals(table, aggregation)
     rows = [
         CostPoint(str(a), str(r), float(c), float(w) / 3600, float(s))

@@ -6,6 +6,11 @@ details); analytics.formats writes them as CSV, Parquet or JSONL. Humans are pse
 participant_id is a keyed hash of the account (analytics.participants), and nothing else about
 the person is read.
 
+``comparable`` is false for a run scored without the task's GPU (a GPU-less fleet's CPU mode):
+its scores are on no common scale with the others, so it has no normalised score and counts as
+0 unless the analyst leaves such runs out. Imported runs keep what their file said (empty: not
+said).
+
 Human cost_usd is working hours times the expert's hourly rate at the run's start (the environment's
 own rate if set, else the general one), in whole cents. Rates in another currency are not
 converted (no exchange rate is known here): such runs have no cost_usd.
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from analytics.imported import ImportedRun, ImportedScore
@@ -44,6 +49,9 @@ RUN_COLUMNS = (
     "final_score_normalized",
     "cost_usd",
     "source",
+    # False: scored without the task's GPU (CPU mode), so not comparable with runs that had it;
+    # empty: an import that did not say.
+    "comparable",
 )
 SCORE_LOG_COLUMNS = (
     "run_id",
@@ -181,6 +189,7 @@ def _human_runs(
             "final_score_normalized": run.final_score_normalized,
             "cost_usd": cost,
             "source": BASELINER,
+            "comparable": not run.cpu_mode,
         }
         if filters.keeps(row):
             rows.append(row)
@@ -198,6 +207,8 @@ def _imported_runs(
         query = query.where(ImportedRun.agent.in_(filters.agents))
     if filters.sources:
         query = query.where(ImportedRun.source.in_(filters.sources))
+    if not filters.include_cpu_mode:
+        query = query.where(or_(ImportedRun.comparable.is_(None), ImportedRun.comparable))
     rows: list[dict[str, Any]] = []
     by_pk: dict[int, dict[str, Any]] = {}
     for run in session.exec(query):

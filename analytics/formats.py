@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "final_score_normalized": "float",
     "cost_usd": "float",
     "source": "str",
+    "comparable": "bool",
     "elapsed_s": "float",
     "scored_at": "time",
     "score": "float",

@@ -34,6 +34,8 @@ class ImportedRun(SQLModel, table=True):
     final_score: float | None = None
     final_score_normalized: float | None = None
     cost_usd: float | None = None
+    # False: scored without the task's GPU (not comparable); None: the file did not say.
+    comparable: bool | None = None
     imported_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -7,6 +7,7 @@ bytes.
 """
 
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analytics import best_of_k as best_of_k_module
 from analytics import cost as cost_module
@@ -124,7 +126,7 @@ def best_of_k_plot(rows: list[BestOfK], *, title: str = "", fmt: str = "png") ->
                     marker="o",
                     linestyle=styles[i % len(styles)],
                     color=colours[agent],
-                    label=f"{agent}, {limit:g} h runs",
+                    label=f"{agent}, {limit:g} h runs (n={max(r.n_runs for r in mine)})",
                 )
                 axes.fill_between(
                     budget,
@@ -145,8 +147,26 @@ def best_of_k_plot(rows: list[BestOfK], *, title: str = "", fmt: str = "png") ->
     return Plot(image, media_type, to_csv(rows, best_of_k_module.COLUMNS))
 
 
+def _dollars(value: float, _position: object = None) -> str:
+    return f"${value:,.0f}" if value >= 1 else f"${value:g}"
+
+
+def _log_dollars(axes, costs: list[float]) -> None:
+    """A logarithmic cost axis, as RE-Bench draws it (human and agent costs differ 10-100
+    times), from a power of ten below the cheapest run to one above the dearest, so at least
+    two decades are labelled, in dollars ("$10", "$1,000") rather than powers of ten."""
+    low = math.floor(math.log10(min(costs)))
+    high = max(math.ceil(math.log10(max(costs))), low + 1)
+    axes.set_xscale("log")
+    axes.set_xlim(10.0**low, 10.0**high)
+    axes.xaxis.set_major_locator(LogLocator(base=10))
+    axes.xaxis.set_major_formatter(FuncFormatter(_dollars))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+
+
 def cost_plot(points: list[CostPoint], *, title: str = "", fmt: str = "png") -> Plot:
-    """Each ended run's final normalised score against its cost, per agent, with the means."""
+    """Each ended run's final normalised score against its cost (a log axis), per agent, with
+    the means."""
     agents = list(dict.fromkeys(p.agent for p in points))
     colours = _colours(agents)
 
@@ -169,12 +189,10 @@ def cost_plot(points: list[CostPoint], *, title: str = "", fmt: str = "png") -> 
                 edgecolors="black",
                 label=f"{summary.agent} (n={summary.runs}, mean)",
             )
-        costs = [p.cost_usd for p in points if p.cost_usd > 0]
-        if costs and max(costs) / min(costs) > 100:
-            axes.set_xscale("log")
-        axes.set_xlabel("cost per run (USD)")
+        _log_dollars(axes, [p.cost_usd for p in points])
+        axes.set_xlabel("cost per run (USD, log scale)")
         axes.set_ylabel("final normalised score")
-        axes.set_ylim(bottom=0)
+        axes.set_ylim(bottom=-0.04)  # runs at 0 (never scored) drawn whole, not cut in half
         _legend(axes)
         if title:
             axes.set_title(title)

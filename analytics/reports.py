@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session
 
 from analytics import dataset
@@ -17,6 +18,7 @@ from analytics.best_of_k import BestOfK, best_of_k
 from analytics.cost import CostPoint, cost_points
 from analytics.curves import CurvePoint, curve, time_grid
 from analytics.dataset import Filters
+from analytics.run_counts import RunCounts, run_counts
 from analytics.score_table import ScoreTable
 from analytics.summary import SummaryRow, summary
 from analytics.task_numbers import TaskNumbers
@@ -92,6 +94,25 @@ def cost_rows(
 ) -> list[CostPoint]:
     table = task_table(session, key=key, now=now, task_id=task_id, agents=agents, filters=filters)
     return cost_points(table, numbers(task_id).aggregation)
+
+
+def count_rows(
+    session: Session,
+    *,
+    key: str | bytes,
+    now: datetime,
+    task_id: str,
+    agents: Iterable[str] = (),
+    limits_s: Iterable[float] = (),
+    filters: Filters | None = None,
+) -> list[RunCounts]:
+    """Which of the task's runs each figure counts, per agent (analytics.run_counts)."""
+    filters = replace(filters or Filters(), tasks=(task_id,), agents=tuple(agents))
+    runs, log = dataset.load(session, key=key, now=now, filters=filters)
+    table = score_table(runs, log, task_id)
+    # In score_table's order: the task's runs as the dataset lists them.
+    flagged = np.array([r["comparable"] is False for r in runs if r["task_id"] == task_id], bool)
+    return run_counts(table, flagged, tuple(limits_s))
 
 
 def summary_rows(

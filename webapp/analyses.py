@@ -24,6 +24,7 @@ from analytics import (
 from analytics.dataset import HUMAN
 from analytics.imported import ImportedRun
 from analytics.importing import cached
+from analytics.run_counts import RunCounts
 from analytics.summary import SummaryRow
 from analytics.task_numbers import TaskNumbers
 from baselines.runs import Run
@@ -118,6 +119,20 @@ def figure_rows(
     return reports.cost_rows(session, **common)
 
 
+def counts(session: Session, *, key: str, now: datetime, query: AnalysisQuery) -> list[RunCounts]:
+    """Which of the query's task's runs each figure counts, per agent, and why the others are
+    left out (analytics.run_counts)."""
+    return reports.count_rows(
+        session,
+        key=key,
+        now=now,
+        task_id=query.task,
+        agents=query.agents,
+        limits_s=tuple(h * 3600 for h in query.limits_h),
+        filters=query.filters(by_task=False),
+    )
+
+
 def draw(name: str, rows: list[Any], fmt: str, task_id: str) -> plots.Plot:
     return DRAW[name](rows, title=f"{TITLES[name]}: {task_id}", fmt=fmt)
 
@@ -140,6 +155,18 @@ def summary_rows(
 
 
 SUMMARY_COLUMNS = summary.COLUMNS
+
+
+def busiest_task(rows: list[SummaryRow]) -> str | None:
+    """The task to open the page on: the one that compares most agents, then has most ended
+    runs (None when nothing has ended), so a first visit shows curves, not an empty form."""
+    tasks: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        agents, runs = tasks.get(row.task_id, (0, 0))
+        tasks[row.task_id] = (agents + 1, runs + row.runs)
+    if not tasks:
+        return None
+    return max(sorted(tasks), key=lambda task: tasks[task])
 
 
 def export(

@@ -46,23 +46,71 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Address to listen on (0.0.0.0: every address) [default: BASELINER_HOST, else"
+        " 127.0.0.1]",
+        show_default=False,
+    ),
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Port to listen on [default: BASELINER_PORT, else 8000]",
+        min=1,
+        max=65535,
+        show_default=False,
+    ),
+]
+
+
+def _settings() -> Settings:
+    """The settings, or a message naming the variable at fault (not a traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"BASELINER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        ]
+        _fail("; ".join(problems))
+        raise  # unreachable: _fail exits
+
+
+def listening(settings: Settings, host: str | None, port: int | None) -> Settings:
+    """The settings of a portal listening at ``host``:``port`` (the options, else
+    BASELINER_HOST and BASELINER_PORT): where the public URL was not set, it is this address,
+    so set-password links and the workspaces' ``task`` tunnel reach the port actually served."""
+    host = host or settings.host
+    port = port or settings.port
+    changes: dict = {"host": host, "port": port}
+    if "public_url" not in settings.model_fields_set:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        if ":" in shown:  # an IPv6 address
+            shown = f"[{shown}]"
+        changes["public_url"] = f"http://{shown}:{port}"
+    return settings.model_copy(update=changes)
+
+
 @app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-) -> None:
+def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Bring the schema to head and serve the portal and API."""
+    _serve(listening(_settings(), host, port))
+
+
+def _serve(settings: Settings) -> None:
     import uvicorn
 
     from webapp import logs
     from webapp.app import create_app
 
-    settings = Settings()
     logs.configure(settings.log_format)  # first: making the app migrates, which may log
     config = uvicorn.Config(
         logs.timed(create_app(settings)),
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         proxy_headers=True,
         # VS Code sends whole files in one WebSocket message; loopback needs no compression.
         ws_max_size=1 << 30,
@@ -776,27 +824,31 @@ def analytics_summary(
 
 @app.command()
 def demo(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: HostOption = None,
+    port: PortOption = None,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
-    """Create demo accounts for every role, print their logins, then serve."""
+    """Create demo accounts for every role and a labelled sample of scored runs, print the
+    logins, then serve."""
     from timetracking.pay_periods import PayCalendar
     from webapp.demo import seed
 
-    settings = Settings()
+    settings = listening(_settings(), host, port)
     db.upgrade(settings.db_url)
     engine = db.make_engine(settings.db_url)
-    logins = seed(engine, settings.prefix, PayCalendar.of(settings))
+    logins = seed(engine, settings.prefix, PayCalendar.of(settings), settings=settings)
+    where = f"{settings.public_url}/"
+    if settings.host in ("0.0.0.0", "::"):
+        where += f"  (listening on every address, port {settings.port})"
     typer.echo("")
-    typer.echo(f"Baseliner demo at http://{host}:{port}/  (data in {settings.data_dir.resolve()})")
+    typer.echo(f"Baseliner demo at {where}  (data in {settings.data_dir.resolve()})")
     typer.echo("")
     typer.echo(f"  {'role':<12} {'email':<32} password")
     for role, email, password in logins:
         typer.echo(f"  {role:<12} {email:<32} {password}")
     typer.echo("")
     if serve_after:
-        serve(host=host, port=port)
+        _serve(settings)
 
 
 @backup_app.command("create")

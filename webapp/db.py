@@ -1,7 +1,9 @@
 """The database engine and schema migrations, for SQLite and PostgreSQL alike."""
 
 import fcntl
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -61,12 +63,37 @@ def alembic_config(url: str) -> Config:
 MIGRATION_LOCK = 7_204_611
 
 
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``, created for the purpose and removed on release, so
+    nothing stays behind. A process that waited on a file the holder then removed locks a file
+    nobody else can see, so it checks that ``path`` is still the file it locked and otherwise
+    tries again on the new one: only one process at a time holds the file at ``path``."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                found = os.stat(path)
+            except FileNotFoundError:
+                continue
+            held = os.fstat(fd)
+            if (found.st_dev, found.st_ino) != (held.st_dev, held.st_ino):
+                continue
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)  # while still locked: the next one makes a new file
+            return
+        finally:
+            os.close(fd)
+
+
 def upgrade(url: str) -> None:
     """Bring the schema to the newest migration (what ``baseliner db upgrade`` and serve do)."""
     _ensure_sqlite_folder(url)
     if (path := sqlite_file(url)) is not None:
-        with open(f"{path}.migrating", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(path.with_name(f"{path.name}.migrating")):
             command.upgrade(alembic_config(url), "head")
         return
     if url.startswith("sqlite"):  # in memory: nobody else to wait for

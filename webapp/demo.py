@@ -1,4 +1,5 @@
-"""Demo accounts, one per role plus a pending applicant, with fresh passwords on every run."""
+"""Demo accounts, one per role plus a pending applicant, with fresh passwords on every run, and
+a labelled sample of scored runs for the analyst (webapp.demo_sample)."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from payments import rates
 from timetracking import pay_periods
 from timetracking.pay_periods import PayCalendar
 from timetracking.utc import utcnow
+from webapp.settings import Settings
 
 DEMO_STAFF = [
     (Role.admin, "admin@demo.baseliner", "Ada Admin"),
@@ -33,7 +35,11 @@ def _password() -> str:
 
 
 def seed(
-    engine: Engine, prefix: str, calendar: PayCalendar | None = None
+    engine: Engine,
+    prefix: str,
+    calendar: PayCalendar | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> list[tuple[str, str, str]]:
     """Create the demo accounts if missing and give each a new password; returns the logins.
     ``prefix``: the installation's workspace prefix (fleet.naming)."""
@@ -84,8 +90,24 @@ def seed(
                 session.add(user)
             logins.append(("expert" if approved else "applicant", email, password))
         _register_local_host(session, now, prefix)
+        _sample(session, admin, settings or Settings(), now)
         session.commit()
     return logins
+
+
+def _sample(session: Session, coordinator, settings: Settings, now: datetime) -> None:
+    """The analyst's sample of scored human and agent runs (webapp.demo_sample)."""
+    from environments.catalogue import discover
+    from webapp import demo_sample
+    from webapp.checkpointing import snapshot_store
+
+    demo_sample.seed(
+        session,
+        coordinator=coordinator,
+        catalogue=discover(settings.environment_dirs),
+        snapshot_store=snapshot_store(settings),
+        now=now,
+    )
 
 
 def _last_week(session: Session, expert, now: datetime, calendar: PayCalendar) -> None:

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +27,11 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Empty means a random key kept in data_dir/secret_key (created once, mode 0600).
     secret_key: SecretStr = SecretStr("")
-    # Where people reach the portal; an https address makes cookies Secure.
+    # Where `baseliner serve` and `baseliner demo` listen; their --host and --port win.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Where people reach the portal; an https address makes cookies Secure. Left unset, serve
+    # and demo make it the address they listen at (webapp.cli.listening).
     public_url: str = "http://127.0.0.1:8000"
     # Where the `task` command's API listens, seen from this machine (the reverse tunnels from
     # the hosts end here); empty: public_url.

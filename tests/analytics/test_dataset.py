@@ -46,6 +46,7 @@ def test_human_runs_and_their_score_log(session, expert):
         "final_score_normalized": 0.43,
         "cost_usd": 113.75,  # 2.5 h x $45.50
         "source": "baseliner",
+        "comparable": True,
     }
     assert [list(e) for e in log] == [list(SCORE_LOG_COLUMNS)] * 3
     assert [(e["elapsed_s"], e["score"], e["score_normalized"], e["valid"]) for e in log] == [
@@ -133,3 +134,33 @@ def test_filters(session, expert, filters, expected):
     session.commit()
     runs = dataset.runs(session, key=KEY, now=NOW, filters=filters)
     assert {names[int(r["run_id"].removeprefix("baseliner-"))] for r in runs} == expected
+
+
+def test_runs_csv_says_which_runs_are_not_comparable(session, expert, tmp_path):
+    """CPU-mode runs are in the dataset by default: runs.csv says so in ``comparable``, and an
+    imported run that says it was not comparable is left out with them on request."""
+    import csv
+    import io
+
+    from analytics import importing
+
+    gpu = human_run(session, expert.id)
+    cpu = human_run(session, expert.id, cpu_mode=True)
+    (tmp_path / "runs.csv").write_text(
+        "run_id,task_id,agent,status,source,comparable\n"
+        "x1,triton_cumsum/main,bot,submitted,csv,false\n"
+        "x2,triton_cumsum/main,bot,submitted,csv,\n"
+    )
+    importing.store(session, importing.read_files(tmp_path / "runs.csv", None), NOW)
+    session.commit()
+    runs = dataset.runs(session, key=KEY, now=NOW)
+    text = formats.runs_bytes(runs, "csv").decode()
+    table = {r["run_id"]: r["comparable"] for r in csv.DictReader(io.StringIO(text))}
+    assert table == {
+        f"baseliner-{gpu.id}": "true",
+        f"baseliner-{cpu.id}": "false",
+        "x1": "false",
+        "x2": "",  # the file did not say
+    }
+    kept = dataset.runs(session, key=KEY, now=NOW, filters=Filters(include_cpu_mode=False))
+    assert {r["run_id"] for r in kept} == {f"baseliner-{gpu.id}", "x2"}

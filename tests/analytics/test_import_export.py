@@ -83,7 +83,14 @@ def seed(session, expert):
         scores=[(600.125, 1.2, 0.16590909090909092), (1300, None, None)],
         final=(1.2, 0.16590909090909092),
     )
-    human_run(session, expert.id, hours=None, status="active", start=NOW - timedelta(minutes=7))
+    human_run(  # CPU mode: comparable false survives the round trip
+        session,
+        expert.id,
+        hours=None,
+        status="active",
+        start=NOW - timedelta(minutes=7),
+        cpu_mode=True,
+    )
     importing.store(session, agent_batch(), NOW, numbers(session))
     session.commit()
 

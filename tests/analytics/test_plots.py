@@ -65,3 +65,18 @@ def test_svg_is_the_same_for_the_same_numbers_and_empty_data_still_draws():
     ]
     with pytest.raises(ValueError):
         plots.curve_plot(points, fmt="gif")
+
+
+def test_the_cost_axis_is_logarithmic_in_dollars():
+    """Human runs cost $560-640, agent runs $9.50-12: a log axis from $1 to $1,000, labelled in
+    dollars and saying it is a log scale."""
+    svg = plots.cost_plot(cost_points(table()), fmt="svg").image.decode()
+    assert "cost per run (USD, log scale)" in svg
+    for label in ("$1", "$10", "$100", "$1,000"):
+        assert f">{label}<" in svg, label
+    assert "10^" not in svg and "$10,000" not in svg
+    # One decade of costs still gets two labelled ticks.
+    narrow = ScoreTable.build(["a", "b"], ["bot", "bot"], [1, 1], [True, True], [0, 1], [0, 0],
+                              [0.5, 0.6], cost_usd=[20.0, 45.0])  # fmt: skip
+    svg = plots.cost_plot(cost_points(narrow), fmt="svg").image.decode()
+    assert ">$10<" in svg and ">$100<" in svg

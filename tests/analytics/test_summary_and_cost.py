@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from analytics.cost import cost_points, cost_summary
+from analytics.cost import CostPoint, cost_points, cost_summary
 from analytics.score_table import ScoreTable
 from analytics.summary import summary
 
@@ -66,7 +66,9 @@ def test_cost_points_and_means_by_hand():
     assert (bot.mean_cost_usd, bot.mean_score) == (3.0, 0.625)
 
 
-def test_free_runs_have_no_score_per_dollar():
+def test_free_runs_are_left_out_and_would_have_no_score_per_dollar():
+    """$0 has no place on the log cost axis: such a run is not a cost point."""
     free = ScoreTable.build(["a"], ["bot"], [1], [True], [0], [0], [0.5], cost_usd=[0.0])
-    (row,) = cost_summary(cost_points(free))
+    assert cost_points(free) == []
+    (row,) = cost_summary([CostPoint("bot", "a", 0.0, 1.0, 0.5)])
     assert math.isnan(row.score_per_100_usd)

@@ -116,6 +116,7 @@ def test_runs_and_trunk_score_logs_become_the_dataset(session, tmp_path):
         "final_score_normalized": pytest.approx((0.42 - 5.6) / (4.54 - 5.6)),
         "cost_usd": 31.25,
         "source": "vivaria",
+        "comparable": None,  # the log does not say what the runs were scored on
     }
     second = next(r for r in runs if r["run_id"] == "vivaria-102")
     assert second["agent"] == "flock@dev" and not dataset.has_ended(second)

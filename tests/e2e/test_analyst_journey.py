@@ -1,7 +1,8 @@
-"""Analyses in the browser: human runs with score logs on the kernel task and an agent's runs
-imported through the API; the analyst chooses the task, sees human and agent curves, is refused
-a budget smaller than the per-run limit beside the field, and downloads the curve's numbers and
-the runs as CSV and Parquet."""
+"""Analyses in the browser: human runs with score logs on the kernel task (one still going, one
+that never scored) and an agent's runs imported through the API; the analyst chooses the task,
+sees human and agent curves, reads how runs count and which runs each figure counts, sees cost on
+a log axis, is refused a budget smaller than the per-run limit beside the field, and downloads
+the curve's numbers and the runs (with their ``comparable`` column) as CSV and Parquet."""
 
 import csv
 import io
@@ -14,6 +15,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
 from baselines import tokens
+from baselines.runs import RunStatus
 from baselines.users import Role, User
 from tests.analytics.conftest import human_run, rate
 from tests.browser import sign_in
@@ -42,6 +44,12 @@ def _seed_humans(engine, make_user) -> None:
                 raw = Y_S + normalised * (Y_R - Y_S)
                 scores.append((hour * 3600 - draw.uniform(0, 1200), raw, normalised))
             human_run(s, expert.id, start=START + timedelta(days=n), hours=8.5, scores=scores)
+        # The issue's case: a run still going (in the curve, not yet in cost or summary) and
+        # one that ended without a valid score (0 in every mean).
+        going = utcnow() - timedelta(hours=3)
+        human_run(s, experts[0].id, start=going, hours=None, status=RunStatus.active,
+                  scores=[(3600, Y_S + 0.4 * (Y_R - Y_S), 0.4)])  # fmt: skip
+        human_run(s, experts[1].id, start=START + timedelta(days=9), hours=2, scores=[])
         s.commit()
 
 
@@ -100,12 +108,35 @@ def test_analyst_compares_human_and_agent_curves(page, shot, live_server, make_u
     page.get_by_label("Task", exact=True).select_option(TASK)
     page.get_by_role("button", name="Show").click()
     summary = page.locator("#summary-table")
-    expect(summary.locator("tr", has_text="human")).to_contain_text("6")
+    human = summary.locator("tr", has_text="human")
+    expect(human.locator("td").nth(2)).to_have_text("7")  # ended runs
+    expect(human.locator("td").nth(3)).to_have_text("1")  # of which never scored, as 0
     expect(summary.locator("tr", has_text=AGENT)).to_contain_text("10")
+    expect(page.locator("#scoring-rule")).to_contain_text(
+        "A run without a valid normalised score counts as 0"
+    )
     expect(page.locator("#agents")).to_contain_text(AGENT)
+    # Which runs each figure counts: 8 human runs in the curve, 7 in cost and summary, and why.
+    counts = page.locator('#run-counts-table tr[data-agent="human"]')
+    expect(counts.locator(".count-curve")).to_have_text(
+        "8 (1 still going: up to its working time so far)"
+    )
+    expect(counts.locator(".count-cost")).to_have_text("7 (left out: 1 still going)")
+    expect(counts.locator(".count-summary")).to_have_text("7 (left out: 1 still going)")
+    expect(
+        page.locator('#run-counts-table tr[data-agent="claude-agent"] .count-cost')
+    ).to_have_text("10")
     for figure in ("curve", "best-of-k", "cost"):
         _image_loaded(page, f"#figure-{figure} img")
     shot("human-and-agent-curves")
+    page.locator("#run-counts").scroll_into_view_if_needed()
+    page.locator("#run-counts").screenshot(
+        path=str(shot("which-runs-count").with_suffix(".section.png"))
+    )
+    cost_svg = page.request.get(
+        page.locator("#figure-cost").get_by_role("link", name="SVG").get_attribute("href")
+    ).text()
+    assert "cost per run (USD, log scale)" in cost_svg and ">$1,000<" in cost_svg
     # The figures themselves, at full size, to check they read well.
     folder = shot("figures-loaded").parent
     for figure in ("curve", "best-of-k", "cost"):
@@ -125,7 +156,10 @@ def test_analyst_compares_human_and_agent_curves(page, shot, live_server, make_u
     table = pq.read_table(io.BytesIO(runs_parquet)).to_pylist()
     for rows in (runs, table):
         assert sorted({r["agent"] for r in rows}) == [AGENT, "human"]
-        assert len(rows) == 16 and {r["task_id"] for r in rows} == {TASK}
+        assert len(rows) == 18 and {r["task_id"] for r in rows} == {TASK}
+    # Scored on the task's hardware: humans true; the agents' file did not say.
+    assert {r["comparable"] for r in runs if r["agent"] == "human"} == {"true"}
+    assert {r["comparable"] for r in table if r["agent"] == AGENT} == {None}
     assert {r["run_id"] for r in runs} == {r["run_id"] for r in table}
     for data in (runs_csv, runs_parquet):
         assert b"Expert Person" not in data and b"@ex.org" not in data

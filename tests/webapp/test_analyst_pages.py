@@ -5,6 +5,7 @@ import csv
 import html
 import io
 import json
+import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -227,7 +228,7 @@ def test_downloads_follow_the_filters(client, analyst, seeded):
 
 
 def test_the_summary_lists_every_task_with_a_link_to_choose_it(client, analyst, seeded):
-    response = client.get("/analyst")
+    response = client.get("/analyst?task=")  # "All tasks (summary only)"
     assert response.status_code == 200 and 'id="choose-task"' in response.text
     assert f'href="/analyst?task={TASK}' in response.text
     rows = list(csv.DictReader(io.StringIO(client.get("/analyst/summary.csv").text)))
@@ -235,6 +236,65 @@ def test_the_summary_lists_every_task_with_a_link_to_choose_it(client, analyst, 
         (TASK, "human", "3"),
         (TASK, "claude-bot", "3"),
     ]
+
+
+def test_a_first_visit_opens_on_the_task_with_most_to_compare(client, analyst, seeded):
+    response = client.get("/analyst")
+    assert response.status_code == 303 and response.headers["location"] == f"/analyst?task={TASK}"
+    assert 'id="figure-curve"' in client.get(response.headers["location"]).text
+
+
+def test_with_nothing_ended_the_first_visit_asks_for_a_task(client, analyst):
+    response = client.get("/analyst")
+    assert response.status_code == 200 and 'id="choose-task"' in response.text
+
+
+def _counts_row(text: str, agent: str) -> str:
+    table = text.split('id="run-counts-table"', 1)[1].split("</table>", 1)[0]
+    return table.split(f'data-agent="{agent}"', 1)[1].split("</tr>", 1)[0]
+
+
+def _cells(row: str) -> list[str]:
+    cells = [c.split(">", 1)[1] for c in row.split("<td")[1:]]
+    return [" ".join(re.sub(r"<[^>]+>", "", c).split()) for c in cells]
+
+
+def test_each_figure_says_which_runs_it_counts_and_why(client, analyst, seeded, engine, make_user):
+    """The issue's case: a human run still going (3 in the curve, 2 in cost and summary), one
+    ended without a score (0 in the mean), one without a rate (not on the cost figure)."""
+    other = make_user(Role.expert, email="x@example.org", name="No Rate")
+    with Session(engine) as s:
+        human_run(s, seeded.id, hours=None, status="active", start=utcnow() - timedelta(hours=3),
+                  scores=[(1800, 1.0, 0.3)])  # fmt: skip
+        human_run(s, seeded.id, hours=5, start=T0 + timedelta(days=3))  # never scored
+        human_run(s, other.id, hours=4, start=T0 + timedelta(days=4), scores=[(600, 1.0, 0.3)])
+        s.commit()
+    text = html.unescape(client.get(page(client, task=TASK, limit="2, 8")).text)
+    assert "A run without a valid normalised score counts as 0" in text
+    summary = text.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
+    human = summary.split("<td>human</td>", 1)[1].split("</tr>", 1)[0]
+    # 5 ended runs, 1 of them never scored: the mean divides by 5 with that one as 0.
+    assert _cells(human)[:3] == ["5", "1", f"{(0.62 + 1.05 + 0.16 + 0 + 0.3) / 5:.3f}"]
+    cells = _cells(_counts_row(text, "human"))
+    assert cells[:6] == ["human", "6", "5", "1", "1", "0"]
+    assert cells[6].startswith("6") and "1 still going" in cells[6]
+    assert cells[7] == "6 at 2 h; 5 at 8 h (1 still going, not yet at 8 h)"  # 3 h worked
+    assert cells[8] == "4 (left out: 1 still going, 1 without a cost above $0)"
+    assert cells[9] == "5 (left out: 1 still going)"
+    bot = _cells(_counts_row(text, "claude-bot"))
+    assert bot[:6] == ["claude-bot", "3", "3", "0", "0", "0"] and bot[8] == "3"
+    # The figures' numbers agree with the table.
+    query = urlencode({"task": TASK, "limit": "2, 8"})
+    cost = list(csv.DictReader(io.StringIO(client.get(f"/analyst/plots/cost.csv?{query}").text)))
+    assert sum(r["agent"] == "human" for r in cost) == 4
+    curve = csv.DictReader(io.StringIO(client.get(f"/analyst/plots/curve.csv?{query}").text))
+    assert max(int(r["n"]) for r in curve if r["agent"] == "human") == 6
+    best = csv.DictReader(io.StringIO(client.get(f"/analyst/plots/best-of-k.csv?{query}").text))
+    n_runs = {(r["agent"], r["limit_hours"]): r["n_runs"] for r in best}
+    assert n_runs[("human", "2.0")] == "6" and n_runs[("human", "8.0")] == "5"
+    summary_csv = client.get(f"/analyst/summary.csv?task={TASK}").text
+    first = next(csv.DictReader(io.StringIO(summary_csv)))
+    assert (first["agent"], first["runs"], first["never_scored"]) == ("human", "5", "1")
 
 
 def test_the_catalogue_is_a_sub_page(client, analyst):

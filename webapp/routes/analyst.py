@@ -4,13 +4,14 @@ summary table, the three figures as images with the CSV of the numbers behind ea
 download the dataset with the same filters. The environment catalogue is a sub-page."""
 
 from enum import StrEnum
+from urllib.parse import quote
 
 from fastapi import HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from analytics import formats, reports
 from environments.catalogue import discover
-from webapp import analyses
+from webapp import analyses, demo_sample
 from webapp.analyses import ask
 from webapp.analysis_query import SOURCES, Asked
 from webapp.deps import AnalystUser, NowDep, SessionDep, SettingsDep
@@ -78,6 +79,8 @@ def analyses_page(
         "figures": [],
         "summary_link": "",
         "downloads": [],
+        "counts": [],
+        "sample": None,
     }
     if asked.errors:
         return render(request, "analyst/analyses.html", context, status_code=400)
@@ -85,6 +88,10 @@ def analyses_page(
     context["summary"] = analyses.summary_rows(
         session, key=key, now=now, query=query, catalogue=catalogue
     )
+    # A first visit (no question asked yet) opens on the task with the most to compare.
+    if not request.query_params and (task := analyses.busiest_task(context["summary"])):
+        return RedirectResponse(f"/analyst?task={quote(task, safe='/')}", status_code=303)
+    context["sample"] = demo_sample.present(session)
     context["summary_link"] = f"/analyst/summary.csv?{query.query(figures=False, by_task=False)}"
     context["downloads"] = [
         (table.value, fmt.value, f"/analyst/data/{table}.{fmt}?{query.query(figures=False)}")
@@ -92,6 +99,7 @@ def analyses_page(
         for fmt in DataFormat
     ]
     if query.task:
+        context["counts"] = analyses.counts(session, key=key, now=now, query=query)
         agents = ", ".join(query.agents) or "every agent"
         context["figures"] = [
             {
