@@ -60,7 +60,7 @@ def show(key: str, value: Any) -> str:
     if isinstance(value, int | float) and key.endswith("_cents"):
         return f"{value / 100:,.2f}"
     if isinstance(value, int | float) and key.endswith("_s"):
-        return f"{hms(value)} ({value:g} s)"
+        return hms(value)
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
@@ -69,6 +69,10 @@ def show(key: str, value: Any) -> str:
 
 
 def label(key: str) -> str:
+    """A field's name in words; the unit suffixes go, as the value shows its unit."""
+    for suffix in ("_cents", "_s"):
+        if key.endswith(suffix) and len(key) > len(suffix):
+            key = key.removesuffix(suffix)
     return key.replace("_", " ")
 
 

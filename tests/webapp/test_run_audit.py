@@ -78,9 +78,7 @@ def test_start_stop_and_end_are_audited_with_the_environment_and_host(
         assert len(s.exec(select(AuditLog).where(AuditLog.action == "run.stop")).all()) == 1
 
 
-def test_a_failed_start_is_audited_as_the_system_with_the_reason(
-    app, engine, make_user, tmp_path
-):
+def test_a_failed_start_is_audited_as_the_system_with_the_reason(app, engine, make_user, tmp_path):
     host = ready_host(engine)
     run_id = _new_run(engine, make_user(Role.expert).id)
     jobs = app.state.workspaces
