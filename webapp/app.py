@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from baselines.errors import DomainError
+from baselines.errors import DomainError, FieldErrors
 from fleet.task_command_setup import TaskCommandSetup
 from timetracking.utc import utcnow
 from webapp import db, docs, scheduler, security_headers
@@ -132,6 +132,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         if _wants_json(request):
             body = {"detail": exc.message, **({"field": exc.field} if exc.field else {})}
+            if isinstance(exc, FieldErrors):  # every field's message, not only the first
+                body["errors"] = exc.errors
             return JSONResponse(body, status_code=exc.status_code)
         return _error_page(request, exc.status_code, exc.message)
 

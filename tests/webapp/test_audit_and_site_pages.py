@@ -160,3 +160,18 @@ def test_the_favicon_answers_and_pages_link_it(client):
     page = client.get("/").text
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
     assert 'href="/favicon.ico"' in page
+
+
+def test_the_audit_api_takes_the_same_filters(client, engine, make_user):
+    from baselines import tokens
+    from baselines.users import User
+
+    admin = make_user(Role.admin)
+    _add(engine, actor_id=None, action="run.fail", object_id="8")
+    _add(engine, actor_id=None, action="run.fail", object_id="9")
+    with Session(engine) as s:
+        _, plain = tokens.create(s, s.get(User, admin.id), "audit", utcnow(), admin.id)
+        s.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    body = client.get("/api/v1/audit?actor=system&object=runs&object_id=9", headers=headers).json()
+    assert [(i["action"], i["object_id"]) for i in body["items"]] == [("run.fail", "9")]

@@ -15,7 +15,8 @@ from baselines.errors import Conflict, DomainError, FieldErrors, Problems
 from baselines.passwords import verify_password
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User, create_user
-from fleet.hosts import Host
+from fleet import hosts
+from fleet.hosts import Host, HostCreate
 from payments.batches import PayoutBatch
 from payments.rates import ExpertRate
 from tests.conftest import PASSWORD, fixed_now, login, post_form
@@ -168,6 +169,15 @@ def test_a_host_with_several_faults_gets_every_message(client, engine, make_user
     # pydantic's (name, port) and the cross-field checks (address, key, image) together
     assert set(_messages(response.text)) == {"name", "port", "address", "key_path", "image"}
     assert _count(engine, Host) == 0
+    # A taken name is said together with the other faults, not on the next attempt.
+    with Session(engine) as s:
+        hosts.add(s, HostCreate(name="taken", driver="local"), "", None, T0)
+        s.commit()
+    response = post_form(client, "/coordinator/hosts", {**form, "name": "taken"},
+                         "/coordinator/hosts")  # fmt: skip
+    messages = _messages(response.text)
+    assert messages["name"] == "A host with this name exists." and "port" in messages
+    assert _count(engine, Host) == 1
 
 
 def test_a_staff_account_with_a_taken_email_and_no_name_gets_both(client, engine, make_user):

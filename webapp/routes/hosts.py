@@ -66,6 +66,8 @@ async def add_host(request: Request, user: CoordinatorUser, session: SessionDep,
     data, errors = parse(HostCreate, given)
     # The cross-field checks too, on the fields that passed: every message at once.
     errors = {**(data or partial(HostCreate, given, errors)).problems(), **errors}
+    if errors and "name" not in errors and hosts.by_name(session, values["name"].strip()):
+        errors["name"] = "A host with this name exists."  # said now, not on the next attempt
     if errors:
         return _page(request, session, 400, values=values, errors=errors)
     host_key = values["host_key"].strip()
