@@ -144,6 +144,23 @@ def test_staff_newcomer_journey(page, new_page, shot, make_user, engine):
     expect(page.locator("tbody tr")).to_have_count(1)
     shot("audit-one-objects-history")
 
+    # Another form with several faults (finance's rate, through the admin's Finance menu).
+    page.locator("details.menu > summary", has_text="Finance").click()
+    page.locator("details.menu[open]").get_by_role("link", name="Rates").click()
+    expect(page.locator("details.menu.current > summary")).to_have_text("Finance")
+    page.get_by_label("Hourly rate").fill("sixty")
+    page.get_by_label("Effective from (optional)").fill("2020-01-01")
+    page.get_by_label("Effective from (optional)").evaluate(
+        "e => { e.type = 'text'; e.value = 'May 1st'; }"
+    )
+    page.get_by_role("button", name="Save rate").click()
+    for field in ("expert", "rate", "effective_from"):
+        expect(page.locator(f"#{field}-error")).to_be_visible()
+    expect(page.locator(".error-count")).to_have_text(
+        "3 fields need a change: each says why below."
+    )
+    shot("rate-form-three-errors")
+
     # The admin's unknown address, too.
     response = page.goto("/admin/secret-settings")
     assert response is not None and response.status == 404
