@@ -84,7 +84,7 @@ def _run(engine, expert: User) -> int:
         return run.id
 
 
-@pytest.mark.parametrize("minutes", ["-30", ""])
+@pytest.mark.parametrize("minutes", ["-30", "", "nan", "inf", "1e400"])
 def test_an_extension_with_bad_minutes_and_no_reason_flags_both(
     app, client, engine, make_user, minutes
 ):
@@ -96,7 +96,7 @@ def test_an_extension_with_bad_minutes_and_no_reason_flags_both(
     assert response.status_code == 400
     messages = _messages(response.text)
     assert messages["extend_reason"] == "Say why the run gets more time."
-    expected = "at least 1 minute" if minutes else "Enter the minutes to add"
+    expected = "at least 1 minute" if minutes == "-30" else "Enter the minutes to add"
     assert expected in messages["extend_minutes"]
     assert _count(engine, LimitExtension) == 0
 

@@ -1,6 +1,8 @@
 """The clock from the portal: the expert pauses and resumes; coordinators extend the limit and
 correct work periods, each with a reason; the page's live clock reads it as JSON."""
 
+import math
+
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
@@ -88,8 +90,9 @@ async def extend(
     except ValueError:
         minutes = 0.0
     problems = Problems()  # every field's message at once
-    if not minutes:
+    if not minutes or not math.isfinite(minutes):  # nan and inf are no number of minutes
         problems.add("minutes", "Enter the minutes to add, e.g. 30.")
+        minutes = 0.0
     try:
         problems.check(
             limits.extend, session, run, round(minutes * 60), form["extend_reason"], user, now
