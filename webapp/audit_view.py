@@ -95,8 +95,11 @@ def object_name(object_type: str) -> str:
 
 
 def object_link(object_type: str, object_id: str) -> str | None:
+    """Where the object can be looked at: its own page, its list, or None."""
     path = OBJECTS.get(object_type, ("", None))[1]
-    return path.format(id=object_id) if path and object_id.isdigit() else path
+    if path is None or "{id}" not in path:
+        return path
+    return path.format(id=object_id) if object_id.isdigit() else None
 
 
 def choices(session: Session) -> dict[str, list[str]]:

@@ -39,6 +39,15 @@ def test_changes_read_as_field_old_to_new():
     assert audit_view.changes(None, None) == []
 
 
+def test_objects_are_named_and_linked_where_they_live():
+    assert audit_view.object_name("runs") == "run"
+    assert audit_view.object_link("runs", "7") == "/runs/7"
+    assert audit_view.object_link("runs", "x") is None
+    assert audit_view.object_link("hosts", "3") == "/coordinator/hosts"
+    assert audit_view.object_link("api_tokens", "3") is None
+    assert audit_view.object_name("brand_new_things") == "brand new things"
+
+
 def test_the_audit_log_shows_before_and_after_and_filters_by_actor_action_and_object(
     client, engine, make_user
 ):
