@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import String
 from sqlmodel import Field, Session, SQLModel, select
 
-from baselines.errors import Conflict, DomainError
+from baselines.errors import Conflict, DomainError, FieldErrors
 from baselines.passwords import hash_password, password_problem
 from timetracking.utc import UTCDateTime
 
@@ -58,6 +58,18 @@ def get_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == normalize_email(email))).first()
 
 
+def account_problems(session: Session, email: str, password: str | None) -> dict[str, str]:
+    """What stops an account being made with this email and password (a taken email, a weak
+    password), one message per field; empty when neither does. An empty email or a password of
+    None is not checked, so a form can ask about the fields it has valid values for."""
+    problems: dict[str, str] = {}
+    if email and get_by_email(session, email) is not None:
+        problems["email"] = "An account with this email already exists."
+    if password is not None and (problem := password_problem(password)):
+        problems["password"] = problem
+    return problems
+
+
 def create_user(
     session: Session,
     *,
@@ -67,12 +79,14 @@ def create_user(
     password: str | None,
     now: datetime,
 ) -> User:
-    """Add an account; raises Conflict for a taken email and DomainError for a weak password."""
+    """Add an account; raises Conflict for a taken email, DomainError for a weak password
+    (FieldErrors for both)."""
     email = normalize_email(email)
-    if get_by_email(session, email) is not None:
-        raise Conflict("An account with this email already exists.", field="email")
-    if password is not None and (problem := password_problem(password)):
-        raise DomainError(problem, field="password")
+    problems = account_problems(session, email, password)
+    if "email" in problems and "password" not in problems:
+        raise Conflict(problems["email"], field="email")
+    if problems:
+        raise FieldErrors(problems)
     user = User(
         email=email,
         name=name.strip(),

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
-from fleet import allocation, codeserver, naming, ports, task_runs
+from fleet import allocation, codeserver, naming, ports, run_audit, task_runs
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import Host, HostStatus, Runtime
@@ -132,6 +132,8 @@ def start(
         run.workspace_path = state.get("home") or state.get("dir", "")
         run.started_at = now()
         session.add(run)
+        run_audit.record(session, run, "run.start", run.expert_id, run.started_at,
+                         before={"status": "provisioning"}, after={"status": "active"})  # fmt: skip
         session.commit()
 
 
@@ -267,6 +269,8 @@ def _reason(host: Host, exc: Exception) -> str:
 
 def _fail(session: Session, run: Run, reason: str, now: datetime) -> None:
     allocation.release(session, run.id)
+    run_audit.record(session, run, "run.fail", None, now, before={"status": str(run.status)},
+                     after={"status": "failed", "reason": reason})  # fmt: skip
     run.status = RunStatus.failed
     run.status_reason = reason
     run.finished_at = now
@@ -291,7 +295,7 @@ def stop(
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status in (RunStatus.finished, RunStatus.failed):
             return
-        ended = now()
+        ended, was = now(), str(run.status)
         _clean(session, connections, run, host, archive_dir, ended)
         run.status = RunStatus.finished
         run.finished_at = ended
@@ -302,6 +306,8 @@ def stop(
                 " archive; the checkpoints' snapshots are kept."
             ).strip()
         session.add(run)
+        run_audit.record(session, run, "run.finish", None, ended, before={"status": was},
+                         after={"status": "finished", "reason": run.status_reason})  # fmt: skip
         session.commit()
 
 

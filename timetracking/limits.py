@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Field, Session, SQLModel, select
 
 from baselines import audit
-from baselines.errors import Conflict, DomainError
+from baselines.errors import Conflict, Problems
 from baselines.runs import Run, RunStatus
 from baselines.users import User
 from timetracking import pauses
@@ -94,11 +94,13 @@ def extend(
         raise Conflict("This run has no time limit to extend.")
     if run.submitted_at is not None:
         raise Conflict("This run's final checkpoint is in; its limit can no longer change.")
+    problems = Problems()  # both fields' messages at once
     reason = reason.strip()
     if not reason:
-        raise DomainError("Say why the run gets more time.", field="reason")
+        problems.add("reason", "Say why the run gets more time.")
     if not 60 <= seconds <= MAX_EXTENSION_S:
-        raise DomainError("Extend by at least 1 minute and at most 7 days.", field="minutes")
+        problems.add("minutes", "Extend by at least 1 minute and at most 7 days.")
+    problems.raise_any()
     # A limit reached but not yet acted on (its final checkpoint could not be taken) is lifted.
     pauses.resume(session, run.id, pauses.PauseReason.limit, now)
     row = LimitExtension(

@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
 from baselines import audit
-from baselines.errors import Conflict, DomainError
+from baselines.errors import Conflict, DomainError, Problems
 from baselines.runs import Run
 from baselines.users import User
 from timetracking import pauses
@@ -97,6 +97,14 @@ def _pause_json(row: pauses.Pause) -> dict[str, Any]:
     }
 
 
+def clean_reason(reason: str) -> str:
+    """The reason for a correction, stripped; DomainError (field ``reason``) when empty."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the work periods are corrected.", field="reason")
+    return reason
+
+
 def replace_periods(
     session: Session,
     run: Run,
@@ -112,14 +120,14 @@ def replace_periods(
 
     if run.started_at is None:
         raise Conflict("This run never started; it has no working time to correct.")
-    reason = reason.strip()
-    if not reason:
-        raise DomainError("Say why the work periods are corrected.", field="reason")
+    problems = Problems()
+    reason = problems.check(clean_reason, reason)
     span_start, span_end = run.started_at, min(run.finished_at or now, now)
     periods = snap_to_span(periods, span_start, span_end)
     problem = check_periods(periods, span_start, span_end)
     if problem:
-        raise DomainError(problem, field="periods")
+        problems.add("periods", problem)
+    problems.raise_any()  # both fields' messages at once
     timesheets.check_unlocked(session, run, span_start, span_end)
     rows = pauses.for_run(session, run.id)
     before = pauses.working_seconds(span_start, rows, span_end, run.finished_at)

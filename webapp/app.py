@@ -6,17 +6,19 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from baselines.errors import DomainError
+from baselines.errors import DomainError, FieldErrors
 from fleet.task_command_setup import TaskCommandSetup
 from timetracking.utc import utcnow
 from webapp import db, docs, scheduler, security_headers
 from webapp.auth.csrf import CsrfFailed
+from webapp.auth.sessions import user_from_session
 from webapp.checkpoint_worker import CheckpointWorker
 from webapp.deps import LoginRequired
 from webapp.ide.proxy import IdeProxy
@@ -73,9 +75,26 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _load_viewer(request: Request) -> None:
+    """The signed-in user for an error raised before any route's dependency loaded them (an
+    unknown address): the page keeps its signed-in header. Best effort: with the database away
+    the page is shown signed out rather than not at all."""
+    if hasattr(request.state, "user") or "session" not in request.scope:
+        return
+    user = None
+    try:
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            user = user_from_session(request, session)
+    except Exception as exc:  # the error page must still be shown
+        log.debug("error page without its user: %s", exc)
+    request.state.user = user
+
+
 def _error_page(request: Request, status: int, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
+    if status != 503:  # 503: the database is not answering; don't ask it again
+        _load_viewer(request)
     title = _TITLES.get(status, "Something went wrong")
     return render(request, "error.html", {"title": title, "message": message}, status_code=status)
 
@@ -113,6 +132,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         if _wants_json(request):
             body = {"detail": exc.message, **({"field": exc.field} if exc.field else {})}
+            if isinstance(exc, FieldErrors):  # every field's message, not only the first
+                body["errors"] = exc.errors
             return JSONResponse(body, status_code=exc.status_code)
         return _error_page(request, exc.status_code, exc.message)
 
@@ -230,6 +251,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(security_headers.SecurityHeaders, https=settings.secure_cookies)
     docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers ask for it on every site, whatever the page links (pages link the SVG)."""
+        headers = {"Cache-Control": "public, max-age=86400"}
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers=headers)
+
     pages = (public, auth, apply, account, expert, coordinator, assignments, hosts, runs)
     pages += (checkpoints, run_clock, timesheets, payouts, stripe_connect)
     for module in (*pages, finance, analyst, admin, ide):

@@ -15,7 +15,7 @@ from baselines.staff import StaffCreate, create_staff
 from baselines.users import Role, get_by_email
 from timetracking.utc import utcnow
 from webapp import db
-from webapp.forms import parse
+from webapp.forms import field_error, parse
 from webapp.settings import Settings
 
 app = typer.Typer(
@@ -157,8 +157,8 @@ def users_create(
         now = utcnow()
         try:
             user = create_staff(session, data, None, now, password=password)
-        except DomainError as exc:
-            _fail(exc.message)
+        except DomainError as exc:  # a taken email and a weak password are both said
+            _fail("; ".join(f"{field}: {message}" for field, message in field_error(exc).items()))
         link = None
         if password is None:
             token = password_resets.issue(

@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from baselines.errors import DomainError
+from baselines.errors import DomainError, FieldErrors, Problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,8 +44,23 @@ def parse(model: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str, str
         return None, errors
 
 
+def partial(model: type[M], data: dict[str, Any], errors: dict[str, str]) -> M:
+    """The model built unchecked from the fields that passed (defaults for the rest), so the
+    checks that come after validation can still report on them when another field failed."""
+    fields = model.model_fields
+    return model.model_construct(
+        **{k: v for k, v in data.items() if k in fields and k not in errors}
+    )
+
+
 def field_error(exc: DomainError) -> dict[str, str]:
+    """Every field's message an error carries (one, or several from a FieldErrors)."""
+    if isinstance(exc, FieldErrors):
+        return dict(exc.errors)
     return {exc.field or "__all__": exc.message}
+
+
+__all__ = ["Problems", "checkbox", "clean", "field_error", "parse", "partial", "text_fields"]
 
 
 def clean(value: str) -> str:

@@ -1,6 +1,7 @@
 """Which rows each long list holds and in which order: one answer for its page and its JSON
 endpoint, so both show the same rows in the same places."""
 
+from sqlalchemy import func
 from sqlmodel import select
 
 from baselines.applications import Application, ApplicationStatus
@@ -71,13 +72,23 @@ def payout_batches() -> Listing:
     return Listing(select(PayoutBatch), (), PayoutBatch.id.desc())
 
 
-def audit(action: str, actor: str) -> Listing:
-    """Audit entries, newest first; ``action`` a prefix, ``actor`` part of the actor's email."""
+def audit(action: str, actor: str, object_type: str = "", object_id: str = "") -> Listing:
+    """Audit entries, newest first; ``action`` a prefix, ``actor`` part of the actor's email or
+    name ("system": entries no person made), ``object_type`` and ``object_id`` exact."""
     query = select(AuditLog)
     if action:
         query = query.where(AuditLog.action.startswith(action, autoescape=True))
-    if actor:
-        needle = actor.strip().lower()
-        actor_ids = select(User.id).where(User.email.contains(needle, autoescape=True))
+    needle = actor.strip().lower()
+    if needle == "system":
+        query = query.where(AuditLog.actor_id.is_(None))
+    elif needle:
+        actor_ids = select(User.id).where(
+            User.email.contains(needle, autoescape=True)
+            | func.lower(User.name).contains(needle, autoescape=True)
+        )
         query = query.where(AuditLog.actor_id.in_(actor_ids))
+    if object_type:
+        query = query.where(AuditLog.object_type == object_type)
+    if object_id:
+        query = query.where(AuditLog.object_id == object_id)
     return Listing(query, (AuditLog.at.desc(),), AuditLog.id.desc())

@@ -258,3 +258,14 @@ def test_analyst_catalogue_is_read_only_with_the_same_numbers(client, make_user,
         f'href="{SHORT}"' not in response.text
         and "<form" not in response.text.split("</header>")[1]
     )
+
+
+def test_several_bad_fields_are_all_said_at_once(client, coordinator, engine):
+    """A number that does not parse no longer hides what is wrong with the other fields."""
+    form = {**GOOD, "y_s": "fast", "direction": "up", "aggregation": "mean",
+            "time_limit_hours": "eight"}  # fmt: skip
+    response = post_form(client, SHORT, form, page=SHORT)
+    assert response.status_code == 400
+    shown = set(re.findall(r'id="([a-z_]+)-error">', response.text))
+    assert shown == {"y_s", "direction", "aggregation", "time_limit_hours"}
+    assert _saved(engine) == [] and _audits(engine) == []

@@ -97,6 +97,7 @@ MATRIX_TABLE = """
 #      path                                                anon   expert coord  fin    anlyst admin
 GET    /                                                   200    200    200    200    200    200
 GET    /healthz                                            200    200    200    200    200    200
+GET    /favicon.ico                                        200    200    200    200    200    200
 GET    /openapi.json                                       200    200    200    200    200    200
 GET    /docs                                               200    200    200    200    200    200
 GET    /login                                              200    303    303    303    303    303

@@ -5,7 +5,7 @@ from fastapi.responses import RedirectResponse
 
 from baselines import audit, tokens
 from baselines.errors import DomainError
-from baselines.passwords import verify_password
+from baselines.passwords import password_problem, verify_password
 from baselines.users import Role, set_password
 from payments import payout_accounts
 from timetracking import zones
@@ -42,12 +42,14 @@ def account(request: Request, user: CurrentUser, session: SessionDep):
 @router.post("/password")
 async def change_password(request: Request, user: CurrentUser, session: SessionDep, now: NowDep):
     form = text_fields(await request.form(), "current", "password", "password2")
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {}  # every field's message at once
     if not verify_password(form["current"], user.password_hash):
         errors["current"] = "That is not your current password."
-    elif form["password"] != form["password2"]:
+    if problem := password_problem(form["password"]):
+        errors["password"] = problem
+    if form["password"] != form["password2"]:
         errors["password2"] = "The two passwords differ."
-    else:
+    if not errors:
         try:
             set_password(user, form["password"])
         except DomainError as exc:

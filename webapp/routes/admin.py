@@ -1,14 +1,17 @@
 """Admin pages: accounts (create staff, change roles, disable, reset links) and the audit log."""
 
-from fastapi import HTTPException, Request
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
 from baselines import staff
 from baselines.errors import DomainError
 from baselines.staff import StaffCreate
-from baselines.users import STAFF_ROLES, Role, User
-from webapp import lists, paging
+from baselines.users import STAFF_ROLES, Role, User, account_problems
+from webapp import audit_view, lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import AdminUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import clean, field_error, parse, text_fields
@@ -49,7 +52,9 @@ async def create(
 ):
     values = text_fields(await request.form(), "email", "name", "role")
     data, errors = parse(StaffCreate, values)
-    if data is not None:
+    if data is None and "email" not in errors:  # a taken email is said at once too
+        errors = {**account_problems(session, values["email"], None), **errors}
+    elif data is not None:
         try:
             account = staff.create_staff(session, data, user, now)
         except DomainError as exc:
@@ -117,20 +122,43 @@ def audit_log(
     session: SessionDep,
     action: str = "",
     actor: str = "",
+    object_type: Annotated[str, Query(alias="object")] = "",
+    object_id: str = "",
 ):
-    action, actor = clean(action), clean(actor)
-    page = paging.page_of(request, session, lists.audit(action, actor))
-    rows = page.items
-    actor_ids = {r.actor_id for r in rows if r.actor_id}
+    """The log, newest first, a page at a time; filtered by who, what and which object (the
+    filters are query parameters, kept by the pager and shareable as a link)."""
+    action, actor = clean(action).strip()[:80], clean(actor).strip()[:254]
+    object_type, object_id = clean(object_type).strip()[:80], clean(object_id).strip()[:80]
+    page = paging.page_of(request, session, lists.audit(action, actor, object_type, object_id))
+    actor_ids = {r.actor_id for r in page.items if r.actor_id}
     actors = {u.id: u for u in session.exec(select(User).where(User.id.in_(actor_ids)))}
+    entries = [
+        {
+            "row": r,
+            "actor": actors.get(r.actor_id),
+            "object_name": audit_view.object_name(r.object_type),
+            "object_link": audit_view.object_link(r.object_type, r.object_id),
+            "changes": audit_view.changes(r.before, r.after),
+        }
+        for r in page.items
+    ]
+    filters = {"actor": actor, "action": action, "object": object_type, "object_id": object_id}
+
+    def narrowed(**more: str) -> str:
+        """This page's address with one more filter set (and back to page 1)."""
+        chosen = {k: v for k, v in {**filters, **more}.items() if v}
+        return "/admin/audit" + (f"?{urlencode(chosen)}" if chosen else "")
+
     return render(
         request,
         "admin/audit.html",
         {
-            "rows": rows,
-            "actors": actors,
-            "action": action,
-            "actor": actor,
+            "entries": entries,
+            "filters": filters,
+            "filtered": any(filters.values()),
+            "choices": audit_view.choices(session),
+            "object_names": audit_view.OBJECTS,
+            "narrowed": narrowed,
             "page": page,
         },
     )

@@ -6,7 +6,7 @@ from fastapi.responses import RedirectResponse
 from baselines import applications
 from baselines.applications import ApplicationCreate
 from baselines.errors import DomainError
-from baselines.users import User
+from baselines.users import User, account_problems
 from webapp.auth.sessions import HOME_BY_ROLE, flash, sign_in
 from webapp.deps import NowDep, OptionalUser, SessionDep
 from webapp.forms import checkbox, field_error, parse, text_fields
@@ -34,7 +34,11 @@ async def apply(request: Request, user: OptionalUser, session: SessionDep, now: 
     values["consent_time_tracking"] = checkbox(form, "consent_time_tracking")
     values["consent_snapshots"] = checkbox(form, "consent_snapshots")
     data, errors = parse(ApplicationCreate, values)
-    if data is not None:
+    if data is None:  # the account's own checks too, on the fields that passed, all at once
+        email = "" if "email" in errors else str(values["email"])
+        password = None if "password" in errors else str(values["password"])
+        errors = {**account_problems(session, email, password), **errors}
+    else:
         try:
             application = applications.submit(session, data, now)
             session.commit()

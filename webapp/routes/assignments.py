@@ -8,10 +8,11 @@ from sqlmodel import select
 from baselines import assignments, plans
 from baselines.assignments import AiTools
 from baselines.errors import DomainError
-from baselines.runs import LIVE, Run
+from baselines.runs import LIVE, Run, RunStatus
 from baselines.users import User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
+from fleet import run_audit
 from fleet.hosts import Host
 from timetracking import clock
 from webapp import checkpointing, lists, paging
@@ -277,6 +278,9 @@ def stop_run(
         raise HTTPException(status_code=404, detail="No such run.")
     reason = f"Stopped by {user.role} {user.name}."
     jobs = request.app.state.workspaces
+    if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
+        run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},
+                         after={"status": "stopping", "reason": reason})  # fmt: skip
     if checkpointing.end_run(session, settings, jobs, run, reason, now):
         flash(request, f"Stopping run {run.id}.")
     else:

@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse
 
 from baselines import password_resets
 from baselines.errors import DomainError
-from baselines.passwords import verify_password
+from baselines.passwords import password_problem, verify_password
 from baselines.users import get_by_email, normalize_email
 from webapp.auth import throttle
 from webapp.auth.sessions import (
@@ -88,10 +88,12 @@ def reset_form(request: Request, token: str, session: SessionDep, now: NowDep):
 async def reset(request: Request, token: str, session: SessionDep, now: NowDep):
     form = text_fields(await request.form(), "password", "password2")
     _, user = password_resets.find_valid(session, token, now)
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {}  # every field's message at once
+    if problem := password_problem(form["password"]):
+        errors["password"] = problem
     if form["password"] != form["password2"]:
         errors["password2"] = "The two passwords differ."
-    else:
+    if not errors:
         try:
             password_resets.redeem(session, token, form["password"], now)
         except DomainError as exc:

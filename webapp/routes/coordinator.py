@@ -11,11 +11,11 @@ from baselines.applications import Application, ApplicationStatus
 from baselines.errors import DomainError
 from baselines.users import Role, User
 from payments import rates
-from payments.money import CURRENCIES, parse_cents
+from payments.money import CURRENCIES, check_currency, parse_cents
 from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
-from webapp.forms import field_error, text_fields
+from webapp.forms import Problems, field_error, text_fields
 from webapp.reset_links import issue_and_show
 from webapp.routes import environments, pages_router
 from webapp.templating import render
@@ -107,7 +107,10 @@ async def approve(
     request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
     def decide(application, applicant, form) -> None:
-        cents = parse_cents(form["rate"], field="rate")
+        problems = Problems()  # every field's message at once
+        cents = problems.check(parse_cents, form["rate"], field="rate")
+        problems.check(check_currency, form["currency"])
+        problems.raise_any()
         applications.approve(session, application, user, now)
         rates.set_rate(session, applicant, cents, form["currency"], user, now)
 

@@ -148,6 +148,13 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
+def _field_messages(exc: SettingsInvalid) -> dict[str, str]:
+    return {
+        ("time_limit_hours" if k == "time_limit_s" else k): _sentence(v)
+        for k, v in exc.errors.items()
+    }
+
+
 def _parse(form: dict[str, str]) -> tuple[dict[str, object], dict[str, str]]:
     """The form's text as typed values (None for an empty field), or messages per field."""
     values: dict[str, object] = {}
@@ -195,15 +202,17 @@ async def save_environment(
     if "time_limit_s" in editable:
         editable.add("time_limit_hours")
     errors = {name: message for name, message in errors.items() if name in editable}
+    if errors:  # what the other fields break is said now too, not on the next attempt
+        try:
+            task_settings.check(task.meta, values)
+        except SettingsInvalid as exc:
+            errors = {**_field_messages(exc), **errors}
     if not errors:
         try:
             row, before, after = task_settings.save(session, family, task, values, user.id, now)
         except SettingsInvalid as exc:
             session.rollback()
-            errors = {
-                ("time_limit_hours" if k == "time_limit_s" else k): _sentence(v)
-                for k, v in exc.errors.items()
-            }
+            errors = _field_messages(exc)
     if errors:
         # The page asks the family for its instructions in a subprocess: not on the event loop.
         return await run_in_threadpool(

@@ -11,12 +11,12 @@ from baselines.errors import DomainError
 from baselines.users import Role, User
 from environments.catalogue import discover
 from payments import rates
-from payments.money import CURRENCIES, parse_cents
+from payments.money import CURRENCIES, check_currency, parse_cents
 from timetracking import pay_periods
 from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import FinanceUser, NowDep, SessionDep, SettingsDep
-from webapp.forms import field_error, text_fields
+from webapp.forms import Problems, field_error, text_fields
 from webapp.routes import pages_router
 from webapp.settings import Settings
 from webapp.templating import render
@@ -58,15 +58,18 @@ async def set_rate(
     """A new hourly rate from a day on (midnight in the pay time zone); work already approved
     keeps the rates known when it was approved."""
     form = text_fields(await request.form(), *FIELDS)
+    problems = Problems()  # every field's message at once
     try:
         expert = session.get(User, int(form["expert"])) if form["expert"].isdigit() else None
         if expert is None or expert.role != Role.expert:
-            raise DomainError("Choose an expert.", field="expert")
-        cents = parse_cents(form["rate"], field="rate")
+            problems.add("expert", "Choose an expert.")
+        cents = problems.check(parse_cents, form["rate"], field="rate")
+        problems.check(check_currency, form["currency"])
         try:
             day = date.fromisoformat(form["effective_from"]) if form["effective_from"] else None
         except ValueError:
-            raise DomainError("Enter a date like 2026-12-01.", field="effective_from") from None
+            problems.add("effective_from", "Enter a date like 2026-12-01.")
+        problems.raise_any()
         start = pay_periods.midnight(day, settings.pay_timezone) if day else now
         rates.set_rate(session, expert, cents, form["currency"], user, now,
                        effective_from=start, environment=form["environment"])  # fmt: skip

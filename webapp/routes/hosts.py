@@ -13,7 +13,7 @@ from fleet.drivers.base import HostError
 from fleet.hosts import HostCreate
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep
-from webapp.forms import field_error, parse, text_fields
+from webapp.forms import field_error, parse, partial, text_fields
 from webapp.routes import pages_router
 from webapp.templating import render
 
@@ -62,9 +62,12 @@ async def add_host(request: Request, user: CoordinatorUser, session: SessionDep,
     """Two steps when no key is given: fetch the host's key and show its fingerprint; only when
     the coordinator confirms it (the form comes back with that fingerprint) is it pinned."""
     values = text_fields(await request.form(), *FIELDS)
-    data, errors = parse(HostCreate, {k: v for k, v in values.items() if v != ""})
-    if data is not None:
-        errors = data.problems()
+    given = {k: v for k, v in values.items() if v != ""}
+    data, errors = parse(HostCreate, given)
+    # The cross-field checks too, on the fields that passed: every message at once.
+    errors = {**(data or partial(HostCreate, given, errors)).problems(), **errors}
+    if errors and "name" not in errors and hosts.by_name(session, values["name"].strip()):
+        errors["name"] = "A host with this name exists."  # said now, not on the next attempt
     if errors:
         return _page(request, session, 400, values=values, errors=errors)
     host_key = values["host_key"].strip()

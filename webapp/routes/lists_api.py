@@ -317,12 +317,18 @@ def audit(
     request: Request,
     session: SessionDep,
     action: Annotated[str, Query(max_length=80, description="Actions starting with this.")] = "",
-    actor: Annotated[str, Query(max_length=254, description="Actor emails containing this.")] = "",
+    actor: Annotated[
+        str, Query(max_length=254, description="Actor emails or names containing this; system.")
+    ] = "",
+    object_type: Annotated[
+        str, Query(alias="object", max_length=80, description="Objects of this kind, e.g. runs.")
+    ] = "",
+    object_id: Annotated[str, Query(max_length=80, description="The object's id.")] = "",
     page: PageQuery = 1,
     per_page: PerPageQuery = paging.PER_PAGE,
 ):
     """The audit log, newest first (ties: the latest id first)."""
-    listing = lists.audit(clean(action), clean(actor))
+    listing = lists.audit(clean(action), clean(actor), clean(object_type), clean(object_id))
     found = paging.api_page(request, session, listing, page, per_page)
     actor_ids = {r.actor_id for r in found.items if r.actor_id}
     emails = dict(session.exec(select(User.id, User.email).where(User.id.in_(actor_ids))).all())

@@ -16,7 +16,7 @@ from timetracking.timesheets import Timesheet, TimesheetStatus
 from webapp import lists, paging, stripe_setup
 from webapp.auth.sessions import flash
 from webapp.deps import FinanceUser, NowDep, RowId, SessionDep, SettingsDep, TokenUser
-from webapp.forms import field_error, text_fields
+from webapp.forms import Problems, field_error, text_fields
 from webapp.routes import pages_router
 from webapp.settings import Settings
 from webapp.templating import render
@@ -74,13 +74,15 @@ async def build_batch(
     request: Request, user: FinanceUser, session: SessionDep, settings: SettingsDep, now: NowDep
 ):
     form = text_fields(await request.form(), "period", "method")
+    problems = Problems()  # every field's message at once
     try:
         try:
             period = date.fromisoformat(form["period"])
         except ValueError:
-            raise DomainError("Choose a pay period.", field="period") from None
+            problems.add("period", "Choose a pay period.")
         if form["method"] not in _methods(settings):
-            raise DomainError("Choose how the batch is paid.", field="method")
+            problems.add("method", "Choose how the batch is paid.")
+        problems.raise_any()
         batch, skipped = batches.build(session, period, Method(form["method"]), user, now)
     except DomainError as exc:
         session.rollback()

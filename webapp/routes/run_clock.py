@@ -1,16 +1,18 @@
 """The clock from the portal: the expert pauses and resumes; coordinators extend the limit and
 correct work periods, each with a reason; the page's live clock reads it as JSON."""
 
+import math
+
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from baselines.errors import DomainError
+from baselines.errors import DomainError, Problems
 from baselines.runs import LIVE, RunStatus, visible_to
 from timetracking import activity, clock, limits, overrides, pauses
 from timetracking.pauses import PauseReason
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, CurrentUser, NowDep, RowId, SessionDep, SettingsDep
-from webapp.forms import text_fields
+from webapp.forms import field_error, text_fields
 from webapp.routes import pages_router
 from webapp.routes.runs import page
 from webapp.templating import hms
@@ -68,7 +70,7 @@ def _refused(request, session, settings, user, run, now, exc: DomainError, form_
     session.rollback()
     if exc.field is None:
         raise exc
-    errors = {f"{form_name}_{exc.field}": exc.message}
+    errors = {f"{form_name}_{field}": message for field, message in field_error(exc).items()}
     return page(request, session, settings, user, run, now, 400, errors, form)
 
 
@@ -87,10 +89,15 @@ async def extend(
         minutes = float(form["extend_minutes"])
     except ValueError:
         minutes = 0.0
+    problems = Problems()  # every field's message at once
+    if not minutes or not math.isfinite(minutes):  # nan and inf are no number of minutes
+        problems.add("minutes", "Enter the minutes to add, e.g. 30.")
+        minutes = 0.0
     try:
-        if not minutes:
-            raise DomainError("Enter the minutes to add, e.g. 30.", field="minutes")
-        limits.extend(session, run, round(minutes * 60), form["extend_reason"], user, now)
+        problems.check(
+            limits.extend, session, run, round(minutes * 60), form["extend_reason"], user, now
+        )
+        problems.raise_any()
     except DomainError as exc:
         return _refused(request, session, settings, user, run, now, exc, "extend", form)
     session.commit()
@@ -113,9 +120,16 @@ async def correct_periods(
             status_code=409, detail=f"This run is {run.status}; it has no work periods."
         )
     form = text_fields(await request.form(), "override_periods", "override_reason")
+    problems = Problems()  # every field's message at once
+    periods = problems.check(parse, form["override_periods"], user.timezone)
     try:
-        periods = parse(form["override_periods"], user.timezone)
-        row = overrides.replace_periods(session, run, periods, form["override_reason"], user, now)
+        if periods is None:
+            problems.check(overrides.clean_reason, form["override_reason"])
+        else:
+            row = problems.check(
+                overrides.replace_periods, session, run, periods, form["override_reason"], user, now
+            )
+        problems.raise_any()
     except DomainError as exc:
         return _refused(request, session, settings, user, run, now, exc, "override", form)
     session.commit()

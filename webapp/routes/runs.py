@@ -12,7 +12,7 @@ from baselines.runs import Run, RunStatus, visible_to
 from baselines.users import Role, User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
-from fleet import task_runs
+from fleet import run_audit, task_runs
 from fleet.hosts import Host
 from timetracking import clock, limits, overrides
 from webapp import checkpointing, score_chart, work_periods
@@ -135,6 +135,9 @@ def stop(
 ):
     run = visible_to(session, run_id, user)
     by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
+    if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
+        run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},
+                         after={"status": "stopping", "reason": f"Stopped by {by}."})  # fmt: skip
     if not checkpointing.end_run(
         session, settings, request.app.state.workspaces, run, f"Stopped by {by}.", now
     ):
