@@ -11,7 +11,7 @@ from baselines.applications import Application, ApplicationStatus
 from baselines.errors import DomainError
 from baselines.users import Role, User
 from payments import rates
-from payments.money import CURRENCIES, parse_cents
+from payments.money import CURRENCIES
 from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
@@ -107,7 +107,7 @@ async def approve(
     request: Request, application_id: RowId, user: CoordinatorUser, session: SessionDep, now: NowDep
 ):
     def decide(application, applicant, form) -> None:
-        cents = parse_cents(form["rate"], field="rate")
+        cents = rates.parse_rate(form["rate"])
         applications.approve(session, application, user, now)
         rates.set_rate(session, applicant, cents, form["currency"], user, now)
 
