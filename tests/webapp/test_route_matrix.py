@@ -1438,7 +1438,7 @@ def _decide_timesheet(action: str, status: TimesheetStatus, form: dict[str, str]
     prepares("POST", f"/review/timesheets/{{sheet_id}}/{action}")(build)
 
 
-_decide_timesheet("approve", TimesheetStatus.approved, {})
+_decide_timesheet("approve", TimesheetStatus.approved, {"confirm": "yes"})
 _decide_timesheet("reject", TimesheetStatus.rejected, {"reason": "Tuesday looks long."})
 
 
@@ -1569,8 +1569,8 @@ def _payout_page(w: World) -> Call:
 def _approve_batch(w: World) -> Call:
     batch = _batch(w)
     check = lambda _: _assert(w.get(PayoutBatch, batch.id).status == "approved")  # noqa: E731
-    return Call(f"/finance/payouts/{batch.id}/approve", location=f"/finance/payouts/{batch.id}",
-                check=check)  # fmt: skip
+    return Call(f"/finance/payouts/{batch.id}/approve", {"confirm": "yes"},
+                location=f"/finance/payouts/{batch.id}", check=check)  # fmt: skip
 
 
 @prepares("POST", "/finance/payouts/{batch_id}/discard")

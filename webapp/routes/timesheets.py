@@ -48,7 +48,14 @@ def my_timesheets(
     current = timesheets.open_for_expert(session, user.id, PayCalendar.of(settings), now)
     session.commit()
     page = paging.page_of(request, session, lists.expert_timesheets(user.id))
-    rows = [(sheet, timesheet_view.sheet_totals(session, sheet, now)) for sheet in page.items]
+    rows = [
+        (
+            sheet,
+            timesheet_view.sheet_totals(session, sheet, now),
+            timesheet_view.pay_of(session, sheet, now),
+        )
+        for sheet in page.items
+    ]
     return render(request, "timesheets/list.html", {"page": page, "rows": rows, "current": current})
 
 
@@ -62,6 +69,7 @@ def _detail(
     **extra,
 ):
     view = timesheet_view.build(session, sheet, now)
+    pay = timesheet_view.pay_of(session, sheet, now)
     mine = sheet.expert_id == user.id
     context = {
         "view": view,
@@ -71,11 +79,19 @@ def _detail(
         "submit_problem": (
             timesheets.submit_problem(session, sheet, now, user.timezone) if mine else None
         ),
+        "pay": pay,
+        "expected": _expected(pay),
         "values": {},
         "errors": {},
     }
     context.update(extra)
     return render(request, "timesheets/show.html", context, status_code=status_code)
+
+
+def _expected(pay: timesheet_view.Pay) -> str:
+    """The amount the approval form showed, sent back with it: approving checks it still holds
+    (a rate set meanwhile would change what is approved)."""
+    return "unpriced" if pay.amount_cents is None else f"{pay.amount_cents} {pay.currency}"
 
 
 @router.get("/timesheets/{sheet_id}")
@@ -129,12 +145,23 @@ def review(
     chosen = None if status == "all" else TimesheetStatus(status)
     page = paging.page_of(request, session, lists.timesheets(chosen))
     rows = [
-        (sheet, expert, timesheet_view.sheet_totals(session, sheet, now))
+        (
+            sheet,
+            expert,
+            timesheet_view.sheet_totals(session, sheet, now),
+            timesheet_view.pay_of(session, sheet, now),
+        )
         for sheet, expert in page.items
     ]
+    sums: dict[str, int] = {}
+    for *_, pay in rows:
+        if pay.amount_cents is not None:
+            sums[pay.currency] = sums.get(pay.currency, 0) + pay.amount_cents
     context = {
         "page": page,
         "rows": rows,
+        "sums": sums,
+        "unpriced": sum(1 for *_, pay in rows if pay.amount_cents is None),
         "status": status,
         "tabs": REVIEW_TABS,
         "counts": timesheets.counts(session),
@@ -147,9 +174,24 @@ async def approve(
     request: Request, sheet_id: RowId, user: ReviewerUser, session: SessionDep, now: NowDep
 ):
     def act(sheet, form):
+        """Nothing is approved unless the form's box was ticked for the amount still due."""
+        if sheet.status == TimesheetStatus.submitted:
+            if form["confirm"] != "yes":
+                raise DomainError(
+                    "Tick the box to confirm what you approve; nothing was approved.",
+                    field="confirm",
+                )
+            pay = timesheet_view.pay_of(session, sheet, now)
+            if form["expected"] and form["expected"] != _expected(pay):
+                raise DomainError(
+                    "The amount changed since this page was shown (a rate was set meanwhile);"
+                    " check the new amount and confirm again. Nothing was approved.",
+                    field="confirm",
+                )
         timesheets.approve(session, sheet, user, now)
 
-    sheet, shown = await _act(request, sheet_id, user, session, now, (), act)
+    fields = ("confirm", "expected")
+    sheet, shown = await _act(request, sheet_id, user, session, now, fields, act)
     if shown is not None:
         return shown
     flash(request, f"Timesheet for {sheet.label} approved; it is locked now.")
