@@ -85,8 +85,8 @@ def _hard_wait(times: list[datetime], limit: int, now: datetime, window_s: int) 
 
 def _since_success(rows: list[LoginAttempt]) -> list[datetime]:
     """The failures among ``rows`` after the latest success among them."""
-    last_ok = max((r.at for r in rows if r.succeeded), default=None)
-    return [r.at for r in rows if not r.succeeded and (last_ok is None or r.at > last_ok)]
+    last_ok = max(((r.at, r.id) for r in rows if r.succeeded), default=None)
+    return [r.at for r in rows if not r.succeeded and (last_ok is None or (r.at, r.id) > last_ok)]
 
 
 def blocked(session: Session, email: str, ip: str, now: datetime, limits: Limits) -> Block | None:
