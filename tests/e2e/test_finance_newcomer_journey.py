@@ -64,7 +64,7 @@ def test_finance_sees_costs_confirms_and_the_expert_sees_paid(page, new_page, sh
     row = page.locator("#review-list tbody tr").filter(has_text="Ada Expert")
     expect(row).to_contain_text("62.50 EUR/h")
     expect(row).to_contain_text("338.54 EUR")
-    expect(page.locator("#review-total")).to_contain_text("To approve: 1 timesheet")
+    expect(page.locator("#review-total")).to_contain_text("Waiting for approval: 1 timesheet")
     expect(page.locator("#review-sum")).to_have_text("338.54 EUR")
     shot("review-with-costs")
 
@@ -122,6 +122,40 @@ def test_finance_sees_costs_confirms_and_the_expert_sees_paid(page, new_page, sh
         re.compile(r"^paid on \d{4}-\d\d-\d\d \d\d:\d\d \w+, reference SEPA-2026-47$")
     )
     shot("expert-sheet-paid", ada)
+
+
+def test_finance_approves_chosen_timesheets_after_confirming_the_total(page, shot, make_user,
+                                                                      engine):  # fmt: skip
+    finance = make_user(Role.finance, name="Fin Ance")
+    for name, email in (("Ada Expert", "ada@example.org"), ("Bea Expert", "bea@example.org")):
+        _submitted_week(engine, make_user(Role.expert, name=name, email=email), finance)
+    sign_in(page, finance.email)
+    page.goto("/review/timesheets")
+    expect(page.locator("#review-sum")).to_have_text("677.08 EUR")
+    page.get_by_role("button", name="Approve chosen…").click()  # none ticked
+    expect(page.get_by_role("alert")).to_have_text(
+        "Choose the timesheets to approve: tick them in the list."
+    )
+    page.get_by_label(f"Choose Ada Expert, {LABEL}").check()
+    page.get_by_label(f"Choose Bea Expert, {LABEL}").check()
+    shot("review-chosen")
+    page.get_by_role("button", name="Approve chosen…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Approve 2 timesheets")
+    expect(page.locator("#chosen-total")).to_have_text("677.08 EUR")
+    page.get_by_role("button", name="Approve 2 timesheets").click()  # not ticked
+    expect(page.locator("#confirm-error")).to_have_text(
+        "Tick the box to confirm what you approve. Nothing was approved."
+    )
+    shot("confirm-chosen-unticked")
+    page.get_by_label(
+        "I approve these 2 timesheets: 10:50:00 of working time, 677.08 EUR in total."
+    ).check()
+    page.get_by_role("button", name="Approve 2 timesheets").click()
+    expect(page.get_by_role("status")).to_have_text("Approved 2 timesheets, 677.08 EUR in total.")
+    expect(page.locator("#review-list")).to_have_count(0)
+    page.goto("/review/timesheets?status=approved")
+    expect(page.locator("#review-sum")).to_have_text("677.08 EUR")
+    shot("approved-tab")
 
 
 def test_every_bad_rate_gets_the_rule(page, shot, make_user):

@@ -3,6 +3,7 @@ amount in integer cents shown as money, and the state through to "paid on <date>
 payout's reference; approving a timesheet or a payout batch needs a confirmation that states
 the total, and nothing is approved without it (exactly once with it)."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -158,7 +159,7 @@ def test_finance_reviews_amounts_and_the_total(client, engine, week, make_user):
     page = client.get("/review/timesheets").text
     assert "166.67 EUR" in page and "62.50 EUR/h" in page
     assert _text(page, "review-sum") == "166.67 EUR and 1 without a rate"
-    assert "To approve: 2 timesheets" in page
+    assert "Waiting for approval: 2 timesheets" in page
     assert "set a rate" in page
 
 
@@ -223,3 +224,69 @@ def test_approving_a_batch_needs_the_confirmation_with_its_total(client, engine,
     assert again.status_code == 409
     with Session(engine) as s:
         assert s.get(PayoutBatch, batch_id).status == "approved"
+
+
+def _second_sheet(engine, make_user) -> int:
+    """Bo's week: one hour, no rate set, submitted."""
+    other = make_user(Role.expert, name="Bo Unrated")
+    with Session(engine) as s:
+        bo = s.get(User, other.id)
+        start = MONDAY + timedelta(days=1)
+        end = start + timedelta(hours=1)
+        s.add(Run(expert_id=bo.id, environment="triton_cumsum/main", status=RunStatus.finished,
+                  created_at=start, started_at=start, finished_at=end))  # fmt: skip
+        sheet = timesheets.sheet_for(s, bo.id, WEEK, PayCalendar(), MONDAY)
+        s.commit()
+        timesheets.submit(s, sheet, "", NOW, bo)
+        s.commit()
+        return sheet.id
+
+
+def _choose(client, ids, **form):
+    token = csrf_token(client, "/review/timesheets")
+    data = {"sheet": [str(i) for i in ids], **form, "csrf_token": token}
+    return client.post("/review/timesheets/approve", data=data)
+
+
+def test_approving_chosen_sheets_states_the_total_and_takes_all_or_none(
+    client, engine, week, make_user
+):
+    expert, boss, sheet_id = week
+    _submit(engine, expert, sheet_id)
+    bo_id = _second_sheet(engine, make_user)
+    login(client, boss)
+
+    nothing = _choose(client, [])
+    assert nothing.status_code == 400 and "Choose the timesheets to approve" in nothing.text
+
+    page = _choose(client, [sheet_id, bo_id, sheet_id])  # a repeat counts once
+    assert page.status_code == 200
+    assert _text(page.text, "confirm-text") == (
+        "I approve these 2 timesheets: 3:40:00 of working time, 166.67 EUR in total"
+        " (1 without a rate yet, paid once one is set)."
+    )
+    shown = re.search(r'name="shown" value="([^"]+)"', page.text).group(1)
+    assert shown == f"{sheet_id}=16667 EUR,{bo_id}=unpriced"
+    assert _status(engine, sheet_id) == _status(engine, bo_id) == TimesheetStatus.submitted
+
+    unticked = _choose(client, [sheet_id, bo_id], step="confirm", shown=shown)
+    assert unticked.status_code == 400 and 'id="confirm-error">Tick the box' in unticked.text
+    stale = _choose(client, [sheet_id, bo_id], step="confirm", shown="1=1 EUR", confirm="yes")
+    assert stale.status_code == 400 and "An amount changed" in stale.text
+    assert _status(engine, sheet_id) == _status(engine, bo_id) == TimesheetStatus.submitted
+
+    # Someone approves Bo's sheet meanwhile: nothing of this choice is approved.
+    with Session(engine) as s:
+        timesheets.approve(s, s.get(Timesheet, bo_id), s.get(User, boss.id), NOW)
+        s.commit()
+    raced = _choose(client, [sheet_id, bo_id], step="confirm", shown=shown, confirm="yes")
+    assert raced.status_code == 409 and "Decided meanwhile, so left out" in raced.text
+    assert _status(engine, sheet_id) == TimesheetStatus.submitted
+
+    shown = f"{sheet_id}=16667 EUR"
+    done = _choose(client, [sheet_id], step="confirm", shown=shown, confirm="yes")
+    assert done.status_code == 303 and done.headers["location"] == "/review/timesheets"
+    assert "Approved 1 timesheet, 166.67 EUR in total." in client.get("/review/timesheets").text
+    assert _status(engine, sheet_id) == TimesheetStatus.approved
+    again = _choose(client, [sheet_id], step="confirm", shown=shown, confirm="yes")
+    assert again.status_code == 409

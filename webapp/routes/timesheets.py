@@ -12,10 +12,11 @@ from sqlmodel import Session
 
 from baselines.errors import DomainError
 from baselines.users import Role, User
+from payments.money import format_cents
 from timetracking import timesheets
 from timetracking.pay_periods import PayCalendar
 from timetracking.timesheets import Timesheet, TimesheetStatus
-from webapp import lists, paging, timesheet_view
+from webapp import lists, paging, timesheet_approval, timesheet_view
 from webapp.auth.sessions import flash
 from webapp.deps import (
     ExpertUser,
@@ -80,18 +81,12 @@ def _detail(
             timesheets.submit_problem(session, sheet, now, user.timezone) if mine else None
         ),
         "pay": pay,
-        "expected": _expected(pay),
+        "expected": timesheet_approval.expected(pay),
         "values": {},
         "errors": {},
     }
     context.update(extra)
     return render(request, "timesheets/show.html", context, status_code=status_code)
-
-
-def _expected(pay: timesheet_view.Pay) -> str:
-    """The amount the approval form showed, sent back with it: approving checks it still holds
-    (a rate set meanwhile would change what is approved)."""
-    return "unpriced" if pay.amount_cents is None else f"{pay.amount_cents} {pay.currency}"
 
 
 @router.get("/timesheets/{sheet_id}")
@@ -140,6 +135,12 @@ def review(
     now: NowDep,
     status: str = "submitted",
 ):
+    return _review_page(request, session, now, status)
+
+
+def _review_page(request: Request, session: Session, now: datetime, status: str,
+                 status_code: int = 200, errors: dict[str, str] | None = None):  # fmt: skip
+    """The list of one tab, each sheet with what it costs and the tab's total."""
     if status not in REVIEW_TABS:
         status = "submitted"
     chosen = None if status == "all" else TimesheetStatus(status)
@@ -165,8 +166,49 @@ def review(
         "status": status,
         "tabs": REVIEW_TABS,
         "counts": timesheets.counts(session),
+        "errors": errors or {},
     }
-    return render(request, "timesheets/review.html", context)
+    return render(request, "timesheets/review.html", context, status_code=status_code)
+
+
+@router.post("/review/timesheets/approve")
+async def approve_chosen(request: Request, user: ReviewerUser, session: SessionDep, now: NowDep):
+    """Approve the sheets ticked on the review list: first a page that states them and their
+    total with a box to tick; with it ticked (and nothing changed since), all of them at once."""
+    form = await request.form()
+    ids = timesheet_approval.chosen_ids([str(v) for v in form.getlist("sheet")])
+    if not ids:
+        error = {"__all__": "Choose the timesheets to approve: tick them in the list."}
+        return _review_page(request, session, now, "submitted", 400, error)
+    choice = timesheet_approval.choose(session, ids, user, now)
+    confirming = form.get("step") == "confirm"
+    error, status_code = "", 200
+    if choice.decided:
+        labels = ", ".join(f"{s.label} ({s.status})" for s in choice.decided)
+        error = f"Decided meanwhile, so left out: {labels}. Check the rest and confirm again."
+        status_code = 409
+    elif confirming and form.get("shown") != choice.shown():
+        error = "An amount changed since the page was shown (a rate was set meanwhile); check"
+        error += " the new amounts and confirm again."
+        status_code = 400
+    elif confirming and form.get("confirm") != "yes":
+        error, status_code = "Tick the box to confirm what you approve.", 400
+    elif confirming:
+        try:
+            timesheet_approval.approve_all(session, choice, user, now)
+        except DomainError:
+            session.rollback()
+            raise
+        session.commit()
+        total = " and ".join(format_cents(c, cur) for cur, c in choice.sums.items())
+        count = len(choice.rows)
+        sheets = f"{count} timesheet{'s' if count != 1 else ''}"
+        flash(request, f"Approved {sheets}{', ' + total + ' in total' if total else ''}.")
+        return RedirectResponse("/review/timesheets", status_code=303)
+    if error:
+        error += " Nothing was approved."
+    context = {"choice": choice, "errors": {"confirm": error} if error else {}}
+    return render(request, "timesheets/approve.html", context, status_code=status_code)
 
 
 @router.post("/review/timesheets/{sheet_id}/approve")
@@ -182,7 +224,7 @@ async def approve(
                     field="confirm",
                 )
             pay = timesheet_view.pay_of(session, sheet, now)
-            if form["expected"] and form["expected"] != _expected(pay):
+            if form["expected"] and form["expected"] != timesheet_approval.expected(pay):
                 raise DomainError(
                     "The amount changed since this page was shown (a rate was set meanwhile);"
                     " check the new amount and confirm again. Nothing was approved.",
