@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlmodel import Session
 
+from baselines import tokens
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
 from payments import batches, paying, rates
@@ -139,6 +140,17 @@ def test_the_expert_sees_rate_hours_amount_and_state_through_to_paid(app, client
     assert state.startswith("paid on 2026-11-25 11:00") and state.endswith("reference SEPA-2026-47")
     listed = client.get("/timesheets").text
     assert "SEPA-2026-47" in listed and "166.67 EUR" in listed and AMOUNT == 16667
+    with Session(engine) as s:
+        _, plain = tokens.create(s, s.get(User, expert.id), "script", NOW, expert.id)
+        s.commit()
+    data = client.get(
+        f"/api/v1/timesheets/{sheet_id}", headers={"Authorization": f"Bearer {plain}"}
+    ).json()
+    assert {k: data[k] for k in ("amount_cents", "currency", "amount_final", "payment",
+                                 "paid_at", "payout_reference")} == {
+        "amount_cents": 16667, "currency": "EUR", "amount_final": True, "payment": "paid",
+        "paid_at": "2026-11-25T11:00:00Z", "payout_reference": "SEPA-2026-47",
+    }  # fmt: skip
 
 
 def test_finance_reviews_amounts_and_the_total(client, engine, week, make_user):

@@ -292,6 +292,15 @@ class TimesheetPublic(BaseModel):
     decided_at: datetime | None
     decided_by_id: int | None
     decision_reason: str
+    # What it is worth (integer cents; None while some work has no rate): an estimate at today's
+    # rates until approved. payment: open, returned, submitted, approved, being paid,
+    # payment failed or paid.
+    amount_cents: int | None
+    currency: str
+    amount_final: bool
+    payment: str
+    paid_at: datetime | None
+    payout_reference: str
     lines: list[TimesheetLinePublic]
     adjustments: list[AdjustmentPublic]
 
@@ -313,6 +322,7 @@ def sheet_json(
     sheet = timesheets.visible_to(session, sheet_id, user)
     session.commit()  # the token's last use, now that the answer is given
     view = timesheet_view.build(session, sheet, now)
+    pay = timesheet_view.pay_of(session, sheet, now)
     lines = [entry.line for day in view.days for entry in day.entries]
     return TimesheetPublic(
         id=sheet.id,
@@ -329,6 +339,12 @@ def sheet_json(
         decided_at=sheet.decided_at,
         decided_by_id=sheet.decided_by_id,
         decision_reason=sheet.decision_reason,
+        amount_cents=pay.amount_cents,
+        currency=pay.currency,
+        amount_final=pay.final,
+        payment=pay.state,
+        paid_at=pay.line.paid_at if pay.paid else None,
+        payout_reference=pay.line.reference if pay.paid else "",
         lines=[TimesheetLinePublic(**asdict(line)) for line in lines],
         adjustments=[
             AdjustmentPublic(
