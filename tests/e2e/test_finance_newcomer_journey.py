@@ -2,11 +2,13 @@
 
 Finance reviews a week with what it costs, is refused approving without ticking the confirmation
 that states the amount, approves, drafts and confirms a payout batch and marks it paid; the expert
-then sees the rate, hours, amount and "paid on <date>" with the reference. Finance types bad rates
-and gets one message stating the rule. An attacker's guesses pause the attacker's address while
-the owner signs in from home; guesses from many addresses make the owner wait seconds, not
-minutes. The live server trusts X-Forwarded-For from 127.0.0.1 only, as from Caddy in front, so
-each browser context claims its own client address through it.
+then sees the rate, hours, amount and "paid on <date>" with the reference. Finance approves two
+chosen sheets after a page stating their total. Finance types bad rates and gets one message
+stating the rule. An attacker's guesses pause the attacker's address while the owner signs in
+from home; guesses from many addresses make the owner wait seconds on a new laptop, not at all
+in the browser they signed in with before. The live server trusts X-Forwarded-For from
+127.0.0.1 only, as from Caddy in front, so each browser context claims its own client address
+through it.
 """
 
 import re
@@ -227,6 +229,11 @@ def test_the_owner_signs_in_while_an_attacker_is_throttled(app, page, new_page, 
         " wait a little. Try again in 2 seconds."
     )
     shot("owner-slowed", laptop)
+    # The browser the owner signed in with before (a device cookie) is not slowed at all.
+    home.get_by_role("button", name="Sign out").click()
+    _try(home, owner.email, PASSWORD)
+    expect(home).to_have_url(re.compile(r"/dashboard$"))
+    # And on the new laptop the owner waits the two seconds, then signs in.
     fixed_now(app, start + timedelta(seconds=2))
     laptop.get_by_label("Password").fill(PASSWORD)
     laptop.get_by_role("button", name="Sign in").click()

@@ -17,7 +17,7 @@ from baselines.users import Role
 from tests.conftest import PASSWORD, csrf_token, fixed_now
 from timetracking.utc import utcnow
 from webapp.app import create_app
-from webapp.auth import throttle
+from webapp.auth import device, throttle
 from webapp.auth.throttle import LoginAttempt
 
 PAUSED_HERE = "Too many failed sign-ins from your network"
@@ -171,3 +171,24 @@ def test_delay_rule() -> None:
     assert [throttle.account_delay_s(n, limits) for n in (0, 10, 11, 12, 13, 18, 19, 1000)] == [
         0, 0, 2, 4, 8, 256, 300, 300,
     ]  # fmt: skip
+
+
+def test_a_browser_that_signed_in_before_is_not_slowed(app, make_user, settings) -> None:
+    """OWASP's device cookie: the owner's usual browser goes through the account's pause; a
+    cookie earned on another account (the guesser's own) does not."""
+    owner, guesser = make_user(Role.expert), make_user(Role.expert)
+    fixed_now(app, utcnow())
+    with _machine(app, "198.51.100.60") as home:
+        assert _try(home, owner.email, PASSWORD).status_code == 303
+        assert device.COOKIE in home.cookies
+        home.post("/logout", data={"csrf_token": csrf_token(home, "/account")})
+        _spread_failures(app, owner.email, settings.login_max_failures * 2 + 1)
+        with _machine(app, "198.51.100.61") as laptop:
+            assert _try(laptop, owner.email, PASSWORD).status_code == 429
+        assert _try(home, owner.email, PASSWORD).status_code == 303
+    with _machine(app, "203.0.113.9") as attacker:
+        assert _try(attacker, guesser.email, PASSWORD).status_code == 303
+        attacker.post("/logout", data={"csrf_token": csrf_token(attacker, "/account")})
+        _spread_failures(app, owner.email, settings.login_max_failures * 2 + 1, 40)
+        refused = _try(attacker, owner.email, PASSWORD)
+        assert refused.status_code == 429 and SLOWED in refused.text

@@ -10,7 +10,8 @@ Following OWASP's advice on account lockout, failures are counted three ways:
 - per account, from everywhere: past ``2 x max_failures`` failures (more than one address can
   make), each further failure doubles the pause before the account's next try, capped at
   ``max_delay_s``. The account is slowed, never locked: the owner, from an address with no
-  failures of its own, waits at most the cap. A successful sign-in ends the pause.
+  failures of its own, waits at most the cap, and not at all from a browser that signed in to
+  the account before (a device cookie, webapp.auth.device). A successful sign-in ends the pause.
 
 An unknown email is counted like a real one, so the answers tell nobody which accounts exist.
 """
@@ -89,8 +90,18 @@ def _since_success(rows: list[LoginAttempt]) -> list[datetime]:
     return [r.at for r in rows if not r.succeeded and (last_ok is None or (r.at, r.id) > last_ok)]
 
 
-def blocked(session: Session, email: str, ip: str, now: datetime, limits: Limits) -> Block | None:
-    """Why and for how long a try for ``email`` from ``ip`` must wait; None when it may go."""
+def blocked(
+    session: Session,
+    email: str,
+    ip: str,
+    now: datetime,
+    limits: Limits,
+    known_device: bool = False,
+) -> Block | None:
+    """Why and for how long a try for ``email`` from ``ip`` must wait; None when it may go.
+
+    ``known_device``: the browser signed in to this account before (webapp.auth.device), so
+    the account's pause does not hold it up; the address limits still do."""
     since = now - timedelta(seconds=limits.window_s)
     query = select(LoginAttempt).where(
         LoginAttempt.at >= since, or_(LoginAttempt.email == email, LoginAttempt.ip == ip)
@@ -104,6 +115,8 @@ def blocked(session: Session, email: str, ip: str, now: datetime, limits: Limits
     )
     if address_wait:
         return Block(address_wait, Reason.address)
+    if known_device:
+        return None
     account = _since_success([r for r in rows if r.email == email])
     delay = account_delay_s(len(account), limits)
     if delay:

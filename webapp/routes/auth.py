@@ -9,7 +9,7 @@ from baselines import password_resets
 from baselines.errors import DomainError
 from baselines.passwords import verify_password
 from baselines.users import get_by_email, normalize_email
-from webapp.auth import throttle
+from webapp.auth import device, throttle
 from webapp.auth.sessions import (
     HOME_BY_ROLE,
     end_sessions,
@@ -46,7 +46,8 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep, no
     limits = throttle.Limits(
         settings.login_max_failures, settings.login_window_s, settings.login_max_delay_s
     )
-    block = throttle.blocked(session, email, ip, now, limits)
+    known = device.trusted(request, settings.session_secret, email)
+    block = throttle.blocked(session, email, ip, now, limits, known_device=known)
     if block is not None:
         context["errors"] = {"__all__": blocked_message(block)}
         response = render(request, "login.html", context, status_code=429)
@@ -64,7 +65,9 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep, no
         context["errors"] = {"__all__": "Wrong email or password, or the account is disabled."}
         return render(request, "login.html", context, status_code=400)
     sign_in(request, user)
-    return RedirectResponse(safe_next(form["next"], HOME_BY_ROLE[user.role]), status_code=303)
+    response = RedirectResponse(safe_next(form["next"], HOME_BY_ROLE[user.role]), status_code=303)
+    device.remember(response, settings.session_secret, email, settings.secure_cookies)
+    return response
 
 
 def _wait_text(seconds: int) -> str:
