@@ -18,7 +18,7 @@ from payments.amounts import amount_cents
 from payments.rates import ExpertRate
 from timetracking import pay_periods, timesheets
 from timetracking.timesheet_lines import Line
-from timetracking.timesheets import Timesheet
+from timetracking.timesheets import Timesheet, TimesheetStatus
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,16 @@ class Unpriced(DomainError):
     status_code = 409
 
 
-def rated_lines(session: Session, sheet: Timesheet) -> list[tuple[Line, Run, ExpertRate]]:
-    """Each worked line of the sheet with its run and the rate it is paid at."""
+def rated_lines(
+    session: Session, sheet: Timesheet, lines: list[Line] | None = None
+) -> list[tuple[Line, Run, ExpertRate]]:
+    """Each worked line of the sheet (its stored lines unless ``lines`` are given) with its run
+    and the rate it is paid at: the rates known when it was approved, or, before that, today's
+    (an estimate of what approving it now would pay)."""
     history = rates.history(session, sheet.expert_id)
-    found = [line for line in timesheets.stored_lines(session, sheet) if line.working_s > 0]
+    given = timesheets.stored_lines(session, sheet) if lines is None else lines
+    found = [line for line in given if line.working_s > 0]
+    known_by = sheet.decided_at if sheet.status == TimesheetStatus.approved else None
     runs = {
         run.id: run
         for run in session.exec(select(Run).where(Run.id.in_({line.run_id for line in found})))
@@ -58,9 +64,9 @@ def rated_lines(session: Session, sheet: Timesheet) -> list[tuple[Line, Run, Exp
     for line in found:
         run = runs[line.run_id]
         day_start = pay_periods.midnight(line.day, sheet.timezone)
-        rate = rates.rate_at(history, run.environment, day_start, known_by=sheet.decided_at)
+        rate = rates.rate_at(history, run.environment, day_start, known_by=known_by)
         if rate is None:
-            known = f" by {sheet.decided_at:%Y-%m-%d %H:%M} UTC" if sheet.decided_at else ""
+            known = f" by {known_by:%Y-%m-%d %H:%M} UTC" if known_by else ""
             raise Unpriced(
                 f"No hourly rate was set{known} for work on {line.day:%Y-%m-%d}"
                 f" in {run.environment}; set one on the Rates page."
@@ -69,9 +75,9 @@ def rated_lines(session: Session, sheet: Timesheet) -> list[tuple[Line, Run, Exp
     return rated
 
 
-def price(session: Session, sheet: Timesheet) -> Priced:
+def price(session: Session, sheet: Timesheet, lines: list[Line] | None = None) -> Priced:
     seconds: dict[tuple[str, int, str], int] = defaultdict(int)
-    for line, _, rate in rated_lines(session, sheet):
+    for line, _, rate in rated_lines(session, sheet, lines):
         seconds[(rate.environment or "", rate.hourly_cents, rate.currency)] += line.working_s
     currencies = {currency for _, _, currency in seconds}
     if len(currencies) > 1:

@@ -13,10 +13,12 @@ from sqlmodel import Field, Session, SQLModel, select
 from baselines import audit
 from baselines.errors import DomainError
 from baselines.users import User
-from payments.money import check_currency
+from payments.money import check_currency, parse_cents
 from timetracking.utc import UTCDateTime
 
 MAX_HOURLY_CENTS = 100_000_00
+# The one answer to any hourly rate that is not one: it states the whole rule.
+RATE_RULE = "Enter an hourly rate between 0.01 and 100,000.00, like 45 or 45.50."
 
 
 class ExpertRate(SQLModel, table=True):
@@ -34,6 +36,18 @@ class ExpertRate(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+def parse_rate(text: str, field: str = "rate") -> int:
+    """What a person typed as an hourly rate, in cents; anything that is not a rate in range
+    (empty, words, a sign, zero, too large, a third decimal) gets ``RATE_RULE``."""
+    try:
+        cents = parse_cents(text, field=field)
+    except DomainError:
+        cents = 0
+    if not 0 < cents <= MAX_HOURLY_CENTS:
+        raise DomainError(RATE_RULE, field=field)
+    return cents
+
+
 def set_rate(
     session: Session,
     expert: User,
@@ -48,7 +62,7 @@ def set_rate(
     """Add a rate (audited, in the caller's transaction); it applies from ``effective_from``
     (now by default) to work not yet approved."""
     if hourly_cents <= 0 or hourly_cents > MAX_HOURLY_CENTS:
-        raise DomainError("The hourly rate must be above 0 and at most 100,000.", field="rate")
+        raise DomainError(RATE_RULE, field="rate")
     currency = check_currency(currency)
     environment = (environment or "").strip() or None
     others = [r for r in history(session, expert.id) if r.currency != currency]

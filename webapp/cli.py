@@ -112,6 +112,7 @@ def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # VS Code sends whole files in one WebSocket message; loopback needs no compression.
         ws_max_size=1 << 30,
         ws_per_message_deflate=False,

@@ -53,8 +53,15 @@ class Settings(BaseSettings):
     ide_tunnel_bind: str = "127.0.0.1"
     ide_tunnel_address: str = ""
     session_max_age_s: int = 14 * 24 * 3600
+    # Sign-in throttling (webapp.auth.throttle): wrong passwords per address and account in the
+    # window before that address waits; the longest pause an account under attack from many
+    # addresses imposes on each try.
     login_max_failures: int = 5
     login_window_s: int = 15 * 60
+    login_max_delay_s: int = 5 * 60
+    # Peers whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips: addresses,
+    # networks, or "*"): the front proxy only. Nobody else's header is believed.
+    forwarded_allow_ips: str = "127.0.0.1"
     reset_link_ttl_s: int = 72 * 3600
     # Background jobs (the host health check); tests turn them off and call them directly.
     scheduler: bool = True

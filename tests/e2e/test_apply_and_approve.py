@@ -65,7 +65,9 @@ def test_apply_then_coordinator_approves_with_rate(page, new_page, shot, make_us
     staff.get_by_label("Hourly rate").fill("abc")
     staff.get_by_role("button", name="Approve").click()
     rate_field = staff.locator(".field").filter(has=staff.get_by_label("Hourly rate"))
-    expect(rate_field.locator(".field-error")).to_have_text("Enter an amount like 45 or 45.50.")
+    expect(rate_field.locator(".field-error")).to_have_text(
+        "Enter an hourly rate between 0.01 and 100,000.00, like 45 or 45.50."
+    )
     expect(staff.get_by_label("Hourly rate")).to_have_attribute("aria-invalid", "true")
     expect(staff.get_by_label("Hourly rate")).to_have_value("abc")
     expect(staff.get_by_role("heading", level=1).locator(".badge")).to_have_text("pending")

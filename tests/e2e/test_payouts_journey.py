@@ -76,6 +76,7 @@ def test_finance_pays_a_week_and_an_expert_onboards_to_stripe(
     page.locator("header").get_by_role("link", name="Timesheets").click()
     page.locator("tr", has_text="Ada Expert").get_by_role("link", name="Review").click()
     expect(page.locator("body")).to_contain_text("5:25:00")
+    page.get_by_label("I approve Ada Expert's 5:25:00 of working time").check()
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("status")).to_contain_text("approved")
     shot("timesheet-approved")
@@ -90,6 +91,7 @@ def test_finance_pays_a_week_and_an_expert_onboards_to_stripe(
     expect(page.locator("#batch-total")).to_have_text(f"{expected // 100}.{expected % 100:02d} EUR")
     expect(page.locator("#payout-lines")).to_contain_text("Ada Expert")
     shot("batch-draft")
+    page.get_by_label("I approve paying 1 timesheet").check()
     page.get_by_role("button", name="Approve batch").click()
     expect(page.get_by_role("status")).to_contain_text("approved")
 

@@ -66,7 +66,7 @@ def test_expert_submits_coordinator_returns_finance_approves(
     expect(page.get_by_role("heading", name="Your timesheets")).to_be_visible()
     last_week = page.locator("#timesheets tbody tr").filter(has_text=WEEK)
     expect(last_week.locator("td")).to_have_text(
-        [WEEK, "5:19:17", "0:20:00", "open", "Review and submit"]
+        [WEEK, "5:19:17", "0:20:00", "no rate yet", "open not submitted yet", "Review and submit"]
     )
     expect(page.locator("#timesheets tbody tr").filter(has_text="this week")).to_contain_text(
         "0:00:00"
@@ -74,7 +74,7 @@ def test_expert_submits_coordinator_returns_finance_approves(
     shot("expert-timesheets")
     last_week.get_by_role("link", name="Review and submit").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Ida Expert, {WEEK}")
-    expect(page.locator("#working-total")).to_have_text("5:19:17")
+    expect(page.locator("#working-total")).to_have_text("5:19:17 (5.32 h)")
     expect(page.locator("#idle-total")).to_have_text("0:20:00")
     wednesday = page.locator(f"#line-{run.id}-2024-03-06")
     expect(wednesday.locator("td.num")).to_have_text(["3:30:00", "0:20:00", "0:10:00"])
@@ -134,6 +134,7 @@ def test_expert_submits_coordinator_returns_finance_approves(
         "link", name="Review"
     ).click()
     expect(finn.locator("#expert-comment")).to_contain_text("Checked: the break")
+    finn.get_by_label("I approve Ida Expert's 5:19:17 of working time").check()
     finn.get_by_role("button", name="Approve").click()
     expect(finn.get_by_role("status")).to_have_text(
         f"Timesheet for {WEEK} approved; it is locked now."
@@ -145,7 +146,7 @@ def test_expert_submits_coordinator_returns_finance_approves(
 
     page.goto(sheet_url)
     expect(page.locator("h1 .badge")).to_have_text("approved")
-    expect(page.locator("#working-total")).to_have_text("5:19:17")
+    expect(page.locator("#working-total")).to_have_text("5:19:17 (5.32 h)")
     expect(page.locator("main form")).to_have_count(0)
     page.locator("header").get_by_role("link", name="Timesheets").click()
     expect(page.locator("#timesheets tbody tr").filter(has_text=WEEK)).to_contain_text("approved")

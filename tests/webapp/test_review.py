@@ -41,12 +41,8 @@ def test_bad_rate_is_refused_next_to_the_field_and_nothing_changes(client, engin
     app_id = _application_id(engine, expert.id)
     login(client, coordinator)
     page = f"/coordinator/applications/{app_id}"
-    for rate, message in [
-        ("abc", "Enter an amount like 45 or 45.50."),
-        ("", "Enter an amount like 45 or 45.50."),
-        ("0", "The hourly rate must be above 0"),
-        ("12.345", "Enter an amount like 45 or 45.50."),
-    ]:
+    message = "Enter an hourly rate between 0.01 and 100,000.00, like 45 or 45.50."
+    for rate in ("abc", "", "0", "-10", "12.345", "99999999999"):
         response = post_form(
             client, f"{page}/approve", {"rate": rate, "currency": "USD"}, page=page
         )

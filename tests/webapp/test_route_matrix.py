@@ -202,6 +202,7 @@ GET    /timesheets                                         login  200    403    
 GET    /timesheets/{sheet_id}                              login  200    200    200    403    200
 POST   /timesheets/{sheet_id}/submit                       login  303    403    403    403    403
 GET    /review/timesheets                                  login  403    200    200    403    200
+POST   /review/timesheets/approve                          login  403    303    303    403    303
 POST   /review/timesheets/{sheet_id}/approve               login  403    303    303    403    303
 POST   /review/timesheets/{sheet_id}/reject                login  403    303    303    403    303
 # The IDE of a live run (the expert's own, for the expert column). Anonymous: a page visit goes to
@@ -1440,7 +1441,22 @@ def _decide_timesheet(action: str, status: TimesheetStatus, form: dict[str, str]
     prepares("POST", f"/review/timesheets/{{sheet_id}}/{action}")(build)
 
 
-_decide_timesheet("approve", TimesheetStatus.approved, {})
+_decide_timesheet("approve", TimesheetStatus.approved, {"confirm": "yes"})
+
+
+@prepares("POST", "/review/timesheets/approve")
+def _approve_chosen(w: World) -> Call:
+    sheet = _sheet(w, w.user(Role.expert), TimesheetStatus.submitted)
+
+    def check(_):
+        after = w.get(Timesheet, sheet.id)
+        assert (after.status, after.decided_by_id) == (TimesheetStatus.approved, w.actor.id)
+
+    shown = f"{sheet.id}=unpriced"  # the matrix's experts have no rate
+    form = {"sheet": str(sheet.id), "step": "confirm", "shown": shown, "confirm": "yes"}
+    return Call("/review/timesheets/approve", form, location="/review/timesheets", check=check)
+
+
 _decide_timesheet("reject", TimesheetStatus.rejected, {"reason": "Tuesday looks long."})
 
 
@@ -1571,8 +1587,8 @@ def _payout_page(w: World) -> Call:
 def _approve_batch(w: World) -> Call:
     batch = _batch(w)
     check = lambda _: _assert(w.get(PayoutBatch, batch.id).status == "approved")  # noqa: E731
-    return Call(f"/finance/payouts/{batch.id}/approve", location=f"/finance/payouts/{batch.id}",
-                check=check)  # fmt: skip
+    return Call(f"/finance/payouts/{batch.id}/approve", {"confirm": "yes"},
+                location=f"/finance/payouts/{batch.id}", check=check)  # fmt: skip
 
 
 @prepares("POST", "/finance/payouts/{batch_id}/discard")

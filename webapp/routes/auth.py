@@ -9,7 +9,7 @@ from baselines import password_resets
 from baselines.errors import DomainError
 from baselines.passwords import password_problem, verify_password
 from baselines.users import get_by_email, normalize_email
-from webapp.auth import throttle
+from webapp.auth import device, throttle
 from webapp.auth.sessions import (
     HOME_BY_ROLE,
     end_sessions,
@@ -43,15 +43,16 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep, no
     if not email or not form["password"]:
         context["errors"] = {k: "Required." for k in ("email", "password") if not form[k].strip()}
         return render(request, "login.html", context, status_code=400)
-    wait = throttle.blocked_for(
-        session, email, ip, now, settings.login_max_failures, settings.login_window_s
+    limits = throttle.Limits(
+        settings.login_max_failures, settings.login_window_s, settings.login_max_delay_s
     )
-    if wait:
-        minutes = max(1, round(wait / 60))
-        context["errors"] = {
-            "__all__": f"Too many failed sign-ins. Try again in about {minutes} minute(s)."
-        }
-        return render(request, "login.html", context, status_code=429)
+    known = device.trusted(request, settings.session_secret, email)
+    block = throttle.blocked(session, email, ip, now, limits, known_device=known)
+    if block is not None:
+        context["errors"] = {"__all__": blocked_message(block)}
+        response = render(request, "login.html", context, status_code=429)
+        response.headers["Retry-After"] = str(block.wait_s)
+        return response
     user = get_by_email(session, email)
     ok = verify_password(form["password"], user.password_hash if user else None)
     if ok and user is not None and user.disabled:
@@ -64,7 +65,30 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep, no
         context["errors"] = {"__all__": "Wrong email or password, or the account is disabled."}
         return render(request, "login.html", context, status_code=400)
     sign_in(request, user)
-    return RedirectResponse(safe_next(form["next"], HOME_BY_ROLE[user.role]), status_code=303)
+    response = RedirectResponse(safe_next(form["next"], HOME_BY_ROLE[user.role]), status_code=303)
+    device.remember(response, settings.session_secret, email, settings.secure_cookies)
+    return response
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"about {round(seconds / 60)} minutes"
+
+
+def blocked_message(block: throttle.Block) -> str:
+    """What happened and when to try again, the same whether or not the account exists."""
+    wait = _wait_text(block.wait_s)
+    if block.reason == throttle.Reason.address:
+        return (
+            "Too many failed sign-ins from your network, so sign-in from here is paused. "
+            f"Try again in {wait}. If you forgot your password, ask your coordinator for a "
+            "reset link."
+        )
+    return (
+        "Too many failed sign-ins for this email address from several places, so each try "
+        f"must wait a little. Try again in {wait}."
+    )
 
 
 @router.post("/logout")

@@ -11,7 +11,7 @@ from baselines.applications import Application, ApplicationStatus
 from baselines.errors import DomainError
 from baselines.users import Role, User
 from payments import rates
-from payments.money import CURRENCIES, check_currency, parse_cents
+from payments.money import CURRENCIES, check_currency
 from webapp import lists, paging
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, NowDep, RowId, SessionDep, SettingsDep
@@ -108,7 +108,7 @@ async def approve(
 ):
     def decide(application, applicant, form) -> None:
         problems = Problems()  # every field's message at once
-        cents = problems.check(parse_cents, form["rate"], field="rate")
+        cents = problems.check(rates.parse_rate, form["rate"])
         problems.check(check_currency, form["currency"])
         problems.raise_any()
         applications.approve(session, application, user, now)

@@ -11,7 +11,7 @@ from baselines.errors import DomainError
 from baselines.users import Role, User
 from environments.catalogue import discover
 from payments import rates
-from payments.money import CURRENCIES, check_currency, parse_cents
+from payments.money import CURRENCIES, check_currency
 from timetracking import pay_periods
 from webapp import lists, paging
 from webapp.auth.sessions import flash
@@ -63,7 +63,7 @@ async def set_rate(
         expert = session.get(User, int(form["expert"])) if form["expert"].isdigit() else None
         if expert is None or expert.role != Role.expert:
             problems.add("expert", "Choose an expert.")
-        cents = problems.check(parse_cents, form["rate"], field="rate")
+        cents = problems.check(rates.parse_rate, form["rate"])
         problems.check(check_currency, form["currency"])
         try:
             day = date.fromisoformat(form["effective_from"]) if form["effective_from"] else None

@@ -117,9 +117,21 @@ def show_batch(
 
 
 @router.post("/{batch_id}/approve")
-def approve_batch(request: Request, batch_id: RowId, user: FinanceUser, session: SessionDep,
-                  now: NowDep):  # fmt: skip
-    batches.approve(session, batches.get(session, batch_id), user, now)
+async def approve_batch(
+    request: Request,
+    batch_id: RowId,
+    user: FinanceUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
+    """Approve a draft once finance ticked the box that states its lines and total."""
+    batch = batches.get(session, batch_id)
+    form = text_fields(await request.form(), "confirm")
+    if batch.status == batches.BatchStatus.draft and form["confirm"] != "yes":
+        error = "Tick the box to confirm the total you approve; nothing was approved."
+        return _page(request, session, settings, batch, 400, {"confirm": error})
+    batches.approve(session, batch, user, now)
     flash(request, f"Batch {batch_id} approved; it can be paid now.")
     return RedirectResponse(f"/finance/payouts/{batch_id}", status_code=303)
 

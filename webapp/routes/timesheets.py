@@ -12,10 +12,11 @@ from sqlmodel import Session
 
 from baselines.errors import DomainError
 from baselines.users import Role, User
+from payments.money import format_cents
 from timetracking import timesheets
 from timetracking.pay_periods import PayCalendar
 from timetracking.timesheets import Timesheet, TimesheetStatus
-from webapp import lists, paging, timesheet_view
+from webapp import lists, paging, timesheet_approval, timesheet_view
 from webapp.auth.sessions import flash
 from webapp.deps import (
     ExpertUser,
@@ -48,7 +49,14 @@ def my_timesheets(
     current = timesheets.open_for_expert(session, user.id, PayCalendar.of(settings), now)
     session.commit()
     page = paging.page_of(request, session, lists.expert_timesheets(user.id))
-    rows = [(sheet, timesheet_view.sheet_totals(session, sheet, now)) for sheet in page.items]
+    rows = [
+        (
+            sheet,
+            timesheet_view.sheet_totals(session, sheet, now),
+            timesheet_view.pay_of(session, sheet, now),
+        )
+        for sheet in page.items
+    ]
     return render(request, "timesheets/list.html", {"page": page, "rows": rows, "current": current})
 
 
@@ -62,6 +70,7 @@ def _detail(
     **extra,
 ):
     view = timesheet_view.build(session, sheet, now)
+    pay = timesheet_view.pay_of(session, sheet, now)
     mine = sheet.expert_id == user.id
     context = {
         "view": view,
@@ -71,6 +80,8 @@ def _detail(
         "submit_problem": (
             timesheets.submit_problem(session, sheet, now, user.timezone) if mine else None
         ),
+        "pay": pay,
+        "expected": timesheet_approval.expected(pay),
         "values": {},
         "errors": {},
     }
@@ -124,22 +135,80 @@ def review(
     now: NowDep,
     status: str = "submitted",
 ):
+    return _review_page(request, session, now, status)
+
+
+def _review_page(request: Request, session: Session, now: datetime, status: str,
+                 status_code: int = 200, errors: dict[str, str] | None = None):  # fmt: skip
+    """The list of one tab, each sheet with what it costs and the tab's total."""
     if status not in REVIEW_TABS:
         status = "submitted"
     chosen = None if status == "all" else TimesheetStatus(status)
     page = paging.page_of(request, session, lists.timesheets(chosen))
     rows = [
-        (sheet, expert, timesheet_view.sheet_totals(session, sheet, now))
+        (
+            sheet,
+            expert,
+            timesheet_view.sheet_totals(session, sheet, now),
+            timesheet_view.pay_of(session, sheet, now),
+        )
         for sheet, expert in page.items
     ]
+    sums: dict[str, int] = {}
+    for *_, pay in rows:
+        if pay.amount_cents is not None:
+            sums[pay.currency] = sums.get(pay.currency, 0) + pay.amount_cents
     context = {
         "page": page,
         "rows": rows,
+        "sums": sums,
+        "unpriced": sum(1 for *_, pay in rows if pay.amount_cents is None),
         "status": status,
         "tabs": REVIEW_TABS,
         "counts": timesheets.counts(session),
+        "errors": errors or {},
     }
-    return render(request, "timesheets/review.html", context)
+    return render(request, "timesheets/review.html", context, status_code=status_code)
+
+
+@router.post("/review/timesheets/approve")
+async def approve_chosen(request: Request, user: ReviewerUser, session: SessionDep, now: NowDep):
+    """Approve the sheets ticked on the review list: first a page that states them and their
+    total with a box to tick; with it ticked (and nothing changed since), all of them at once."""
+    form = await request.form()
+    ids = timesheet_approval.chosen_ids([str(v) for v in form.getlist("sheet")])
+    if not ids:
+        error = {"__all__": "Choose the timesheets to approve: tick them in the list."}
+        return _review_page(request, session, now, "submitted", 400, error)
+    choice = timesheet_approval.choose(session, ids, user, now)
+    confirming = form.get("step") == "confirm"
+    error, status_code = "", 200
+    if choice.decided:
+        labels = ", ".join(f"{s.label} ({s.status})" for s in choice.decided)
+        error = f"Decided meanwhile, so left out: {labels}. Check the rest and confirm again."
+        status_code = 409
+    elif confirming and form.get("shown") != choice.shown():
+        error = "An amount changed since the page was shown (a rate was set meanwhile); check"
+        error += " the new amounts and confirm again."
+        status_code = 400
+    elif confirming and form.get("confirm") != "yes":
+        error, status_code = "Tick the box to confirm what you approve.", 400
+    elif confirming:
+        try:
+            timesheet_approval.approve_all(session, choice, user, now)
+        except DomainError:
+            session.rollback()
+            raise
+        session.commit()
+        total = " and ".join(format_cents(c, cur) for cur, c in choice.sums.items())
+        count = len(choice.rows)
+        sheets = f"{count} timesheet{'s' if count != 1 else ''}"
+        flash(request, f"Approved {sheets}{', ' + total + ' in total' if total else ''}.")
+        return RedirectResponse("/review/timesheets", status_code=303)
+    if error:
+        error += " Nothing was approved."
+    context = {"choice": choice, "errors": {"confirm": error} if error else {}}
+    return render(request, "timesheets/approve.html", context, status_code=status_code)
 
 
 @router.post("/review/timesheets/{sheet_id}/approve")
@@ -147,9 +216,24 @@ async def approve(
     request: Request, sheet_id: RowId, user: ReviewerUser, session: SessionDep, now: NowDep
 ):
     def act(sheet, form):
+        """Nothing is approved unless the form's box was ticked for the amount still due."""
+        if sheet.status == TimesheetStatus.submitted:
+            if form["confirm"] != "yes":
+                raise DomainError(
+                    "Tick the box to confirm what you approve; nothing was approved.",
+                    field="confirm",
+                )
+            pay = timesheet_view.pay_of(session, sheet, now)
+            if form["expected"] and form["expected"] != timesheet_approval.expected(pay):
+                raise DomainError(
+                    "The amount changed since this page was shown (a rate was set meanwhile);"
+                    " check the new amount and confirm again. Nothing was approved.",
+                    field="confirm",
+                )
         timesheets.approve(session, sheet, user, now)
 
-    sheet, shown = await _act(request, sheet_id, user, session, now, (), act)
+    fields = ("confirm", "expected")
+    sheet, shown = await _act(request, sheet_id, user, session, now, fields, act)
     if shown is not None:
         return shown
     flash(request, f"Timesheet for {sheet.label} approved; it is locked now.")
@@ -208,6 +292,15 @@ class TimesheetPublic(BaseModel):
     decided_at: datetime | None
     decided_by_id: int | None
     decision_reason: str
+    # What it is worth (integer cents; None while some work has no rate): an estimate at today's
+    # rates until approved. payment: open, returned, submitted, approved, being paid,
+    # payment failed or paid.
+    amount_cents: int | None
+    currency: str
+    amount_final: bool
+    payment: str
+    paid_at: datetime | None
+    payout_reference: str
     lines: list[TimesheetLinePublic]
     adjustments: list[AdjustmentPublic]
 
@@ -229,6 +322,7 @@ def sheet_json(
     sheet = timesheets.visible_to(session, sheet_id, user)
     session.commit()  # the token's last use, now that the answer is given
     view = timesheet_view.build(session, sheet, now)
+    pay = timesheet_view.pay_of(session, sheet, now)
     lines = [entry.line for day in view.days for entry in day.entries]
     return TimesheetPublic(
         id=sheet.id,
@@ -245,6 +339,12 @@ def sheet_json(
         decided_at=sheet.decided_at,
         decided_by_id=sheet.decided_by_id,
         decision_reason=sheet.decision_reason,
+        amount_cents=pay.amount_cents,
+        currency=pay.currency,
+        amount_final=pay.final,
+        payment=pay.state,
+        paid_at=pay.line.paid_at if pay.paid else None,
+        payout_reference=pay.line.reference if pay.paid else "",
         lines=[TimesheetLinePublic(**asdict(line)) for line in lines],
         adjustments=[
             AdjustmentPublic(
