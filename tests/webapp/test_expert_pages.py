@@ -11,7 +11,7 @@ from html import unescape
 import pytest
 from sqlmodel import Session, select
 
-from baselines import checkpoints
+from baselines import checkpoints, run_notices
 from baselines.assignments import Assignment
 from baselines.checkpoints import Checkpoint, CheckpointStatus, Note
 from baselines.runs import Run, RunStatus
@@ -19,7 +19,7 @@ from baselines.users import Role, User
 from fleet.hosts import DriverKind, Host, HostStatus
 from tests.conftest import fixed_now, login, post_form
 from timetracking.utc import utcnow
-from webapp import markdown, run_notices
+from webapp import markdown
 
 NOW = utcnow().replace(microsecond=0)
 TAR_NOISE = "tar: ./solution: Cannot open: Permission denied\ntar: Exiting with failure status"

@@ -104,7 +104,7 @@ async def add_note(
                     {"note_text": exc.message}, {"note_text": text})  # fmt: skip
     session.commit()
     flash(request, "Note added.")
-    return RedirectResponse(f"/runs/{run.id}#notes", status_code=303)
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
 def _checkpoint(session, run: Run, seq: int):

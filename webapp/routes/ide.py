@@ -13,10 +13,10 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from baselines import run_notices
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
 from fleet.hosts import DriverKind, Host
-from webapp import run_notices
 from webapp.auth.sessions import user_from_session
 from webapp.deps import RowId
 from webapp.ide.frames import WorkFrames

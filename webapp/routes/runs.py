@@ -7,7 +7,7 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from baselines import assignments, checkpoints, workspace_loss
+from baselines import assignments, checkpoints, run_notices, workspace_loss
 from baselines.errors import Conflict, DomainError
 from baselines.runs import Run, RunStatus, visible_to
 from baselines.users import Role, User
@@ -16,7 +16,7 @@ from environments.catalogue import discover
 from fleet import task_runs
 from fleet.hosts import Host
 from timetracking import clock, limits, overrides
-from webapp import checkpointing, hardware, run_notices, score_chart, work_periods
+from webapp import checkpointing, hardware, score_chart, work_periods
 from webapp.auth.sessions import flash, safe_next
 from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.ide import origin
