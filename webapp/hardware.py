@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from baselines.runs import Run
+from baselines.runs import Run, RunStatus
 from fleet.allocation import gpu_less_fleet
 from fleet.hosts import Host, HostStatus
 
@@ -36,16 +36,17 @@ def gpu_names(gpus: list[dict], indices: list[int] | None = None) -> str:
 
 
 def of_run(run: Run, host: Host | None) -> Hardware | None:
-    """What this run has; None before it is placed on a host."""
+    """What this run has; None before it is placed on a host (or when it never started)."""
     if run.cpu_mode:
         return Hardware(CPU_MODE, cpu_mode=True)
+    if host is None or (run.started_at is None and run.status != RunStatus.provisioning):
+        return None
     if not run.gpu_indices:
-        return Hardware("This run has no GPU (its task needs none).") if host else None
-    named = gpu_names(host.gpus, run.gpu_indices) if host else ""
+        return Hardware("This run has no GPU.")
+    named = gpu_names(host.gpus, run.gpu_indices)
     count = len(run.gpu_indices)
     noun = "GPU" if count == 1 else "GPUs"
-    where = f" on host {host.name}" if host else ""
-    return Hardware(f"This run has {named or f'{count} {noun}'}{where}.")
+    return Hardware(f"This run has {named or f'{count} {noun}'} on host {host.name}.")
 
 
 def for_task(session: Session, gpu_count: int) -> Hardware | None:

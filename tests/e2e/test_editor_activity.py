@@ -134,5 +134,6 @@ def test_typing_in_the_editor_is_reported_by_the_extension(
 
     page.bring_to_front()
     page.get_by_role("button", name="Stop workspace").click()
+    page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)
     assert not home.exists()

@@ -169,4 +169,5 @@ def test_the_ide_port_is_the_runs_own(expert, engine, page, shot, stranger):
 
     page.bring_to_front()
     page.get_by_role("button", name="Stop workspace").click()
+    page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)

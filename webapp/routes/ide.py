@@ -121,9 +121,8 @@ TITLES = {
 }
 # What to try, for the refusals that pass (the others say their own way out).
 RETRY_HINTS = {
-    502: "It may be starting or restarting (after Restart IDE, give it a few seconds). Try"
-    " again; if it still does not answer, press Restart IDE on the run page: your files and the"
-    " clock are kept.",
+    502: "After Restart IDE it takes a few seconds. Try again; if it still does not answer,"
+    " press Restart IDE on the run page: your files and the clock are kept.",
     503: "This page tries again by itself every few seconds.",
 }
 
