@@ -103,6 +103,11 @@ def for_expert(run: Run) -> Notice | None:
                 said = "You stopped it."
             elif said == "Submitted by the expert.":
                 said = "You submitted your final checkpoint."
+            if "nothing to archive" in reason:  # fleet.workspaces.stop of a lost workspace
+                said += (
+                    " The workspace had been lost, so there was nothing to archive; the"
+                    " checkpoints' snapshots are kept."
+                )
             return Notice(said, replaced=said != reason)
         return Notice("", replaced=bool(reason)) if reason else None
     return None

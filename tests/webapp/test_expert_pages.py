@@ -18,6 +18,7 @@ from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
 from fleet.hosts import DriverKind, Host, HostStatus
 from tests.conftest import fixed_now, login, post_form
+from tests.ide.servers import free_port
 from timetracking.utc import utcnow
 from webapp import markdown
 
@@ -314,3 +315,38 @@ def test_a_note_of_exactly_the_limit_is_saved_whole(client, engine, make_user):
     answer = post_form(client, f"/runs/{run_id}/notes", {"text": text}, f"/runs/{run_id}")
     assert answer.status_code == 303
     assert _notes(engine, run_id) == [text]
+
+
+# --- 5. the IDE's refusals are portal pages -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "title", "retry"),
+    [
+        (RunStatus.active, 502, "The IDE is not answering", True),
+        (RunStatus.provisioning, 503, "The workspace is still starting", True),
+        (RunStatus.finished, 410, "This run's IDE is closed", False),
+    ],
+)
+def test_an_ide_that_cannot_open_is_a_portal_page_with_the_way_back(
+    client, engine, make_user, status, code, title, retry
+):
+    expert = make_user(Role.expert, name="Ida Expert")
+    with Session(engine) as s:
+        host = Host(name="local", driver=DriverKind.local, status=HostStatus.ready, created_at=NOW)
+        s.add(host)
+        s.commit()
+        host_id = host.id
+    run_id = _run(engine, expert, status=status, host_id=host_id, port=free_port(),
+                  started_at=None if status == RunStatus.provisioning else NOW)  # fmt: skip
+    login(client, expert)
+    answer = client.get(f"/ide/{run_id}/", headers={"accept": "text/html"})
+    assert answer.status_code == code
+    page = unescape(answer.text)
+    assert f"<h1>{title}</h1>" in page
+    assert 'href="/static/style.css"' in page  # the portal's own page
+    assert "Ida Expert" in page.split("</header>", 1)[0]  # signed in, not the visitor's header
+    assert f'id="back-to-run" href="/runs/{run_id}"' in page
+    assert ('id="ide-retry"' in page) == retry
+    json_answer = client.get(f"/ide/{run_id}/", headers={"accept": "application/json"})
+    assert json_answer.status_code == code and "detail" in json_answer.json()
