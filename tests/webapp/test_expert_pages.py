@@ -5,6 +5,7 @@ in plain words while staff read the technical reason; the run page speaks to sta
 goes back where they came from; notes are refused with a message, never cut."""
 
 import re
+import shutil
 from datetime import timedelta
 from html import unescape
 
@@ -19,6 +20,7 @@ from baselines.users import Role, User
 from fleet.hosts import DriverKind, Host, HostStatus
 from tests.conftest import fixed_now, login, post_form
 from tests.ide.servers import free_port
+from tests.live_runs import PROBE_FAMILIES
 from timetracking.utc import utcnow
 from webapp import markdown
 
@@ -350,3 +352,37 @@ def test_an_ide_that_cannot_open_is_a_portal_page_with_the_way_back(
     assert ('id="ide-retry"' in page) == retry
     json_answer = client.get(f"/ide/{run_id}/", headers={"accept": "application/json"})
     assert json_answer.status_code == code and "detail" in json_answer.json()
+
+
+def test_a_family_whose_instructions_carry_a_script_and_a_javascript_link_is_shown_inert(
+    client, engine, make_user, settings, tmp_path
+):
+    """The page end to end: a task family (the probe's copy) whose instructions hold raw HTML,
+    a script and javascript: links; the assignment page shows them as text, never as markup."""
+    family = tmp_path / "families" / "probe"
+    shutil.copytree(PROBE_FAMILIES / "probe", family)
+    code = family / "probe.py"
+    code.write_text(
+        code.read_text().replace(
+            'return "Make answer() in solution.py return 1."',
+            "return " + repr(EVIL),
+        )
+    )
+    settings.environment_dirs = str(family.parent)
+    expert = make_user(Role.expert)
+    assignment_id = _assignment(engine, expert, environment="probe/main")
+    login(client, expert)
+    page = client.get(f"/assignments/{assignment_id}").text
+    shown = page.split('id="instructions-text">', 1)[1].split("</section>", 1)[0]
+    assert "<h1>Probe</h1>" in shown and "<strong>bold</strong>" in shown
+    assert "<script" not in shown and "<img" not in shown and '<a href="javascript' not in shown
+    assert "&lt;script&gt;" in shown and "[click](javascript:alert(1))" in shown  # as text
+    assert re.findall(r'href="([^"]*)"', shown) == ["https://example.org/"]
+    assert '<a href="https://example.org/" rel="noopener noreferrer nofollow"' in shown
+
+
+EVIL = (
+    "# Probe\n\nSome **bold** text.\n\n<script>document.title='owned'</script>\n\n"
+    '[click](javascript:alert(1)) <a href="javascript:alert(2)">raw</a>'
+    " <img src=x onerror=alert(3)> [ok](https://example.org/)\n"
+)
