@@ -386,3 +386,20 @@ EVIL = (
     '[click](javascript:alert(1)) <a href="javascript:alert(2)">raw</a>'
     " <img src=x onerror=alert(3)> [ok](https://example.org/)\n"
 )
+
+
+def test_a_refused_note_is_not_reloaded_away_while_a_checkpoint_is_scoring(
+    client, engine, make_user
+):
+    """The run page reloads itself while checkpoints score; with a refused note on it, it
+    must not (the reload would lose the text, and GET the form's address)."""
+    expert = make_user(Role.expert)
+    run_id = _run(engine, expert)
+    with Session(engine) as s:
+        s.add(Checkpoint(run_id=run_id, seq=1, source="cli", submitted_at=NOW, working_s=60.0,
+                         snapshot_sha256="0" * 64, status=CheckpointStatus.queued))  # fmt: skip
+        s.commit()
+    login(client, expert)
+    assert 'http-equiv="refresh"' in client.get(f"/runs/{run_id}").text
+    refused = post_form(client, f"/runs/{run_id}/notes", {"text": ""}, f"/runs/{run_id}")
+    assert refused.status_code == 400 and 'http-equiv="refresh"' not in refused.text
