@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from baselines import run_notices
 from baselines.checkpoints import Checkpoint
 from baselines.errors import Conflict
 from baselines.runs import Run, RunStatus
@@ -32,10 +33,10 @@ def mark_lost(session: Session, run: Run, host_name: str, why: str, now: datetim
 
 def refuse_if_lost(run: Run, action: str) -> None:
     """A Conflict naming the loss and the way out, for any action that needs the workspace."""
-    if run.lost_at is not None:
+    if run.lost_at is not None:  # in words for the expert: the full reason is on the run page
         raise Conflict(
-            f"{run.status_reason} {action} needs the workspace. Restart it from the last"
-            " checkpoint on the run page, or stop the run."
+            f"{run_notices.for_expert(run).what} {action} needs the workspace. Restart it from"
+            " the last checkpoint on the run page, or stop the run."
         )
 
 

@@ -268,6 +268,9 @@ def _reason(host: Host, exc: Exception) -> str:
 
 
 def _fail(session: Session, run: Run, reason: str, now: datetime) -> None:
+    # The full reason is kept for staff (run page, live list) and the log; the expert reads it
+    # in their own words (baselines.run_notices).
+    log.warning("run %s failed to start: %s", run.id, reason)
     allocation.release(session, run.id)
     run_audit.record(session, run, "run.fail", None, now, before={"status": str(run.status)},
                      after={"status": "failed", "reason": reason})  # fmt: skip
@@ -420,6 +423,7 @@ def restart(
             wait_ready(connections.driver(host).endpoint(spec.port), ready_timeout, run.ide_key)
             run.status_reason = ""
         except HostError as exc:
+            log.warning("run %s: restarting the IDE on %s failed: %s", run.id, host.name, exc)
             run.status_reason = f"Restarting the IDE failed: {exc}"
         session.add(run)
         session.commit()

@@ -111,7 +111,14 @@ def submit(
         ) from exc
     except HostError as exc:
         refuse_if_gone(session, connections, run, host, now)
-        raise DomainError(f"Could not read the task folder on {host.name}: {exc}") from exc
+        # The host's own words (tar's output, a shell error) are for the log and the staff;
+        # the expert learns what happened and what to do.
+        log.warning("checkpoint of run %s: reading the task folder on %s failed: %s",
+                    run.id, host.name, exc)  # fmt: skip
+        raise DomainError(
+            "Your task folder could not be read, so no checkpoint was taken; your files are"
+            " untouched. Try again in a minute; if it keeps failing, tell your coordinator."
+        ) from exc
     row = checkpoints.submit(
         session,
         run.id,

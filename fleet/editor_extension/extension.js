@@ -8,6 +8,10 @@
 // last post, and nothing at all while nobody works. The answer is the run's clock, shown in the
 // status bar, with a notice when 60, 15 and 5 minutes of working time are left.
 //
+// The status bar shows the same working time as the portal's run page, in the same H:MM:SS: both
+// read the portal's clock (GET /api/v1/task/clock here, which is not counted as work), tick by
+// themselves each second while it runs, and take the portal's reading again every 30 s.
+//
 // Plain CommonJS on Node's own modules: no build step, no dependencies. Failures are logged to
 // the "Baseliner" output channel and never interrupt the expert.
 
@@ -18,7 +22,10 @@ const os = require("os");
 const path = require("path");
 
 const API_PATH = "/api/v1/task/activity";
+const CLOCK_PATH = "/api/v1/task/clock";
 const INTERVAL_MS = 60 * 1000;
+const SYNC_MS = 30 * 1000; // as the portal's page (templates/static/clock.js)
+const TICK_MS = 1000;
 const TIMEOUT_MS = 15 * 1000;
 const MAX_ANSWER_BYTES = 64 * 1024;
 const URL_ENV = "BASELINER_TASK_URL";
@@ -51,22 +58,34 @@ function readSettings(env, home) {
 
 /** POST a JSON body with the run's token; resolves to {status, body} (body parsed when JSON). */
 function postJson(base, token, payload, timeoutMs) {
+  return callPortal("POST", base, API_PATH, token, payload, timeoutMs);
+}
+
+/** GET the run's clock (not counted as activity); resolves to {status, body}. */
+function getClock(base, token, timeoutMs) {
+  return callPortal("GET", base, CLOCK_PATH, token, null, timeoutMs);
+}
+
+function callPortal(method, base, apiPath, token, payload, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const target = new URL(base.replace(/\/+$/, "") + API_PATH);
+    const target = new URL(base.replace(/\/+$/, "") + apiPath);
     const client = target.protocol === "https:" ? https : http;
-    const data = Buffer.from(JSON.stringify(payload));
+    const data = payload === null ? null : Buffer.from(JSON.stringify(payload));
+    const headers = {
+      Authorization: `Bearer ${token}`,
+      Accept: "application/json",
+      "User-Agent": "baseliner-activity/1",
+    };
+    if (data !== null) {
+      headers["Content-Type"] = "application/json";
+      headers["Content-Length"] = data.length;
+    }
     const request = client.request(
       target,
       {
-        method: "POST",
+        method,
         timeout: timeoutMs,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          Accept: "application/json",
-          "Content-Type": "application/json",
-          "Content-Length": data.length,
-          "User-Agent": "baseliner-activity/1",
-        },
+        headers,
       },
       (response) => {
         const chunks = [];
@@ -91,7 +110,7 @@ function postJson(base, token, payload, timeoutMs) {
     );
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on("error", reject);
-    request.end(data);
+    request.end(data === null ? undefined : data);
   });
 }
 
@@ -152,10 +171,72 @@ class Reporter {
   }
 }
 
-/** "1:05" for 3900 seconds. */
-function hoursMinutes(seconds) {
-  const minutes = Math.floor(Math.max(0, seconds) / 60);
-  return `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, "0")}`;
+/** "1:05:00" for 3900 seconds: the portal's format (webapp.templating.hms, clock.js). */
+function hms(seconds) {
+  const total = Math.max(0, Math.round(Number(seconds) || 0));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor(total / 60) % 60;
+  const s = total % 60;
+  return `${h}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
+/** The portal's last clock reading, ticking by itself while the clock runs (as the portal's
+ * page does), so the status bar is never a minute behind the run page. */
+class ClockView {
+  constructor(now) {
+    this.now = now || Date.now;
+    this.reading = null;
+    this.readAt = 0;
+  }
+
+  update(reading) {
+    this.reading = reading || null;
+    this.readAt = this.now();
+  }
+
+  running() {
+    const r = this.reading;
+    return Boolean(r) && r.clock === "running" && (r.status === undefined || r.status === "active");
+  }
+
+  elapsedS() {
+    return this.running() ? Math.max(0, (this.now() - this.readAt) / 1000) : 0;
+  }
+
+  workingS() {
+    return this.reading ? (Number(this.reading.working_s) || 0) + this.elapsedS() : null;
+  }
+
+  leftS() {
+    const r = this.reading;
+    if (!r || typeof r.time_left_s !== "number") {
+      return null;
+    }
+    return Math.max(0, r.time_left_s - this.elapsedS());
+  }
+
+  /** {text, tooltip, label} for the status bar item; null before the first reading. */
+  display() {
+    const r = this.reading;
+    if (!r) {
+      return null;
+    }
+    const worked = hms(this.workingS());
+    const paused = r.clock === "paused";
+    const lines = [`Working time on this run: ${worked} (as on the portal's run page)`];
+    if (paused && Array.isArray(r.paused_by) && r.paused_by.length) {
+      lines.push(`Clock paused (${r.paused_by.join(", ")})`);
+    }
+    const left = this.leftS();
+    if (left !== null) {
+      lines.push(`Left before the limit: ${hms(left)}`);
+    }
+    return {
+      text: paused ? `$(debug-pause) ${worked} paused` : `$(watch) ${worked}`,
+      label: `Working time ${worked}${paused ? " paused" : ""}`,
+      tooltip: lines.join("\n"),
+    };
+  }
 }
 
 function warningText(minutes) {
@@ -184,20 +265,27 @@ function activate(context) {
     }
   };
 
+  const view = new ClockView();
+  let ended = false;
+  const render = () => {
+    const shown = ended ? null : view.display();
+    if (!shown) {
+      return;
+    }
+    item.text = shown.text;
+    item.accessibilityInformation = { label: shown.label };
+    item.tooltip = shown.tooltip;
+    item.show();
+  };
   const showClock = (clock) => {
-    const worked = hoursMinutes(clock.working_s || 0);
-    const paused = clock.clock === "paused";
-    item.text = paused ? `$(debug-pause) ${worked} paused` : `$(watch) ${worked}`;
-    item.accessibilityInformation = { label: `Working time ${worked}${paused ? " paused" : ""}` };
-    const lines = [`Working time on this run: ${worked}`];
-    if (paused && Array.isArray(clock.paused_by) && clock.paused_by.length) {
-      lines.push(`Clock paused (${clock.paused_by.join(", ")})`);
-    }
-    if (typeof clock.time_left_s === "number") {
-      lines.push(`Left before the limit: ${hoursMinutes(clock.time_left_s)}`);
-    }
-    lines.push("Updated at most once a minute while you work.");
-    item.tooltip = lines.join("\n");
+    view.update(clock);
+    render();
+  };
+  const endClock = (detail) => {
+    ended = true;
+    log.info(`The run has ended (${detail || "HTTP 410"}); no more reports.`);
+    item.text = "$(watch) run ended";
+    item.tooltip = "This run has ended. Your checkpoints are saved: see the portal.";
     item.show();
   };
 
@@ -228,14 +316,11 @@ function activate(context) {
     const body = answer.body || {};
     if (answer.status === 200) {
       lastProblem = "";
-      log.info(`Reported ${kind}; working time ${hoursMinutes(body.working_s || 0)}.`);
+      log.info(`Reported ${kind}; working time ${hms(body.working_s || 0)}.`);
       showClock(body);
       warn(body.warning_minutes === undefined ? null : body.warning_minutes);
     } else if (answer.status === 410) {
-      log.info(`The run has ended (${body.detail || "HTTP 410"}); no more reports.`);
-      item.text = "$(watch) run ended";
-      item.tooltip = "This run has ended. Your checkpoints are saved: see the portal.";
-      item.show();
+      endClock(body.detail);
       reporter.dispose();
     } else {
       const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
@@ -244,6 +329,34 @@ function activate(context) {
   };
   reporter = new Reporter(report, INTERVAL_MS);
   context.subscriptions.push({ dispose: () => reporter.dispose() });
+
+  // The clock at once (not only after the first activity), then the portal's reading every
+  // 30 s; between readings it ticks here each second.
+  const sync = async () => {
+    if (ended) {
+      return;
+    }
+    const { url, token } = readSettings();
+    if (!url || !token) {
+      return; // report() says so in the log
+    }
+    try {
+      const answer = await getClock(url, token, TIMEOUT_MS);
+      if (answer.status === 200 && answer.body) {
+        showClock(answer.body);
+        if (answer.body.status && !["active", "provisioning"].includes(answer.body.status)) {
+          endClock(`the run is ${answer.body.status}`);
+          reporter.dispose();
+        }
+      }
+    } catch (error) {
+      problem(`Could not read the clock at ${url}: ${error.message}`);
+    }
+  };
+  const ticker = setInterval(render, TICK_MS);
+  const syncer = setInterval(sync, SYNC_MS);
+  context.subscriptions.push({ dispose: () => [ticker, syncer].forEach(clearInterval) });
+  sync();
 
   const isWork = (uri) => WORK_SCHEMES.has(uri.scheme);
   const on = (event, handler) => {
@@ -284,4 +397,13 @@ function activate(context) {
 
 function deactivate() {}
 
-module.exports = { activate, deactivate, Reporter, readSettings, postJson, hoursMinutes };
+module.exports = {
+  activate,
+  deactivate,
+  Reporter,
+  ClockView,
+  readSettings,
+  postJson,
+  getClock,
+  hms,
+};

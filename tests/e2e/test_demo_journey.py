@@ -116,6 +116,7 @@ def test_the_demo_experts_first_task_score_is_valid(demo, page: Page, shot):
     expect(first).to_contain_text("scored")
     shot("portal-score-log")
     page.get_by_role("button", name="Stop workspace").click()
+    page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)
 
 

@@ -110,4 +110,5 @@ def test_coordinator_readies_an_environment_and_an_expert_starts_the_kernel_task
 
     expert_page.bring_to_front()
     expert_page.get_by_role("button", name="Stop workspace").click()
+    expert_page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(expert_page.locator("#run-status")).to_have_text("finished", timeout=60_000)

@@ -85,4 +85,6 @@ def test_fix_embedding_scores_from_the_ide_on_the_cpu(expert, page, shot):
     shot("run-page-score")
 
     page.get_by_role("button", name="Stop workspace").click()
+
+    page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)

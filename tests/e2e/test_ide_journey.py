@@ -133,6 +133,7 @@ def test_expert_works_in_vs_code_on_the_host(
     # The expert stops; the files are archived and the IDE is closed.
     expert_page.bring_to_front()
     expert_page.get_by_role("button", name="Stop workspace").click()
+    expert_page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(expert_page.locator("#run-status")).to_have_text("finished", timeout=60_000)
     shot("run-finished", on=expert_page)
     with Session(engine) as s:

@@ -250,7 +250,8 @@ def test_the_same_ide_url_works_after_the_portal_is_killed_and_restarted(
 
         # The expert stops it through the restarted portal.
         stop = client.post(
-            f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, f"/runs/{run_id}")}
+            f"/runs/{run_id}/stop",
+            data={"csrf_token": csrf_token(client, f"/runs/{run_id}"), "confirm": "yes"},
         )
         assert stop.status_code == 303
         _wait_status(client, run_id, "finished")

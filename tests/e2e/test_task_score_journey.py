@@ -150,6 +150,7 @@ def test_task_score_in_the_ide_terminal(case, setup, page, new_page, shot, engin
     page.bring_to_front()
     page.goto(run_url)
     page.get_by_role("button", name="Stop workspace").click()
+    page.get_by_role("button", name="Stop for good").click()  # the confirmation
     expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)
     expect(page.locator("#final-score")).to_be_visible()
     shot("run-finished-final-score")

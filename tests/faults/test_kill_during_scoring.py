@@ -89,7 +89,9 @@ def _active(engine, run_id: int) -> Run:
 
 
 def _stop(client: httpx.Client, engine, run_id: int) -> None:
-    client.post(f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/")})
+    client.post(
+        f"/runs/{run_id}/stop", data={"csrf_token": csrf_token(client, "/"), "confirm": "yes"}
+    )
     _wait(lambda: _get_run(engine, run_id).status in ("finished", "failed"), 60, "stop")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from baselines import run_tokens
@@ -24,9 +25,11 @@ from fleet import codeserver, editor_extension_setup, host_packages
 from fleet.drivers.base import Driver
 from fleet.drivers.local import LocalDriver
 from fleet.runtimes import add_user, preinstall, remove_user
+from tests.conftest import fixed_now, login
 from tests.vsix import vsix
 from timetracking.activity import Activity
 from timetracking.utc import utcnow
+from webapp.templating import hms
 
 EXTENSION = editor_extension_setup.SOURCE / "extension.js"
 NODE = codeserver.node_bin_dir() / "node"
@@ -153,13 +156,74 @@ def test_a_report_reaches_the_portal_as_extension_activity(portal, engine, make_
     assert ok["body"]["recorded"] is True
     assert 74 * 60 < ok["body"]["working_s"] < 76 * 60
     assert ok["body"]["warning_minutes"] == 60
-    assert node(f"print(ext.hoursMinutes({ok['body']['working_s']}));") == "1:15"
+    assert node(f"print(ext.hms({ok['body']['working_s']}));").startswith("1:15:")
     assert bad_token["status"] == 401 and "not valid" in bad_token["body"]["detail"]
     assert bad_kind["status"] == 422 and bad_kind["body"]["detail"][0]["field"] == "kind"
     assert unreachable == "ECONNREFUSED"
     with Session(engine) as s:
         rows = s.exec(select(Activity).where(Activity.run_id == run_id)).all()
         assert [row.source for row in rows] == ["extension"]
+
+
+def test_the_status_bar_formats_working_time_as_the_portal_does() -> None:
+    """46 seconds read "0:00" in the status bar while the run page said 0:00:46: both now
+    write H:MM:SS with the same rounding (webapp.templating.hms)."""
+    values = [0, 0.4, 46, 59.6, 60, 3599.5, 3600, 3900, 36000 + 61, -5]
+    shown = node(f"print({json.dumps(values)}.map(ext.hms));")
+    assert shown == [hms(max(v, 0)) for v in values]
+    assert shown[2] == "0:00:46" and shown[5] == "1:00:00"
+
+
+def test_the_status_bar_clock_ticks_while_running_and_stands_still_when_paused() -> None:
+    """Between the portal's readings the status bar counts on by itself, as the run page does;
+    paused, it shows the reading as it is."""
+    running, paused, limit = node("""
+        let t = 1000;
+        const view = new ext.ClockView(() => t);
+        view.update({clock: "running", working_s: 46, time_left_s: 100, status: "active",
+                     paused_by: []});
+        t += 14000;
+        const running = [view.display().text, view.leftS()];
+        view.update({clock: "paused", working_s: 60, paused_by: ["manual"], time_left_s: 86});
+        t += 30000;
+        const paused = [view.display().text, view.display().tooltip];
+        view.update({clock: "running", working_s: 60, time_left_s: 2, status: "active"});
+        t += 10000;
+        print([running, paused, view.leftS()]);
+    """)
+    assert running == ["$(watch) 0:01:00", 86]
+    assert paused[0] == "$(debug-pause) 0:01:00 paused"
+    assert "Clock paused (manual)" in paused[1] and "0:01:26" in paused[1]
+    assert limit == 0  # never below zero
+
+
+def test_the_status_bar_reads_the_same_clock_as_the_run_page(
+    portal, app, engine, make_user
+) -> None:
+    """GET /api/v1/task/clock (what the extension reads at start and every 30 s) answers the
+    run page's own reading, and reading it is not activity."""
+    expert = make_user(Role.expert)
+    now = utcnow()
+    fixed_now(app, now)
+    with Session(engine) as s:
+        started = now - timedelta(seconds=46)
+        run = Run(expert_id=expert.id, environment="warmup/main", status=RunStatus.active,
+                  created_at=now, started_at=started, time_limit_s=3600)  # fmt: skip
+        s.add(run)
+        s.flush()
+        run_id, token = run.id, run_tokens.issue(s, run.id, now)
+        s.commit()
+    answer = node(f"ext.getClock({json.dumps(portal)}, {json.dumps(token)}, 10000).then(print);")
+    assert answer["status"] == 200
+    assert answer["body"]["working_s"] == 46.0 and answer["body"]["status"] == "active"
+    assert node(f"print(ext.hms({answer['body']['working_s']}));") == "0:00:46"
+    with TestClient(app, follow_redirects=False) as client:
+        login(client, expert)
+        page_reading = client.get(f"/runs/{run_id}/clock").json()
+    assert page_reading["working_s"] == answer["body"]["working_s"]
+    assert page_reading["time_left_s"] == answer["body"]["time_left_s"]
+    with Session(engine) as s:
+        assert s.exec(select(Activity).where(Activity.run_id == run_id)).all() == []
 
 
 def _mode_and_owner(path: Path) -> tuple[str, int]:

@@ -427,7 +427,7 @@ def test_after_the_run_is_stopped_its_ide_is_gone(live: Live) -> None:
     client = live.clients["owner"]
     open_socket = live.socket("owner")
     token = csrf_token(client, f"/runs/{live.run_id}")
-    stop = client.post(f"/runs/{live.run_id}/stop", data={"csrf_token": token})
+    stop = client.post(f"/runs/{live.run_id}/stop", data={"csrf_token": token, "confirm": "yes"})
     assert (stop.status_code, stop.headers["location"]) == (303, f"/runs/{live.run_id}")
     live.jobs.wait(live.run_id, timeout=90)
     run = live.run()

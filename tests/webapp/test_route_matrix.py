@@ -166,6 +166,7 @@ GET    /metrics                                            login  403    403    
 POST   /assignments/{assignment_id}/start                  login  303    403    403    403    403
 GET    /assignments/{assignment_id}                        login  200    200    404    404    200
 GET    /runs/{run_id}                                      login  200    200    404    404    200
+GET    /runs/{run_id}/stop                                 login  200    200    404    404    200
 POST   /runs/{run_id}/stop                                 login  303    303    404    404    303
 POST   /runs/{run_id}/restart                              login  303    303    404    404    303
 POST   /runs/{run_id}/relaunch                             login  303    303    404    404    303
@@ -254,6 +255,7 @@ POST   /api/v1/task/resume                                 401    200    401    
 GET    /api/v1/task/instructions                           401    200    401    401    401    401
 # The editor extension's activity reports: the same tokens (an ended run takes none: 410).
 POST   /api/v1/task/activity                               401    200    401    401    401    401
+GET    /api/v1/task/clock                                  401    200    401    401    401    401
 """
 
 
@@ -801,10 +803,25 @@ def _relaunch(w: World) -> Call:
     return Call(f"/runs/{run.id}/relaunch", location=f"/runs/{run.id}", check=check)
 
 
+@prepares("GET", "/runs/{run_id}/stop")
+def _confirm_stop(w: World) -> Call:
+    """The step before Stop: it says the run ends for good; nothing stops yet."""
+    run = w.run()
+
+    def check(response: httpx.Response) -> None:
+        _assert("This ends the run for good." in response.text)
+        _assert('name="confirm" value="yes"' in response.text)
+        with Session(w.engine) as s:
+            _assert(s.get(Run, run.id).status == RunStatus.active)
+
+    return Call(f"/runs/{run.id}/stop", check=check)
+
+
 @prepares("POST", "/runs/{run_id}/stop")
 def _stop(w: World) -> Call:
     run = w.run()
-    return Call(f"/runs/{run.id}/stop", location=f"/runs/{run.id}", check=_stopped(w, run))
+    return Call(f"/runs/{run.id}/stop", data={"confirm": "yes"}, location=f"/runs/{run.id}",
+                check=_stopped(w, run))  # fmt: skip
 
 
 @prepares("POST", "/runs/{run_id}/restart")
@@ -1058,6 +1075,20 @@ def _api_activity(w: World, run: Run):
 
 
 _task_api("POST", "/api/v1/task/activity", json={"kind": "edit"}, check=_api_activity)
+
+
+def _api_clock(w: World, run: Run):
+    """The status bar's clock: the run page's reading, and reading it is not activity."""
+
+    def check(response):
+        assert (response.json()["clock"], response.json()["status"]) == ("running", "active")
+        with Session(w.engine) as s:
+            assert s.exec(select(Activity).where(Activity.run_id == run.id)).all() == []
+
+    return check
+
+
+_task_api("GET", "/api/v1/task/clock", check=_api_clock)
 
 
 @prepares("POST", "/coordinator/runs/{run_id}/stop")
@@ -2318,7 +2349,8 @@ def _stop_run(url: str, status: RunStatus) -> Callable[[World], Call]:
         run = w.run(status=status)
         location = "/coordinator/runs" if url.startswith("/coordinator") else f"/runs/{run.id}"
         check = _stopped(w, run) if status == RunStatus.provisioning else None
-        return Call(url.format(id=run.id), location=location, check=check)
+        data = {} if url.startswith("/coordinator") else {"confirm": "yes"}  # the portal's Stop
+        return Call(url.format(id=run.id), data=data, location=location, check=check)
 
     return build
 
@@ -2465,11 +2497,11 @@ def _empty_note(w: World) -> Call:
     run = w.run()
 
     def check(response):
+        assert "an empty note is not saved" in response.text  # beside the field
         with Session(w.engine) as s:
             assert checkpoints.notes(s, run.id) == []
 
-    return Call(f"/runs/{run.id}/notes", data={"text": "   "}, location=f"/runs/{run.id}",
-                check=check)  # fmt: skip
+    return Call(f"/runs/{run.id}/notes", data={"text": "   "}, check=check)
 
 
 OBJECT_CASES = [
@@ -2482,7 +2514,7 @@ OBJECT_CASES = [
     pytest.param("coordinator", "GET", _diff_unknown, 404, id="a diff with an unknown checkpoint"),
     pytest.param("coordinator", "GET", _url("/runs/1/diff?a=x&b=1"), 404, id="a diff with a=x"),
     pytest.param("expert", "POST", _someone_elses_notes, 404, id="a note on another's run"),
-    pytest.param("expert", "POST", _empty_note, 303, id="an empty note is refused, kept out"),
+    pytest.param("expert", "POST", _empty_note, 400, id="an empty note is refused, kept out"),
     # API tokens: only the owner may revoke one; for anyone else it does not exist.
     *[
         pytest.param(

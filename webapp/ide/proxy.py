@@ -257,9 +257,14 @@ async def _deny(websocket: WebSocket, status: int) -> None:
         await websocket.close(code=1014)
 
 
+class NotAnswering(HTMLResponse):
+    """The proxy's own 502 page (no upstream answered); the portal shows its styled page in its
+    place (webapp.routes.ide), a bare proxy this one."""
+
+
 def _not_answering(request: Request) -> Response:
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(
+        return NotAnswering(
             "<!doctype html><title>IDE not answering</title>"
             f"<h1>IDE not answering</h1><p>{NOT_ANSWERING}</p>",
             status_code=502,

@@ -17,6 +17,7 @@ from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, CurrentUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import text_fields
 from webapp.routes import pages_router
+from webapp.routes.runs import page
 from webapp.templating import render
 
 router = pages_router()
@@ -55,16 +56,39 @@ def score_now(
     )  # no fragment: the page reloads itself while scoring, and a fragment would make that a jump
 
 
+def note_problem(text: str) -> str:
+    """Why a note cannot be saved as typed ('' when it can): nothing is ever cut silently."""
+    if not text.strip():
+        return "Write something first: an empty note is not saved."
+    if len(text.strip()) > checkpoints.NOTE_MAX:
+        return (
+            f"A note holds at most {checkpoints.NOTE_MAX:,} characters; this one has"
+            f" {len(text.strip()):,}. Nothing was saved: shorten it (your text is still here),"
+            " or split it into several notes."
+        )
+    return ""
+
+
 @router.post("/runs/{run_id}/notes")
 async def add_note(
-    request: Request, run_id: RowId, user: CurrentUser, session: SessionDep, now: NowDep
+    request: Request,
+    run_id: RowId,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ):
     run = visible_to(session, run_id, user)
     if run.expert_id != user.id:  # the research log is the expert's own
         raise HTTPException(status_code=403, detail="Your role cannot open this page.")
     text = text_fields(await request.form(), "text")["text"]
-    if run.status == RunStatus.active:
-        activity.record(session, run.id, now, "portal")
+    problem = note_problem(text)
+    if not problem and run.status != RunStatus.active:
+        problem = f"This run is {run.status}; notes are added while it runs."
+    if problem:  # the page again, the message beside the field and the text as typed
+        return page(request, session, settings, user, run, now, 400,
+                    {"note_text": problem}, {"note_text": text})  # fmt: skip
+    activity.record(session, run.id, now, "portal")
     try:
         checkpoints.add_note(
             session,
@@ -75,8 +99,9 @@ async def add_note(
             source="portal",
         )
     except DomainError as exc:
-        flash(request, exc.message, "error")
-        return RedirectResponse(f"/runs/{run.id}", status_code=303)
+        session.rollback()
+        return page(request, session, settings, user, run, now, 400,
+                    {"note_text": exc.message}, {"note_text": text})  # fmt: skip
     session.commit()
     flash(request, "Note added.")
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

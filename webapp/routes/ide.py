@@ -13,6 +13,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from baselines import run_notices
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
 from fleet.hosts import DriverKind, Host
@@ -20,6 +21,7 @@ from webapp.auth.sessions import user_from_session
 from webapp.deps import RowId
 from webapp.ide.frames import WorkFrames
 from webapp.ide.origin import STAFF_REFUSED
+from webapp.ide.proxy import NOT_ANSWERING, NotAnswering
 from webapp.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -27,10 +29,20 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class Refused(Exception):
-    def __init__(self, status: int, message: str, staff: User | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        staff: User | None = None,
+        user: User | None = None,
+        run_id: int | None = None,
+    ) -> None:
         # staff: set when a coordinator or admin was refused for the IDE's origin alone; the
         # page then says how to look in (it is not an error of theirs).
+        # user: who was refused (detached), for the page's header; run_id: set when they may
+        # see the run, so the page links back to it.
         self.status, self.message, self.staff = status, message, staff
+        self.user, self.run_id = user or staff, run_id
 
 
 def _authorize(
@@ -44,22 +56,24 @@ def _authorize(
         user = user_from_session(scope_holder, session)
         if user is None:
             raise Refused(401, "Sign in first.")
+        session.expunge(user)
         if user.role not in (Role.expert, Role.coordinator, Role.admin):
-            raise Refused(403, "Your role cannot open workspaces.")
+            raise Refused(403, "Your role cannot open workspaces.", user=user)
         run = session.get(Run, run_id)
         if run is None or (user.role == Role.expert and run.expert_id != user.id):
-            raise Refused(404, "No such workspace.")
+            raise Refused(404, "No such workspace.", user=user)
         if through_portal and user.id != run.expert_id:
             # The portal's own /ide/ path is the portal's origin: staff never get it, whatever
             # the run's state, and nothing is dialed for them.
-            session.expunge(user)
             raise Refused(403, STAFF_REFUSED, staff=user)
         if run.status == RunStatus.provisioning:
-            raise Refused(503, "The workspace is still starting. Try again in a moment.")
+            message = "The workspace is still starting. Try again in a moment."
+            raise Refused(503, message, user=user, run_id=run.id)
         if run.status != RunStatus.active:
-            raise Refused(410, "This run's IDE is closed.")
+            raise Refused(410, "This run's IDE is closed.", user=user, run_id=run.id)
         if run.lost_at is not None:  # nothing answers there: say why, not a bad gateway
-            raise Refused(409, f"{run.status_reason} Restart it from the run page.")
+            said = run_notices.expert_text(run) if user.id == run.expert_id else run.status_reason
+            raise Refused(409, f"{said} Restart it from the run page.", user=user, run_id=run.id)
         host = session.get(Host, run.host_id)
         session.expunge_all()
         return user, run, host
@@ -74,7 +88,7 @@ async def _endpoint(holder: Request | WebSocket, run: Run, host: Host) -> tuple[
 @router.api_route("/ide/{run_id}/{path:path}", methods=METHODS)
 async def ide_http(request: Request, run_id: RowId, path: str = "") -> Response:
     try:
-        _, run, host = await run_in_threadpool(_authorize, request, run_id)
+        user, run, host = await run_in_threadpool(_authorize, request, run_id)
     except Refused as refused:
         if refused.status == 401 and request.method == "GET":
             return RedirectResponse(f"/login?next=/runs/{run_id}", status_code=303)
@@ -87,16 +101,48 @@ async def ide_http(request: Request, run_id: RowId, path: str = "") -> Response:
                     {"run_id": run_id, "message": refused.message},
                     status_code=refused.status,
                 )
-            request.state.user = None
-            return render(
-                request,
-                "error.html",
-                {"title": "Workspace", "message": refused.message},
-                status_code=refused.status,
-            )
+            request.state.user = refused.user
+            return unavailable(request, refused.status, refused.message, refused.run_id)
         return JSONResponse({"detail": refused.message}, status_code=refused.status)
     upstream = await _endpoint(request, run, host)
-    return await request.app.state.ide_proxy.http(request, upstream, f"/ide/{run_id}", run.ide_key)
+    proxy = request.app.state.ide_proxy
+    answer = await proxy.http(request, upstream, f"/ide/{run_id}", run.ide_key)
+    if isinstance(answer, NotAnswering):  # the portal's own page, with the way back and a retry
+        request.state.user = user
+        return unavailable(request, answer.status_code, NOT_ANSWERING, run.id)
+    return answer
+
+
+TITLES = {
+    502: "The IDE is not answering",
+    503: "The workspace is still starting",
+    409: "The workspace was lost",
+    410: "This run's IDE is closed",
+}
+# What to try, for the refusals that pass (the others say their own way out).
+RETRY_HINTS = {
+    502: "After Restart IDE it takes a few seconds. Try again; if it still does not answer,"
+    " press Restart IDE on the run page: your files and the clock are kept.",
+    503: "This page tries again by itself every few seconds.",
+}
+
+
+def unavailable(request: Request, status: int, message: str, run_id: int | None) -> Response:
+    """Why the IDE cannot be opened, as a portal page with the right status code, a link back
+    to the run and, where waiting helps, a retry."""
+    return render(
+        request,
+        "ide/unavailable.html",
+        {
+            "title": TITLES.get(status, "The IDE cannot be opened"),
+            "message": message,
+            "hint": RETRY_HINTS.get(status, ""),
+            "run_id": run_id,
+            "retry": f"/ide/{run_id}/" if run_id is not None and status in RETRY_HINTS else "",
+            "refresh": status == 503,
+        },
+        status_code=status,
+    )
 
 
 @router.websocket("/ide/{run_id}/{path:path}")

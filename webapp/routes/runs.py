@@ -1,12 +1,13 @@
 """Expert pages for a run: Start an assignment, watch it provision, open the IDE, stop it."""
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from baselines import assignments, checkpoints, workspace_loss
+from baselines import assignments, checkpoints, run_notices, workspace_loss
 from baselines.errors import Conflict, DomainError
 from baselines.runs import Run, RunStatus, visible_to
 from baselines.users import Role, User
@@ -15,8 +16,8 @@ from environments.catalogue import discover
 from fleet import run_audit, task_runs
 from fleet.hosts import Host
 from timetracking import clock, limits, overrides
-from webapp import checkpointing, score_chart, work_periods
-from webapp.auth.sessions import flash
+from webapp import checkpointing, hardware, score_chart, work_periods
+from webapp.auth.sessions import flash, safe_next
 from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.ide import origin
 from webapp.routes import pages_router
@@ -79,10 +80,11 @@ def page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ):
-    """The run page; with ``errors`` it shows a staff form's input again beside the messages."""
+    """The run page; with ``errors`` it shows a form's input again beside the messages."""
     host = session.get(Host, run.host_id) if run.host_id else None
     ide_url = settings.ide_url.format(run=run.id)
     staff = user.role in (Role.coordinator, Role.admin)
+    own = user.id == run.expert_id
     try:
         task = checkpointing.run_task(session, settings, run)
         visible, direction = task.ref.task.scoring.visible_to_agent, task.meta.direction
@@ -99,10 +101,17 @@ def page(
             "host": host,
             "ide_url": ide_url,
             "staff": staff,
+            "own": own,
+            "expert": session.get(User, run.expert_id),
+            "back": back_link(request, staff),
+            # The expert reads what happened in their words; staff read the stored reason.
+            "notice": run_notices.for_expert(run),
+            "machine": hardware.of_run(run, host),
             "staff_look_in": origin.staff_may_look_in(settings),
             "scores_shown": shown,
             "checkpoints": rows,
             "notes": checkpoints.notes(session, run.id),
+            "note_max": checkpoints.NOTE_MAX,
             "clock": reading,
             "working_s": reading.working_s,
             "paused_by": list(reading.paused_by),
@@ -124,6 +133,37 @@ def page(
     )
 
 
+def back_link(request: Request, staff: bool) -> tuple[str, str]:
+    """Where "Back" goes: a same-site ``next`` the link came with, else the viewer's list of
+    runs (the coordinator's live workspaces, the expert's dashboard)."""
+    default = ("/coordinator/runs", "Workspaces") if staff else ("/dashboard", "Dashboard")
+    target = safe_next(request.query_params.get("next"), "")
+    return (target, "Back") if target else default
+
+
+@router.get("/runs/{run_id}/stop")
+def confirm_stop(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
+    """The step before Stop: it says that the run ends for good and what the assignment has
+    left, and works without JavaScript (a page with its own form)."""
+    run = visible_to(session, run_id, user)
+    if run.status not in (RunStatus.provisioning, RunStatus.active):
+        flash(request, f"This run is {run.status}; there is nothing to stop.")
+        return RedirectResponse(f"/runs/{run.id}", status_code=303)
+    assignment = assignments.get(session, run.assignment_id) if run.assignment_id else None
+    state = assignments.attempts(session, assignment) if assignment else None
+    return render(
+        request,
+        "runs/stop.html",
+        {
+            "run": run,
+            "own": user.id == run.expert_id,
+            "expert": session.get(User, run.expert_id),
+            "state": state,
+            "pending": checkpoints.pending(session, run.id),
+        },
+    )
+
+
 @router.post("/runs/{run_id}/stop")
 def stop(
     request: Request,
@@ -132,8 +172,12 @@ def stop(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ):
     run = visible_to(session, run_id, user)
+    if confirm != "yes":
+        # Only the confirmation page's form says yes: a Stop from anywhere else asks first.
+        return RedirectResponse(f"/runs/{run.id}/stop", status_code=303)
     by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
     if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
         run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},

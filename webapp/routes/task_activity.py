@@ -2,7 +2,9 @@
 
 The extension posts at most once a minute while a person edits, uses a terminal or brings the
 IDE to the front; code-server's own heartbeat counts open tabs, not work, so it never drives pay.
-The answer is the run's clock, which the extension shows in the status bar and warns from.
+The answer is the run's clock, which the extension shows in the status bar and warns from;
+``GET /clock`` reads the same clock without counting as work (the status bar's refresh), so the
+editor and the portal show one working time from one source (timetracking.clock.read).
 """
 
 from typing import Literal
@@ -30,4 +32,11 @@ def report_activity(body: ActivityIn, run: TokenRun, session: SessionDep, now: N
     if run.status not in (RunStatus.active, RunStatus.provisioning):
         raise HTTPException(status_code=410, detail=f"This run has ended ({run.status}).")
     activity.record(session, run.id, now, SOURCE)
-    return {"recorded": True, **clock.read(session, run, now).as_json()}
+    return {"recorded": True, "status": run.status, **clock.read(session, run, now).as_json()}
+
+
+@router.get("/clock")
+def read_clock(run: TokenRun, session: SessionDep, now: NowDep) -> dict:
+    """The run's clock as the portal's run page reads it (``/runs/<id>/clock``); reading it is
+    not activity, so an open editor that nobody uses does not keep the clock running."""
+    return {"run_id": run.id, "status": run.status, **clock.read(session, run, now).as_json()}
