@@ -5,6 +5,7 @@ allocation, ``scancel``, refusals at submission, and a controller restart under 
 
 import os
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -152,6 +153,33 @@ def test_scancel_ends_the_job_and_its_processes(cluster: SlurmCluster, tmp_path:
 
 def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_steps_in_a_job_belong_to_its_owner(cluster: SlurmCluster) -> None:
+    """Why the backend submits as root and drops to the workspace user inside the job: root
+    cannot start a step in another user's job, and the owner's steps run as the owner."""
+    as_nobody = ["runuser", "-u", "nobody", "--"]
+    sbatch = ["sbatch", "--parsable", "--chdir=/tmp", *job_options("theirs", "--gres=gpu:1")]
+    submitted = subprocess.run(
+        [*as_nobody, *sbatch],
+        input=HOLD, env=cluster.env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    theirs = int(submitted.stdout)
+    cluster.wait_job(theirs, {"RUNNING"})
+    assert cluster.run("squeue", "-h", "-j", str(theirs), "-o", "%u").stdout.strip() == "nobody"
+    refused = cluster.run("srun", "--jobid", str(theirs), "--overlap", "id", check=False)
+    assert "Access/permission denied" in refused.stderr
+    owners_step = subprocess.run(
+        [*as_nobody, "srun", "--jobid", str(theirs), "--overlap", "id", "-un"],
+        env=cluster.env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert owners_step.stdout.strip() == "nobody"
+
+    ours = cluster.sbatch(HOLD, *job_options("ours", "--gres=gpu:1"))
+    cluster.wait_job(ours, {"RUNNING"})
+    as_root = cluster.run("srun", "--jobid", str(ours), "--overlap", "id", "-un")
+    as_user = cluster.run("srun", "--jobid", str(ours), "--overlap", *as_nobody, "id", "-un")
+    assert (as_root.stdout.strip(), as_user.stdout.strip()) == ("root", "nobody")
 
 
 def test_what_the_cluster_can_never_run_is_refused_at_submission(cluster: SlurmCluster) -> None:
