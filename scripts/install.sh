@@ -16,9 +16,13 @@ PYTHON="${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || c
 # and pkg-config: code-server's install builds native modules (kerberos needs gssapi.h); podman,
 # runc, catatonit (podman run --init), debootstrap: the container runtime and its tests
 # (tests/container_image.py builds their image); caddy: the production front proxy of deploy/,
-# which tests/deploy/ runs with the processes deploy/compose.yaml would start.
+# which tests/deploy/ runs with the processes deploy/compose.yaml would start; slurm-wlm
+# (slurmctld, slurmd, the client commands) and munge: the Slurm backend's tests start a one-node
+# cluster of their own on loopback (tests/slurm.py), never the system's services. Their postinst
+# starts munge.service where systemd runs (harmless: the tests' munged has its own key and
+# socket); slurmctld.service and slurmd.service need /etc/slurm/slurm.conf, which nothing writes.
 DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config
-  podman runc catatonit debootstrap caddy)
+  podman runc catatonit debootstrap caddy slurm-wlm munge)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
