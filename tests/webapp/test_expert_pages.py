@@ -90,7 +90,7 @@ def test_markdown_is_rendered_and_a_script_or_javascript_link_comes_out_inert():
         ' <a href="javascript:alert(3)">raw</a> <img src=x onerror=alert(4)>'
         " [good](https://example.org/doc) [mail](mailto:a@example.org) [portal](/admin)"
     )
-    assert "<h1>Task</h1>" in html and "<code>task score</code>" in html
+    assert "<h3>Task</h3>" in html and "<code>task score</code>" in html  # under the page's h2
     assert "<script" not in html and "<img" not in html and '<a href="javascript' not in html
     assert "&lt;script&gt;" in html  # shown as text, not run
     hrefs = [part.split('"', 1)[0] for part in html.split('href="')[1:]]
@@ -105,7 +105,8 @@ def test_the_assignment_page_renders_the_instructions_and_says_the_run_has_no_gp
     assignment_id = _assignment(engine, expert)
     login(client, expert)
     page = client.get(f"/assignments/{assignment_id}").text
-    assert '<div class="markdown" id="instructions-text"><h1>Optimize a kernel' in page
+    assert '<div class="markdown" id="instructions-text"><h3>Optimize a kernel' in page
+    assert page.count("<h1") == 1  # the page's own title; the instructions' headings sit below
     assert "<code>prefix_sum</code>" in page and "# Optimize" not in page
     # No host has a GPU here: the page says what the run will have, whatever the text promises.
     notice = unescape(page.split('id="machine-notice"', 1)[1].split("</p>", 1)[0])
@@ -374,7 +375,7 @@ def test_a_family_whose_instructions_carry_a_script_and_a_javascript_link_is_sho
     login(client, expert)
     page = client.get(f"/assignments/{assignment_id}").text
     shown = page.split('id="instructions-text">', 1)[1].split("</section>", 1)[0]
-    assert "<h1>Probe</h1>" in shown and "<strong>bold</strong>" in shown
+    assert "<h3>Probe</h3>" in shown and "<strong>bold</strong>" in shown
     assert "<script" not in shown and "<img" not in shown and '<a href="javascript' not in shown
     assert "&lt;script&gt;" in shown and "[click](javascript:alert(1))" in shown  # as text
     assert re.findall(r'href="([^"]*)"', shown) == ["https://example.org/"]
