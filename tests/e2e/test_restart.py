@@ -100,7 +100,7 @@ def _status(client: httpx.Client, run_id: int) -> tuple[str, str]:
     page = client.get(f"/runs/{run_id}")
     assert page.status_code == 200
     status = re.search(r'id="run-status">(\w+)<', page.text).group(1)
-    card = page.text.split('<section class="card">', 1)[1].split("<dl>", 1)[0]
+    card = page.text.split('<section class="card" id="run-card">', 1)[1].split("<dl>", 1)[0]
     return status, re.sub(r"<[^>]+>|\s+", " ", card).strip()
 
 
