@@ -59,7 +59,7 @@ def test_start_stop_and_end_are_audited_with_the_environment_and_host(
     assert start.before == {"status": "provisioning"}
 
     login(client, expert)
-    response = post_form(client, f"/runs/{run_id}/stop", {}, page=f"/runs/{run_id}")
+    response = post_form(client, f"/runs/{run_id}/stop", {"confirm": "yes"}, page=f"/runs/{run_id}")
     assert response.status_code == 303
     jobs.wait(run_id, timeout=60)
     entries = _entries(engine, run_id)
@@ -72,7 +72,7 @@ def test_start_stop_and_end_are_audited_with_the_environment_and_host(
     assert finish.after["host"] == host.name
 
     # A second Stop of the ended run is refused and audits nothing more.
-    again = post_form(client, f"/runs/{run_id}/stop", {}, page=f"/runs/{run_id}")
+    again = post_form(client, f"/runs/{run_id}/stop", {"confirm": "yes"}, page=f"/runs/{run_id}")
     assert again.status_code == 409
     with Session(engine) as s:
         assert len(s.exec(select(AuditLog).where(AuditLog.action == "run.stop")).all()) == 1
