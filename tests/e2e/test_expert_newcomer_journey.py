@@ -141,7 +141,7 @@ def test_a_newcomer_expert_and_the_coordinator_looking_on(page, new_page, shot, 
     # The instructions: rendered, and the machine as it is (no GPU here, whatever they say).
     page.locator(f"#assignment-{ids['triton']}").get_by_role("link", name="Instructions").click()
     text = page.locator("#instructions-text")
-    expect(text.locator("h1")).to_have_text("Optimize a kernel: a conditional prefix sum")
+    expect(text.locator("h3").first).to_have_text("Optimize a kernel: a conditional prefix sum")
     expect(text.locator("code").first).to_be_visible()
     expect(text).not_to_contain_text("# Optimize")
     expect(page.locator("#machine-notice")).to_contain_text("This run has no GPU")
