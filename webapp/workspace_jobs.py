@@ -230,15 +230,13 @@ class WorkspaceJobs:
                         commit_each=True,
                     )
                     session.commit()
-                except HostUnreachable as exc:
-                    session.rollback()
-                    said = f"not installed: {host.name} did not answer: {exc}"
-                    preparation.abandon(session, host_id, said, utcnow())
-                    session.commit()
                 except Exception as exc:
-                    log.exception("preparing host %s failed", host_id)
+                    if isinstance(exc, HostUnreachable):
+                        said = f"not installed: {host.name} did not answer: {exc}"
+                    else:
+                        log.exception("preparing host %s failed", host_id)
+                        said = f"not installed: the Prepare stopped ({type(exc).__name__}: {exc})"
                     session.rollback()
-                    said = f"not installed: the Prepare stopped ({type(exc).__name__}: {exc})"
                     preparation.abandon(session, host_id, said, utcnow())
                     session.commit()
 
