@@ -3,7 +3,7 @@ driver) and over SSH (sshd on loopback), against ``code-server --install-extensi
 
 Per start the platform (1) asks whether this version is on the host (``install_on_host``, one
 command when it is) and (2) copies it into the new home and writes ``extensions.json`` inside the
-command that already writes the IDE's settings (``fleet.runtimes.preinstall``); (2) is measured
+command that already writes the IDE's settings (``fleet.backends.common.preinstall``); (2) is measured
 as that command with the copy less the same command without it.
 
     .venv/bin/python bench/editor_extension.py [N]
@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.vsix
 
 from fleet import codeserver, editor_extension_setup  # noqa: E402
+from fleet.backends.common import preinstall  # noqa: E402
 from fleet.drivers.base import Driver  # noqa: E402
 from fleet.drivers.local import LocalDriver  # noqa: E402
 from fleet.drivers.ssh import SSHDriver  # noqa: E402
-from fleet.runtimes import preinstall  # noqa: E402
 from fleet.testing_sshd import start_sshd  # noqa: E402
 from tests.vsix import vsix  # noqa: E402
 

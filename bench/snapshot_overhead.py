@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from fleet import snapshots, task_runs
+from fleet.backends.common import remove_user
 from fleet.drivers.base import Driver
 from fleet.drivers.local import LocalDriver
 from fleet.drivers.ssh import SSHDriver
-from fleet.runtimes import remove_user
 from fleet.task_runs import Place
 from fleet.testing_sshd import start_sshd
 

@@ -5,10 +5,10 @@ A host record that changes (new address, key or pin) gets a fresh driver; the ol
 
 import threading
 
+from fleet.backends.common import WorkspaceRuntime
+from fleet.backends.process import ProcessRuntime
 from fleet.drivers.base import Driver
 from fleet.hosts import DriverKind, Host, Runtime
-from fleet.runtimes import WorkspaceRuntime
-from fleet.runtimes.process import ProcessRuntime
 
 
 class Connections:
@@ -40,7 +40,7 @@ class Connections:
     def runtime(self, host: Host) -> WorkspaceRuntime:
         driver = self.driver(host)
         if host.runtime == Runtime.container:
-            from fleet.runtimes.container import ContainerRuntime
+            from fleet.backends.container import ContainerRuntime
 
             return ContainerRuntime(driver, host.username, image=host.image)
         return ProcessRuntime(driver, host.username)

@@ -5,7 +5,7 @@ Like the ``task`` command, the extension is copied once per version (a hash of i
 ``/opt/baseliner/editor-extension/<hash>/<publisher.name-version>/``, root-owned and
 world-readable. Each new workspace then gets a copy of that folder in its own extensions folder,
 listed in code-server's ``extensions.json``, in the command that writes the IDE's settings
-(``fleet.runtimes.preinstall``): no extra command per start and no code-server process, where
+(``fleet.backends.common.preinstall``): no extra command per start and no code-server process, where
 ``code-server --install-extension`` would take about 0.6 s. The copy belongs to the expert, who
 can still add, disable or remove extensions. The extension reads the same ``~/.baseliner`` files
 as ``task``, so it needs nothing of its own per run.
@@ -15,9 +15,9 @@ import json
 from functools import cache
 from pathlib import Path
 
+from fleet.backends.common import Extension
 from fleet.drivers.base import Driver
 from fleet.host_packages import files_hash, put_version
-from fleet.runtimes import Extension
 from fleet.task_command.install import ROOT
 
 SOURCE = Path(__file__).parent / "editor_extension"

@@ -20,10 +20,10 @@ from sqlmodel import Session
 
 from environments.normalise import normalise
 from fleet import allocation, naming, task_runs
+from fleet.backends.common import add_user, as_root, remove_user
+from fleet.backends.container import AGENT_UID, ContainerRuntime, gpu_args
 from fleet.drivers.base import Driver, HostError
 from fleet.hosts import Host, Runtime
-from fleet.runtimes import add_user, as_root, remove_user
-from fleet.runtimes.container import AGENT_UID, ContainerRuntime, gpu_args
 from fleet.task_runs import Place, ScoreResult, TaskLaunch
 
 DEFAULT_TOLERANCE = 0.1

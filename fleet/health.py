@@ -14,10 +14,10 @@ from typing import Any
 from sqlmodel import Session
 
 from fleet import codeserver
+from fleet.backends.common import as_root
 from fleet.connections import Connections
 from fleet.drivers.base import HostError
 from fleet.hosts import Host, HostStatus, all_hosts
-from fleet.runtimes import as_root
 
 MIN_FREE_GB = 5.0
 # Where task folders grow: users' homes, or the container runtime's workspaces (in /var/lib).

@@ -14,8 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from fleet.backends.common import as_root, put_files
 from fleet.drivers.base import Driver
-from fleet.runtimes import as_root, put_files
 
 MARKER = ".complete"  # written last: a version folder without it is not there
 q = shlex.quote

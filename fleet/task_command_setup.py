@@ -11,9 +11,9 @@ from sqlmodel import Session
 from baselines import run_tokens
 from baselines.runs import Run
 from fleet import editor_extension_setup
+from fleet.backends.common import Extension
 from fleet.drivers.base import Driver
 from fleet.hosts import DriverKind, Host
-from fleet.runtimes import Extension
 from fleet.task_runs import Place
 
 

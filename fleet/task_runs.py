@@ -39,9 +39,9 @@ from environments.catalogue import Family
 from environments.family_calls import HELPER, FamilyCallFailed, parse
 from environments.manifest import BaselinerMeta, TaskSpec
 from environments.versions import skipped
+from fleet.backends.common import WorkspaceSpec, as_root, put_files
 from fleet.drivers.base import CommandResult, Driver, HostError
 from fleet.hosts import DriverKind, Host, Runtime
-from fleet.runtimes import WorkspaceSpec, as_root, put_files
 from fleet.task_command import install as task_command
 
 FAMILIES = "/opt/baseliner/families"

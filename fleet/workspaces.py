@@ -21,10 +21,10 @@ from sqlmodel import Session, select
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
 from fleet import allocation, codeserver, naming, ports, run_audit, task_runs
+from fleet.backends.common import Extension, WorkspaceSpec
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import Host, HostStatus, Runtime
-from fleet.runtimes import Extension, WorkspaceSpec
 from fleet.task_command.install import MOUNTS as TASK_COMMAND_MOUNTS
 from fleet.task_command_setup import TaskCommandSetup
 

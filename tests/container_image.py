@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from fleet.runtimes.container import WORKSPACES
+from fleet.backends.container import WORKSPACES
 from tests.naming import ours_or_dead
 
 IMAGE = "localhost/baseliner-test-workspace:latest"
 CACHE = Path("/var/cache/baseliner/test-image")
 SUITE = "bookworm"
-AGENT_UID = 1000  # fleet.runtimes.container.AGENT_UID
+AGENT_UID = 1000  # fleet.backends.container.AGENT_UID
 # Everything that shapes the image; its hash names the cached tar and labels the image.
 RECIPE = (
     f"debootstrap --variant=minbase --include=python3 {SUITE};"

@@ -11,7 +11,7 @@ import re
 import subprocess
 
 from fleet import naming
-from fleet.runtimes import remove_user, user_owner
+from fleet.backends.common import remove_user, user_owner
 
 PREFIX = f"bt{os.getpid():x}"
 # A session's prefix, or one of its sub-prefixes (a letter after the pid, for installations of

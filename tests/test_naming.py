@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from fleet import naming
-from fleet.runtimes import add_user, remove_user
+from fleet.backends.common import add_user, remove_user
 from tests.naming import PREFIX, sub_prefix, sweep_users
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from fleet import codeserver
+from fleet.backends.common import WorkspaceSpec
+from fleet.backends.container import WORKSPACES, ContainerRuntime, gpu_args
 from fleet.drivers.base import HostError
 from fleet.drivers.local import LocalDriver
-from fleet.runtimes import WorkspaceSpec
-from fleet.runtimes.container import WORKSPACES, ContainerRuntime, gpu_args
 from fleet.workspaces import wait_ready
 from tests.container_image import ensure_image, sweep_containers
 from tests.naming import workspace

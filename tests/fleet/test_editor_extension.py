@@ -22,9 +22,9 @@ from baselines import run_tokens
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
 from fleet import codeserver, editor_extension_setup, host_packages
+from fleet.backends.common import add_user, preinstall, remove_user
 from fleet.drivers.base import Driver
 from fleet.drivers.local import LocalDriver
-from fleet.runtimes import add_user, preinstall, remove_user
 from tests.conftest import fixed_now, login
 from tests.vsix import vsix
 from timetracking.activity import Activity

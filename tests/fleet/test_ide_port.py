@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 from baselines.runs import Lease, Run, RunStatus
 from baselines.users import Role
 from fleet import allocation, ports, workspaces
+from fleet.backends.common import ide_settings
 from fleet.connections import Connections
 from fleet.hosts import Host
-from fleet.runtimes import ide_settings
 from fleet.workspaces import NotOurs, wait_ready
 from tests.hosts import ready_host
 from tests.naming import PREFIX, workspace

@@ -13,8 +13,8 @@ import pytest
 
 from environments.catalogue import discover
 from fleet import snapshots, task_runs
+from fleet.backends.common import remove_user
 from fleet.drivers.base import Driver, HostError
-from fleet.runtimes import remove_user
 from fleet.snapshots import SnapshotTooLarge
 from fleet.task_runs import Place, TaskLaunch
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet.backends.common import add_user, remove_user
 from fleet.drivers.base import Driver
 from fleet.drivers.local import LocalDriver
-from fleet.runtimes import add_user, remove_user
 from fleet.task_command import install
 from fleet.task_command.install import (
     configure,

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet import codeserver
-from fleet.drivers.base import CommandFailed, Driver, HostError
-from fleet.runtimes import (
+from fleet.backends.common import (
     WorkspaceSpec,
     as_root,
     ide_settings,
@@ -27,6 +26,7 @@ from fleet.runtimes import (
     put_files,
     write_key,
 )
+from fleet.drivers.base import CommandFailed, Driver, HostError
 
 WORKSPACES = "/var/lib/baseliner/workspaces"
 HOME = "/home/agent"

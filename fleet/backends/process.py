@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet import codeserver
-from fleet.drivers.base import Driver, HostError
-from fleet.runtimes import (
+from fleet.backends.common import (
     WorkspaceSpec,
     add_user,
     as_root,
@@ -22,6 +21,7 @@ from fleet.runtimes import (
     remove_user,
     write_key,
 )
+from fleet.drivers.base import Driver, HostError
 
 STOP_TIMEOUT_S = 20
 
