@@ -3,7 +3,8 @@ driver) and over SSH (sshd on loopback), against ``code-server --install-extensi
 
 Per start the platform (1) asks whether this version is on the host (``install_on_host``, one
 command when it is) and (2) copies it into the new home and writes ``extensions.json`` inside the
-command that already writes the IDE's settings (``fleet.backends.common.preinstall``); (2) is measured
+command that already writes the IDE's settings (``fleet.backends.common.preinstall``);
+(2) is measured
 as that command with the copy less the same command without it.
 
     .venv/bin/python bench/editor_extension.py [N]
