@@ -17,7 +17,7 @@ from sqlmodel import Session, delete, select
 
 from baselines.errors import Conflict
 from baselines.runs import LIVE, Lease, Run
-from fleet.hosts import Host, HostStatus, Runtime
+from fleet.hosts import Host, HostStatus
 from fleet.machines import machine
 
 PORTS = range(20000, 30000)
@@ -60,6 +60,13 @@ def port_order(prefix: str) -> Sequence[int]:
     return (*PORTS[start:], *PORTS[:start])
 
 
+def _shares_agent(host: Host) -> bool:
+    """Whether the host's backend has one user ``agent`` per machine (fleet.backends)."""
+    from fleet.backends.registry import backend_class
+
+    return backend_class(host.backend).shares_agent_user
+
+
 def gpu_less_fleet(session: Session) -> bool:
     """True when no registered host has a GPU (a laptop, CI, the embedded default): GPU tasks
     then run on the CPU, their scores marked not comparable, so every journey can be tried."""
@@ -72,7 +79,7 @@ def _candidates(session: Session, gpu_count: int, agent_user: bool) -> list[tupl
     ).all()
     found: list[tuple[int, str, Host, list[int]]] = []
     for host in hosts:
-        if agent_user and host.runtime == Runtime.process and leased(session, host, AGENT):
+        if agent_user and _shares_agent(host) and leased(session, host, AGENT):
             continue  # its one user ``agent`` is taken
         if gpu_count == 0:
             live = _live_runs(session, host.id)
@@ -122,7 +129,7 @@ def place(
             for gpu in gpus:
                 session.add(Lease(kind="gpu", value=gpu, **key))
             session.add(Lease(kind="port", value=port, **key))
-            if agent_user and host.runtime == Runtime.process:
+            if agent_user and _shares_agent(host):
                 session.add(Lease(kind=AGENT, value=0, **key))
             run.host_id, run.gpu_indices, run.port = host.id, gpus, port
             session.add(run)

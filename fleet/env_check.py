@@ -20,10 +20,9 @@ from sqlmodel import Session
 
 from environments.normalise import normalise
 from fleet import allocation, naming, task_runs
-from fleet.backends.common import add_user, as_root, remove_user
-from fleet.backends.container import AGENT_UID, ContainerRuntime, gpu_args
+from fleet.backends import registry
 from fleet.drivers.base import Driver, HostError
-from fleet.hosts import Host, Runtime
+from fleet.hosts import Host
 from fleet.task_runs import Place, ScoreResult, TaskLaunch
 
 DEFAULT_TOLERANCE = 0.1
@@ -82,10 +81,10 @@ def check(
     reference_limit_s: float = 8 * 3600,
 ) -> Report:
     report = Report(f"{launch.family.name}/{launch.task}", host.name, launch.family.version)
-    container = host.runtime == Runtime.container
-    installed = task_runs.install_for(driver, host, launch)
+    backend = registry.build(host, driver)
+    installed = task_runs.install_for(backend, launch)
     with scratch_place(driver, host, installed, launch, gpus, prefix) as place:
-        task_runs.start(place, installed, launch.task, run_install=container)
+        task_runs.start(place, installed, launch.task, run_install=backend.installs_in_workspace())
         runs = [("starting solution", y_s, 0.0)]
         if reference:
             runs.append(("reference solution", y_r, 1.0))
@@ -177,34 +176,9 @@ def scratch_place(
     gpus: list[int],
     prefix: str,
 ) -> Iterator[Place]:
-    """A throwaway workspace without an IDE: a unix user, or a container that sleeps, named
-    with the installation's ``prefix`` (fleet.naming)."""
-    name = naming.scratch(prefix)
-    python = task_runs.python_for(host)
-    visible = ",".join(map(str, gpus))
-    if host.runtime == Runtime.container:
-        runtime = ContainerRuntime(driver, host.username, image=host.image)
-        engine = runtime.engine()
-        argv = [
-            engine, "run", "-d", "--name", name, "--label", "baseliner.check=1",
-            "--pull", "never", "--network", "host", "--security-opt", "no-new-privileges",
-            "--security-opt", "label=disable", "--user", f"{AGENT_UID}:{AGENT_UID}",
-            "-v", f"{installed.root}:{installed.root}:ro",
-            *gpu_args(engine, gpus), host.image, "sleep", "infinity",
-        ]  # fmt: skip
-        driver.run(as_root(host.username, " ".join(map(q, argv))), timeout=120)
-        try:
-            yield Place(driver, host.username, "agent", "/home/agent", python, name, engine)
-        finally:
-            driver.run(as_root(host.username, f"{engine} rm -f {name}"), timeout=60, check=False)
-        return
-    user = "agent" if not launch.paths_from_home else name
-    home = f"/home/{user}"
-    if driver.run(f"id -u {q(user)}", check=False).exit_status == 0:
-        raise HostError(f"the host already has a user {user}; the check needs it for itself")
-    driver.run(as_root(host.username, add_user(user, home, prefix)))
-    try:
-        env = {"CUDA_VISIBLE_DEVICES": visible}
-        yield Place(driver, host.username, user, home, python, env=env)
-    finally:
-        driver.run(as_root(host.username, remove_user(user, home)), timeout=60, check=False)
+    """A throwaway workspace without an IDE (the backend's scratch: a unix user, or a container
+    that sleeps), named with the installation's ``prefix`` (fleet.naming)."""
+    backend = registry.build(host, driver)
+    agent_user = not launch.paths_from_home
+    with backend.scratch(naming.scratch(prefix), installed, gpus, agent_user, prefix) as place:
+        yield place

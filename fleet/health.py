@@ -9,19 +9,20 @@ import io
 import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
 from fleet import codeserver
+from fleet.backends import registry
+from fleet.backends.base import Backend
 from fleet.backends.common import as_root
 from fleet.connections import Connections
-from fleet.drivers.base import HostError
+from fleet.drivers.base import Driver, HostError
 from fleet.hosts import Host, HostStatus, all_hosts
 
 MIN_FREE_GB = 5.0
-# Where task folders grow: users' homes, or the container runtime's workspaces (in /var/lib).
-WORKSPACE_ROOTS = {"process": "/home", "container": "/var/lib"}
 
 
 @dataclass
@@ -47,9 +48,12 @@ def parse_gpus(text: str) -> list[dict[str, Any]]:
 
 
 def probe(host: Host, connections: Connections) -> Health:
-    driver = connections.driver(host)
-    cache = codeserver.cache_on(host.driver)
-    root = WORKSPACE_ROOTS.get(host.runtime, "/")
+    """Reachable, disk where task folders grow, GPUs, code-server; then whatever the host's
+    backend needs of its own (an engine, a sandbox for scorers, a cluster's partition)."""
+    backend = connections.backend(host)
+    driver = backend.driver
+    cache = registry.reach(host.driver).cache()
+    root = backend.workspace_root
     script = (
         f"df -Pk {root} | tail -n 1 | awk '{{print $4}}'; echo ---;"
         " if command -v nvidia-smi >/dev/null; then"
@@ -57,8 +61,6 @@ def probe(host: Host, connections: Connections) -> Health:
         f" echo ---; test -x {shlex.quote(str(codeserver.code_server_bin(cache)))}"
         " && echo code-server-ok"
     )
-    if host.runtime == "container":
-        script += "; echo ---; (podman --version || docker --version) 2>/dev/null | head -n 1"
     try:
         out = driver.run(script, timeout=30, check=False).stdout
     except HostError as exc:
@@ -72,31 +74,30 @@ def probe(host: Host, connections: Connections) -> Health:
         problems.append(f"only {disk:.1f} GB free on {root}")
     if len(parts) < 3 or "code-server-ok" not in parts[2]:
         problems.append(f"code-server {codeserver.VERSION} is not installed in {cache}")
-    if host.runtime == "container" and (len(parts) < 4 or not parts[3].strip()):
-        problems.append("neither podman nor docker is installed")
-    if not problems:
-        problems += unreachable_for_workspaces(driver, host)
-    if not problems and host.runtime == "process":
-        from fleet import task_runs
-
-        problems += task_runs.sandbox_problems(driver, host.username)
+    try:
+        if not problems:
+            problems += backend.health()
+        if not problems:
+            problems += unreachable_for_workspaces(driver, host, backend)
+    except HostError as exc:
+        return Health(reachable=False, reason=str(exc))
     return Health(reachable=True, reason="; ".join(problems) or "ok", gpus=gpus, disk_free_gb=disk)
 
 
-def workspace_executables(host: Host) -> list[str]:
+def workspace_executables(host: Host, backend: Backend) -> list[str]:
     """What a workspace's own unix user runs from the host's files: code-server and Node from
-    the cache, and on the process runtime the interpreter that runs the task family's scorer."""
-    from fleet import task_runs
-
-    cache = codeserver.cache_on(host.driver)
+    the cache, and the interpreters its terminals' PATH names (the process backend puts the
+    scorer's there)."""
+    cache = registry.reach(host.driver).cache()
     paths = [str(codeserver.code_server_bin(cache)), str(codeserver.node_bin_dir(cache) / "node")]
-    python = task_runs.python_for(host)
-    if host.runtime == "process" and "/" in python:
+    folders = backend.terminal_path().split(":")[1:]
+    python = backend.python()
+    if "/" in python and str(Path(python).parent) in folders:
         paths.append(python)
     return paths
 
 
-def unreachable_for_workspaces(driver, host: Host) -> list[str]:
+def unreachable_for_workspaces(driver: Driver, host: Host, backend: Backend) -> list[str]:
     """Problems, naming the path, with what a workspace user could not run: a folder above it
     closed to others (a checkout under /root) shows here instead of as a scorer's traceback at
     the first checkpoint. Checked as ``nobody``, through root (runuser)."""
@@ -106,7 +107,7 @@ def unreachable_for_workspaces(driver, host: Host) -> list[str]:
         ' while [ "$d" != / ]; do d=$(dirname "$d");'
         ' runuser -u nobody -- test -x "$d" || c=$d; done;'
         f' echo "{path}|$c|$(stat -c %a "$c" 2>/dev/null)"; }};'
-        for path in workspace_executables(host)
+        for path in workspace_executables(host, backend)
     )
     try:
         result = driver.run(as_root(host.username, checks), timeout=30, check=False)

@@ -31,11 +31,6 @@ class DriverKind(StrEnum):
     ssh = "ssh"
 
 
-class Runtime(StrEnum):
-    process = "process"
-    container = "container"
-
-
 class Host(SQLModel, table=True):
     __tablename__ = "hosts"
 
@@ -49,12 +44,11 @@ class Host(SQLModel, table=True):
     key_path: str = Col(default="", max_length=1000)
     # The pinned host key as an OpenSSH public-key line; empty only for the local driver.
     host_key: str = Col(default="", max_length=2000)
-    runtime: Runtime = Col(default=Runtime.process, sa_type=String(16))
-    # Image for the container runtime (podman/docker on the host).
-    image: str = Col(default="", max_length=255)
-    # The Python that runs task families there; empty: this platform's own for the local
-    # process host, else python3 on PATH (in the image, for containers).
-    python: str = Col(default="", max_length=255)
+    # Which backend runs its workspaces (fleet.backends.registry), and that backend's own
+    # settings (its ``Settings``: a container's image, a cluster's partition, the Python that
+    # runs task families), as JSON.
+    backend: str = Col(default="process", max_length=32)
+    settings: dict[str, Any] = Col(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # How many workspaces may run at once when a task needs no GPU.
     max_workspaces: int = 4
     status: HostStatus = Col(default=HostStatus.down, sa_type=String(16), index=True)
@@ -75,12 +69,11 @@ class HostCreate(BaseModel):
     port: int = Field(default=22, ge=1, le=65535)
     username: str = Field(default="root", min_length=1, max_length=64)
     key_path: str = Field(default="", max_length=1000)
-    runtime: Runtime = Runtime.process
-    image: str = Field(default="", max_length=255)
-    python: str = Field(default="", max_length=255)
+    backend: str = Field(default="process", max_length=32)
+    settings: dict[str, Any] = Field(default_factory=dict)
     max_workspaces: int = Field(default=4, ge=1, le=256)
 
-    @field_validator("name", "address", "key_path", "image", mode="before")
+    @field_validator("name", "address", "key_path", mode="before")
     @classmethod
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
@@ -101,19 +94,22 @@ class HostCreate(BaseModel):
             raise ValueError("Not a unix user name (lowercase letters, digits, _ and -)")
         return value
 
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        from fleet.backends.registry import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"Choose one of: {', '.join(BACKENDS)}")
+        return value
+
     def problems(self) -> dict[str, str]:
-        """Cross-field checks pydantic cannot say next to one field."""
-        errors: dict[str, str] = {}
-        if self.driver == DriverKind.ssh:
-            if not self.address:
-                errors["address"] = "An SSH host needs an address."
-            if not self.key_path:
-                errors["key_path"] = "Give the path of the private key on the portal machine."
-        if self.runtime == Runtime.container and not self.image:
-            errors["image"] = "The container runtime needs an image name."
-        if not re.fullmatch(r"[A-Za-z0-9_./+-]*", self.python):
-            errors["python"] = "Give a path or a command name, e.g. /opt/venv/bin/python."
-        return errors
+        """Cross-field checks pydantic cannot say next to one field: what the way of reaching
+        the host needs, and the backend's own settings."""
+        from fleet.backends import registry
+
+        errors = registry.reach(self.driver).problems(self)
+        return {**errors, **registry.settings_problems(self.backend, self.settings)}
 
 
 def add(
@@ -121,9 +117,11 @@ def add(
 ) -> Host:
     if session.exec(select(Host).where(Host.name == data.name)).first():
         raise Conflict("A host with this name exists.", field="name")
-    if data.driver == DriverKind.ssh and not host_key.strip():
-        raise DomainError("Pin the host key before adding an SSH host.", field="host_key")
-    if data.driver == DriverKind.ssh:
+    from fleet.backends import registry
+
+    if registry.reach(data.driver).pins_key:
+        if not host_key.strip():
+            raise DomainError("Pin the host key before adding an SSH host.", field="host_key")
         from fleet.drivers.ssh import parse_key_line  # paramiko only where SSH hosts are added
 
         try:
@@ -132,7 +130,9 @@ def add(
             raise DomainError(
                 "The host key is not an OpenSSH public-key line.", field="host_key"
             ) from None
-    host = Host(**data.model_dump(), host_key=host_key.strip(), created_at=now)
+    settings = registry.backend_class(data.backend).Settings.model_validate(data.settings)
+    fields = data.model_dump() | {"settings": settings.model_dump()}
+    host = Host(**fields, host_key=host_key.strip(), created_at=now)
     session.add(host)
     session.flush()
     audit.record(
@@ -146,7 +146,7 @@ def add(
             "driver": host.driver,
             "address": host.address,
             "port": host.port,
-            "runtime": host.runtime,
+            "backend": host.backend,
             "host_key": host.host_key[:80],
         },
     )

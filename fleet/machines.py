@@ -9,12 +9,9 @@ sshds on one machine that share a port range are still kept apart at start by th
 port is free on the machine (fleet.ports).
 """
 
-import ipaddress
-
-from fleet.hosts import DriverKind, Host
+from fleet.hosts import Host
 
 LOCAL = "local"
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
 def machine(host: Host) -> str:
@@ -22,19 +19,8 @@ def machine(host: Host) -> str:
 
 
 def machine_key(driver: str, address: str, port: int) -> str:
-    """``local``, or ``address:port`` with the address as one spelling: lower case, no trailing
-    dot, no IPv6 brackets, an IP in its canonical form and loopback names as 127.0.0.1."""
-    if driver == DriverKind.local:
-        return LOCAL
-    name = address.strip().lower().rstrip(".")
-    if name.startswith("[") and name.endswith("]"):
-        name = name[1:-1]
-    if name in LOOPBACK_NAMES:
-        name = "127.0.0.1"
-    try:
-        ip = ipaddress.ip_address(name)
-    except ValueError:
-        return f"{name}:{port}"
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"
+    """``local`` for this machine, else the SSH server's ``address:port`` in one spelling
+    (fleet.backends.reach says how each way of reaching a host names its machine)."""
+    from fleet.backends.registry import reach
+
+    return reach(driver).machine(address, port)

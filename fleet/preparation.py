@@ -23,8 +23,9 @@ from baselines.users import User
 from environments import task_settings
 from environments.catalogue import Catalogue, Family
 from fleet import task_runs
+from fleet.backends import registry
 from fleet.drivers.base import Driver, HostError, HostUnreachable
-from fleet.hosts import Host, Runtime
+from fleet.hosts import Host
 from timetracking.utc import UTCDateTime
 
 INSTALL_FAILED = "the task family's install failed: "  # how task_runs says install() raised
@@ -76,7 +77,8 @@ def install_one(session: Session, driver: Driver, host: Host, family: Family) ->
     task = family.tasks[0]
     launch = task_runs.launch_for(family, task, task_settings.effective(session, family, task))
     try:
-        task_runs.install_for(driver, host, launch)
+        backend = registry.build(host, driver)
+        task_runs.install_for(backend, launch)
     except HostUnreachable:
         raise  # every family would say the same: the host's problem, not theirs
     except HostError as exc:
@@ -84,8 +86,7 @@ def install_one(session: Session, driver: Driver, host: Host, family: Family) ->
         reason = text.removeprefix(INSTALL_FAILED)
         said = f"install() failed: {reason}" if reason != text else f"not installed: {text}"
         return Outcome(family, False, said[:2000])
-    note = "install() runs in each container" if host.runtime == Runtime.container else ""
-    return Outcome(family, True, note)
+    return Outcome(family, True, backend.family_note())
 
 
 def begin(session: Session, host: Host, catalogue: Catalogue, now: datetime) -> list[HostFamily]:

@@ -11,9 +11,10 @@ from sqlmodel import Session
 from baselines import run_tokens
 from baselines.runs import Run
 from fleet import editor_extension_setup
+from fleet.backends import registry
 from fleet.backends.common import Extension
 from fleet.drivers.base import Driver
-from fleet.hosts import DriverKind, Host
+from fleet.hosts import Host
 from fleet.task_runs import Place
 
 
@@ -52,7 +53,7 @@ class TaskCommandSetup:
     def url(self, host: Host, driver: Driver) -> str:
         """The portal's address as the host's workspaces reach it (over the tunnel for ssh)."""
         port = driver.reverse_port(self.portal)
-        where = self.portal[0] if host.driver == DriverKind.local else "127.0.0.1"
+        where = registry.reach(host.driver).portal_host(self.portal[0])
         return f"http://{where}:{port}"
 
     def repoint(self, host: Host, driver: Driver, place: Place) -> None:

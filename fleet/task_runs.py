@@ -33,16 +33,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from environments.catalogue import Family
 from environments.family_calls import HELPER, FamilyCallFailed, parse
 from environments.manifest import BaselinerMeta, TaskSpec
 from environments.versions import skipped
-from fleet.backends.common import WorkspaceSpec, as_root, put_files
+from fleet.backends.common import as_root, put_files
 from fleet.drivers.base import CommandResult, Driver, HostError
-from fleet.hosts import DriverKind, Host, Runtime
-from fleet.task_command import install as task_command
+
+if TYPE_CHECKING:
+    from fleet.backends.base import Backend
 
 FAMILIES = "/opt/baseliner/families"
 SCORING = "/var/lib/baseliner/scoring"
@@ -78,16 +79,6 @@ def launch_for(family: Family, task: TaskSpec, meta: BaselinerMeta | None) -> Ta
     )
 
 
-def python_for(host: Host) -> str:
-    """The interpreter that runs task families on the host: its own setting, else this
-    platform's for the local process host (it has PyTorch), else python3 on PATH."""
-    if host.python:
-        return host.python
-    if host.driver == DriverKind.local and host.runtime == Runtime.process:
-        return platform_python()
-    return "python3"
-
-
 def platform_python() -> str:
     """This platform's interpreter by its real path: the checkout's ``.venv`` is a link into the
     cache (scripts/install.sh), and workspace users can reach the cache but maybe not the
@@ -95,15 +86,6 @@ def platform_python() -> str:
     if sys.prefix == sys.base_prefix:  # not a venv: the interpreter itself
         return str(Path(sys.executable).resolve())
     return str(Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name)
-
-
-def terminal_path(host: Host) -> str:
-    """What comes first on the workspace terminals' PATH: the `task` command, and the folder of
-    the interpreter the scorer uses, so ``python`` there is that one."""
-    python = python_for(host)
-    if host.runtime == Runtime.process and "/" in python:
-        return f"{task_command.BIN}:{Path(python).parent}"
-    return task_command.BIN
 
 
 @dataclass(frozen=True)
@@ -172,23 +154,6 @@ class Place:
         return as_root(self.driver_user, full)
 
 
-def place_for(driver: Driver, host: Host, spec: WorkspaceSpec, state: dict[str, Any]) -> "Place":
-    """Where a started workspace's task lives, from its runtime state."""
-    python = python_for(host)
-    if host.runtime == Runtime.container:
-        return Place(
-            driver,
-            host.username,
-            "agent",
-            "/home/agent",
-            python,
-            container=state["container"],
-            engine=state["engine"],
-        )
-    visible = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, spec.gpus))}
-    return Place(driver, host.username, spec.unix_user, state["home"], python, env=visible)
-
-
 @dataclass(frozen=True)
 class Installed:
     """A family as installed on a host."""
@@ -212,17 +177,16 @@ class Installed:
         )
 
 
-def install_for(driver: Driver, host: Host, launch: TaskLaunch) -> "Installed":
-    """Install a launch's family on the host as starts, scoring and env check all need it: the
-    reference left out; its ``install()`` run here on process hosts (containers run it in each
-    container, where the task's own Python is)."""
-    container = host.runtime == Runtime.container
+def install_for(backend: "Backend", launch: TaskLaunch) -> "Installed":
+    """Install a launch's family on the backend's host as starts, scoring and env check all
+    need it: the reference left out; its ``install()`` run here unless the backend runs it in
+    each workspace (containers, where the task's own Python is)."""
     return install(
-        driver,
-        host.username,
+        backend.driver,
+        backend.driver_user,
         launch.family,
         leave_out=list(launch.leave_out),
-        python=None if container else python_for(host),
+        python=None if backend.installs_in_workspace() else backend.python(),
         task=launch.task,
     )
 

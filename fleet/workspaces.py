@@ -21,11 +21,12 @@ from sqlmodel import Session, select
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
 from fleet import allocation, codeserver, naming, ports, run_audit, task_runs
+from fleet.backends import registry
+from fleet.backends.base import Backend
 from fleet.backends.common import Extension, WorkspaceSpec
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
-from fleet.hosts import Host, HostStatus, Runtime
-from fleet.task_command.install import MOUNTS as TASK_COMMAND_MOUNTS
+from fleet.hosts import Host, HostStatus
 from fleet.task_command_setup import TaskCommandSetup
 
 log = logging.getLogger("baseliner.fleet")
@@ -41,11 +42,13 @@ def spec_for(
     run: Run,
     host: Host,
     prefix: str,
+    backend: Backend,
     files: Path | None = None,
     mounts: tuple[str, ...] = (),
     extensions: tuple[Extension, ...] = (),
 ) -> WorkspaceSpec:
-    cache = codeserver.cache_on(host.driver)
+    """What the run's workspace is, as ``backend`` (the host's) is told."""
+    cache = registry.reach(host.driver).cache()
     return WorkspaceSpec(
         run_id=run.id,
         port=run.port,
@@ -55,7 +58,7 @@ def spec_for(
         cache=str(cache),
         user=run.unix_user if run.unix_user == AGENT_USER else "",
         mounts=mounts,
-        path=task_runs.terminal_path(host),
+        path=backend.terminal_path(),
         extensions=extensions,
         ide_key=run.ide_key,
         name=workspace_name(run, prefix),
@@ -180,7 +183,7 @@ def _provision(
     restore: Path | None = None,
 ) -> dict:
     """Place the run, create its workspace, start its task (then unpack ``restore``, a
-    snapshot's tar, over the task folder) and wait for the IDE; returns the runtime state.
+    snapshot's tar, over the task folder) and wait for the IDE; returns the backend's state.
     Anything that fails is undone (workspace and leases) and raised as _NotStarted."""
     agent_user = launch is not None and not launch.paths_from_home
     asked: list[Host] = []
@@ -200,43 +203,46 @@ def _provision(
         run.host_id = asked[-1].id
         raise _NotStarted(_host_failed(session, asked[-1], exc)) from exc
     host = placement.host
-    container = host.runtime == Runtime.container
-    if agent_user and not container:
+    backend = connections.backend(host)
+    if agent_user and backend.shares_agent_user:
         run.unix_user = AGENT_USER
     run.ide_key = run.ide_key or secrets.token_urlsafe(32)
-    runtime = connections.runtime(host)
-    driver = connections.driver(host)
+    driver = backend.driver
     state: dict = {}
-    spec = spec_for(run, host, connections.prefix, files)
+    spec = spec_for(run, host, connections.prefix, backend, files)
     try:
         installed, mounts, extensions = None, (), ()
         if task_command is not None:
             extensions = task_command.install(driver, host)
         if launch is not None:
-            installed = task_runs.install_for(driver, host, launch)
-            mounts = (installed.root, *TASK_COMMAND_MOUNTS) if container else ()
-        spec = spec_for(run, host, connections.prefix, files, mounts=mounts, extensions=extensions)
-        run.unix_user, run.runtime = spec.unix_user, host.runtime
+            installed = task_runs.install_for(backend, launch)
+            mounts = backend.task_mounts(installed.root)
+        spec = spec_for(
+            run, host, connections.prefix, backend, files, mounts=mounts, extensions=extensions
+        )
+        run.unix_user, run.runtime = spec.unix_user, host.backend
         session.add(run)
         session.commit()
-        state = runtime.start(spec)
+        state = backend.start(spec)
         run.runtime_state = state
         session.add(run)
         session.commit()
-        place = task_runs.place_for(driver, host, spec, state)
+        place = backend.place(spec, state)
         if launch is not None:
-            task_runs.start(place, installed, launch.task, run_install=container)
+            task_runs.start(
+                place, installed, launch.task, run_install=backend.installs_in_workspace()
+            )
         if restore is not None:
             _unpack(place, restore)
         if task_command is not None:
             task_command.configure(session, run, host, driver, place, now())
-        endpoint = driver.endpoint(spec.port)
+        endpoint = backend.endpoint(spec, state)
         wait_ready(endpoint, ready_timeout, key=run.ide_key)
     except BaseException as exc:  # any failure: undo on the host, free the leases, say why
         log.warning("run %s failed to start on %s: %s", run.id, host.name, exc)
-        if state:  # a runtime whose own start failed has undone its work already
+        if state:  # a backend whose own start failed has undone its work already
             with contextlib.suppress(Exception):
-                runtime.remove(spec, state)
+                backend.remove(spec, state)
         if not isinstance(exc, Exception):  # an interrupt: undone, then passed on
             session.rollback()
             _fail(session, session.get(Run, run.id), INTERRUPTED, now())
@@ -361,23 +367,23 @@ def _clean(
 ) -> bool:
     """Stop, archive (once: a kept archive is never overwritten by a half-removed folder's),
     remove; then free the leases. A failure records why and when the next try is."""
-    spec = spec_for(run, host, connections.prefix)
-    runtime = connections.runtime(host)
+    backend = connections.backend(host)
+    spec = spec_for(run, host, connections.prefix, backend)
     archive = archive_dir / f"run-{run.id}.tar.gz"
     try:
-        runtime.stop(spec, run.runtime_state)
+        backend.stop(spec, run.runtime_state)
         if not run.archive_path and run.lost_at is None:
             try:
-                runtime.archive(spec, run.runtime_state, archive)
+                backend.archive(spec, run.runtime_state, archive)
             except HostError:
-                if not runtime.gone(spec, run.runtime_state):
+                if not backend.gone(spec, run.runtime_state):
                     raise
                 archive.unlink(missing_ok=True)  # the folder is gone: there is nothing to keep
             else:
                 run.archive_path = str(archive)
                 session.add(run)
                 session.commit()
-        runtime.remove(spec, run.runtime_state)
+        backend.remove(spec, run.runtime_state)
     except HostError as exc:
         run.cleanup_attempts += 1
         run.cleanup_pending = True
@@ -417,10 +423,12 @@ def restart(
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status != RunStatus.active or run.lost_at is not None:
             return
-        spec = spec_for(run, host, connections.prefix)
+        backend = connections.backend(host)
+        spec = spec_for(run, host, connections.prefix, backend)
         try:
-            run.runtime_state = connections.runtime(host).restart(spec, run.runtime_state)
-            wait_ready(connections.driver(host).endpoint(spec.port), ready_timeout, run.ide_key)
+            run.runtime_state = backend.restart(spec, run.runtime_state)
+            endpoint = backend.endpoint(spec, run.runtime_state)
+            wait_ready(endpoint, ready_timeout, run.ide_key)
             run.status_reason = ""
         except HostError as exc:
             log.warning("run %s: restarting the IDE on %s failed: %s", run.id, host.name, exc)
@@ -432,8 +440,8 @@ def restart(
 def gone(connections: Connections, run: Run, host: Host) -> str:
     """Why a live run's workspace no longer exists on its host (empty while it does); HostError
     when the host cannot be asked (that is the host check's business, not a loss)."""
-    spec = spec_for(run, host, connections.prefix)
-    return connections.runtime(host).gone(spec, run.runtime_state)
+    backend = connections.backend(host)
+    return backend.gone(spec_for(run, host, connections.prefix, backend), run.runtime_state)
 
 
 def relaunch(
@@ -459,8 +467,9 @@ def relaunch(
         gpu_count = len(run.gpu_indices)
         if old is not None:
             with contextlib.suppress(Exception):  # leftovers of a lost workspace; best effort
-                spec = spec_for(run, old, connections.prefix)
-                connections.runtime(old).remove(spec, run.runtime_state)
+                backend = connections.backend(old)
+                spec = spec_for(run, old, connections.prefix, backend)
+                backend.remove(spec, run.runtime_state)
         allocation.release(session, run.id)
         run.runtime_state = {}
         session.add(run)
@@ -494,8 +503,9 @@ def alive(connections: Connections, run: Run, host: Host) -> bool:
     """Whether a live run's own IDE still answers on its port (re-attach check after a
     platform restart); a stranger on the port is not it."""
     try:
-        endpoint = connections.driver(host).endpoint(run.port)
-        wait_ready(endpoint, 3.0, key=run.ide_key)
+        backend = connections.backend(host)
+        spec = spec_for(run, host, connections.prefix, backend)
+        wait_ready(backend.endpoint(spec, run.runtime_state), 3.0, key=run.ide_key)
         return True
     except HostError:
         return False
@@ -503,8 +513,8 @@ def alive(connections: Connections, run: Run, host: Host) -> bool:
 
 def task_place(connections: Connections, run: Run, host: Host) -> task_runs.Place:
     """Where a live run's task lives, for snapshots and scoring."""
-    spec = spec_for(run, host, connections.prefix)
-    return task_runs.place_for(connections.driver(host), host, spec, run.runtime_state)
+    backend = connections.backend(host)
+    return backend.place(spec_for(run, host, connections.prefix, backend), run.runtime_state)
 
 
 # A start takes at most the family's install and start (task_runs.START_TIMEOUT_S each) and the
@@ -528,9 +538,10 @@ def fail_abandoned_starts(
         for run in stale:
             host = session.get(Host, run.host_id) if run.host_id else None
             if host is not None:
-                spec = spec_for(run, host, connections.prefix)
+                backend = connections.backend(host)
+                spec = spec_for(run, host, connections.prefix, backend)
                 try:
-                    connections.runtime(host).remove(spec, run.runtime_state or {})
+                    backend.remove(spec, run.runtime_state or {})
                 except HostError as exc:
                     log.warning("run %s: could not remove its abandoned start: %s", run.id, exc)
                     continue  # tried again at the next round; the leases stay meanwhile

@@ -29,7 +29,9 @@ def ready_host(
         )
         key = sshd.host_key_line
     elif kind == "container":
-        data = HostCreate(name="pod-host", driver="local", runtime="container", image=image)
+        data = HostCreate(
+            name="pod-host", driver="local", backend="container", settings={"image": image}
+        )
     else:
         data = HostCreate(name="local", driver="local")
     with Session(engine) as s:

@@ -127,7 +127,7 @@ class CheckpointWorker:
             return
         connections = self.jobs.connections
         try:
-            installed = task_runs.install_for(connections.driver(host), host, task.launch)
+            installed = task_runs.install_for(connections.backend(host), task.launch)
             place = workspaces.task_place(connections, run, host)
             result = task_runs.score(
                 place,

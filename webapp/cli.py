@@ -199,6 +199,17 @@ def _session() -> tuple[Settings, Session]:
     return settings, Session(db.make_engine(settings.db_url))
 
 
+def _settings(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` options as a dict; a pair without ``=`` is refused."""
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            _fail(f"--setting {pair!r}: give NAME=VALUE")
+        found[name.strip()] = value
+    return found
+
+
 @hosts_app.command("add")
 def hosts_add(
     name: Annotated[str, typer.Option(help="Short name, e.g. gpu-01.")],
@@ -211,11 +222,20 @@ def hosts_add(
     fingerprint: Annotated[
         str, typer.Option(help="Confirm the fetched key by its SHA256 fingerprint.")
     ] = "",
-    runtime: Annotated[str, typer.Option(help="process or container.")] = "process",
-    image: Annotated[str, typer.Option(help="Workspace image (container runtime).")] = "",
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend", "--runtime", help="process, container or slurm (fleet.backends)."
+        ),
+    ] = "process",
+    image: Annotated[str, typer.Option(help="Workspace image (container backend).")] = "",
     python: Annotated[
         str, typer.Option(help="Python that runs task families there (default: python3).")
     ] = "",
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(help="Another backend setting as NAME=VALUE, e.g. partition=gpu."),
+    ] = None,
 ) -> None:
     """Register a host. Without --host-key, prints the host's fingerprint; run again with
     --fingerprint to confirm and pin it."""
@@ -232,9 +252,8 @@ def hosts_add(
         "port": port,
         "username": user,
         "key_path": key,
-        "runtime": runtime,
-        "image": image,
-        "python": python,
+        "backend": backend,
+        "settings": {"image": image, "python": python} | _settings(setting or []),
     }
     data, errors = parse(HostCreate, values)
     if data is not None:
@@ -269,14 +288,15 @@ def hosts_add(
 def hosts_list() -> None:
     """Every host with its status and GPUs."""
     from fleet import hosts
+    from fleet.backends import registry
 
     _, session = _session()
     with session:
         for host in hosts.all_hosts(session):
-            where = "local" if host.driver == "local" else f"{host.address}:{host.port}"
+            where = registry.reach(host.driver).where(host)
             gpus = ", ".join(g["name"] for g in host.gpus) or "no GPUs"
             typer.echo(
-                f"{host.name:<16} {host.status:<9} {where:<24} {host.runtime:<10} {gpus}"
+                f"{host.name:<16} {host.status:<9} {where:<24} {host.backend:<10} {gpus}"
                 + ("" if host.status_reason == "ok" else f"  ({host.status_reason})")
             )
 

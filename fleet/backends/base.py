@@ -8,13 +8,14 @@ unix user that connection logs in as, and its own typed settings (stored as JSON
 """
 
 import contextlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from fleet.backends.common import WorkspaceSpec
 from fleet.drivers.base import CommandResult, Driver
@@ -27,6 +28,26 @@ class BackendSettings(BaseModel):
     unique across backends (the host form shows each next to its own input)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    def problems(self) -> dict[str, str]:
+        """Checks beyond each field's type, one message per field (the host form shows them)."""
+        return {}
+
+
+class PythonSettings(BackendSettings):
+    """The interpreter that runs task families there; empty: the backend's default."""
+
+    python: str = Field(
+        default="",
+        max_length=255,
+        title="Python for task families",
+        description="Leave empty for python3 on the host (in the image, for containers).",
+    )
+
+    def problems(self) -> dict[str, str]:
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]*", self.python):
+            return {"python": "Give a path or a command name, e.g. /opt/venv/bin/python."}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,12 @@ class Backend(ABC):
     Settings: ClassVar[type[BackendSettings]] = BackendSettings
     # Where task folders grow on the host (checked for free disk).
     workspace_root: ClassVar[str] = "/"
+    # Whether METR's user ``agent`` exists once per machine here (one such run at a time, so
+    # placement leases it), rather than once per workspace.
+    shares_agent_user: ClassVar[bool] = False
+    # Whether the platform's leases place workspaces here (GPUs and ports counted per machine),
+    # or a scheduler that owns the GPUs decides (capacity()).
+    leased: ClassVar[bool] = True
 
     def __init__(self, driver: Driver, driver_user: str, settings: BackendSettings) -> None:
         self.driver = driver
@@ -142,7 +169,7 @@ class Backend(ABC):
     # ----- the host as a whole --------------------------------------------------------------
 
     def capacity(self) -> Capacity:
-        return Capacity(leased=True)
+        return Capacity(leased=self.leased)
 
     def health(self) -> list[str]:
         """What stops this host from running workspaces, beyond reachability, disk and
@@ -176,11 +203,6 @@ class Backend(ABC):
         """Host folders the workspace needs mounted read-only (a container's family and
         ``task`` command); nothing where the workspace shares the host's filesystem."""
         return ()
-
-    def shares_agent_user(self) -> bool:
-        """Whether METR's user ``agent`` exists once per machine here (one such run at a time),
-        rather than once per workspace."""
-        return False
 
     def family_note(self) -> str:
         """What the hosts page says beside a prepared family."""

@@ -1,15 +1,11 @@
-"""How a workspace runs on a host: as processes of its own unix user, or in a container.
-
-Both implement the same small lifecycle (think JupyterHub's Spawner): ``start`` returns a state
-dict that is stored with the run, and ``poll``/``stop`` take it back, so a platform restart can
-re-attach to a live workspace from the database alone.
-"""
+"""What every backend needs to make a workspace: its spec, the unix user it runs as, the IDE's
+settings and key, the extensions it starts with, and files copied in as root."""
 
 import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from fleet.drivers.base import Driver
 
@@ -63,38 +59,6 @@ class WorkspaceSpec:
     @property
     def unix_user(self) -> str:
         return self.user or self.name
-
-
-class WorkspaceRuntime(Protocol):
-    def start(self, spec: WorkspaceSpec) -> dict[str, Any]:
-        """Create the workspace and start code-server; on failure undo what was made, then raise."""
-        ...
-
-    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
-        """Whether code-server is still running."""
-        ...
-
-    def gone(self, spec: WorkspaceSpec, state: dict[str, Any]) -> str:
-        """Why the workspace no longer exists on the host (its user, container or folder was
-        removed behind the platform's back); empty while it does. HostError: cannot tell."""
-        ...
-
-    def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
-        """Stop code-server and every process of the workspace; the files stay."""
-        ...
-
-    def restart(self, spec: WorkspaceSpec, state: dict[str, Any]) -> dict[str, Any]:
-        """Stop every process of the workspace and start code-server again on the same port,
-        files untouched (a hung IDE, a runaway process); returns the new state."""
-        ...
-
-    def archive(self, spec: WorkspaceSpec, state: dict[str, Any], destination: Path) -> int:
-        """Write the task folder as a .tar.gz to ``destination``; returns its size in bytes."""
-        ...
-
-    def remove(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
-        """Delete everything the workspace made on the host (user, home, container)."""
-        ...
 
 
 # The comment (GECOS) of every unix user Baseliner makes, followed by the prefix of the

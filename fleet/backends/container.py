@@ -1,4 +1,4 @@
-"""The ``container`` runtime: each workspace is a container of its own, as METR task families
+"""The ``container`` backend: each workspace is a container of its own, as METR task families
 expect (user ``agent``, home ``/home/agent``), run by podman or, failing that, docker.
 
 The task folder lives on the host under ``WORKSPACES`` and is bind-mounted as the agent's home,
@@ -13,11 +13,16 @@ whose podman needs ``runc`` say so in /etc/containers/containers.conf (``scripts
 writes it), so nothing here passes ``--runtime`` and hosts where crun works keep it.
 """
 
+import contextlib
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from fleet import codeserver
+from fleet.backends.base import Backend, Poll, PythonSettings
 from fleet.backends.common import (
     WorkspaceSpec,
     as_root,
@@ -27,6 +32,8 @@ from fleet.backends.common import (
     write_key,
 )
 from fleet.drivers.base import CommandFailed, Driver, HostError
+from fleet.task_command.install import MOUNTS as TASK_COMMAND_MOUNTS
+from fleet.task_runs import Installed, Place
 
 WORKSPACES = "/var/lib/baseliner/workspaces"
 HOME = "/home/agent"
@@ -58,12 +65,34 @@ def gpu_args(engine: str, gpus: list[int]) -> list[str]:
     return [*args, "-e", "NVIDIA_VISIBLE_DEVICES=void", *devices]
 
 
-class ContainerRuntime:
-    def __init__(self, driver: Driver, driver_user: str = "root", image: str = "") -> None:
-        self.driver = driver
-        self.driver_user = driver_user
-        self.image = image
+class ContainerSettings(PythonSettings):
+    """The image every workspace starts from (podman or docker on the host), and the Python in
+    it that runs task families (python3 on PATH when empty)."""
+
+    image: str = Field(default="", max_length=255, title="Container image")
+
+    def problems(self) -> dict[str, str]:
+        errors = super().problems()
+        if not self.image:
+            errors["image"] = "The container runtime needs an image name."
+        return errors
+
+
+class ContainerBackend(Backend):
+    name = "container"
+    label = "container (podman or docker)"
+    Settings: ClassVar[type[ContainerSettings]] = ContainerSettings
+    workspace_root = "/var/lib"
+
+    def __init__(
+        self, driver: Driver, driver_user: str = "root", settings: ContainerSettings | None = None
+    ) -> None:
+        super().__init__(driver, driver_user, settings or ContainerSettings())
         self._engine: str | None = None
+
+    @property
+    def image(self) -> str:
+        return self.settings.image
 
     def _root(self, command: str, timeout: float = 60, check: bool = True) -> str:
         return self.driver.run(
@@ -85,7 +114,7 @@ class ContainerRuntime:
         return self._engine
 
     @staticmethod
-    def name(spec: WorkspaceSpec) -> str:
+    def container_name(spec: WorkspaceSpec) -> str:
         """Container and folder carry the workspace's name (the installation's prefix and the run
         id): found again from the run alone (the state's copies are for people reading the
         database), and never another installation's."""
@@ -93,7 +122,7 @@ class ContainerRuntime:
 
     @classmethod
     def folder(cls, spec: WorkspaceSpec) -> str:
-        return f"{WORKSPACES}/{cls.name(spec)}"
+        return f"{WORKSPACES}/{cls.container_name(spec)}"
 
     def run_argv(self, spec: WorkspaceSpec, engine: str) -> list[str]:
         """The full ``<engine> run`` command line that starts the workspace detached."""
@@ -112,7 +141,7 @@ class ContainerRuntime:
             "run",
             "-d",
             "--name",
-            self.name(spec),
+            self.container_name(spec),
             "--label",
             f"baseliner.run={spec.run_id}",
             "--pull",
@@ -145,7 +174,7 @@ class ContainerRuntime:
         if not self.image:
             raise HostError("The host has no workspace image set; edit the host to give one.")
         engine = self.engine()
-        name, folder = self.name(spec), self.folder(spec)
+        name, folder = self.container_name(spec), self.folder(spec)
         state = {"container": name, "dir": folder, "engine": engine}
         q = shlex.quote
         # No -p on the folder itself: one left from before is an error, never silently reused.
@@ -180,16 +209,19 @@ class ContainerRuntime:
             self.remove(spec, state)
             raise
 
-    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
+    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> Poll:
         running = self._root(
-            f"{self.engine(state)} inspect -f '{{{{.State.Running}}}}' {self.name(spec)}",
+            f"{self.engine(state)} inspect -f '{{{{.State.Running}}}}' {self.container_name(spec)}",
             timeout=15,
             check=False,
         )
-        return running.strip() == "true"
+        if running.strip() == "true":
+            return Poll("running")
+        why = self.gone(spec, state)
+        return Poll("gone", why) if why else Poll("stopped")
 
     def gone(self, spec: WorkspaceSpec, state: dict[str, Any]) -> str:
-        engine, name, folder = self.engine(state), self.name(spec), self.folder(spec)
+        engine, name, folder = self.engine(state), self.container_name(spec), self.folder(spec)
         missing = self._root(
             f"{_exists(engine, name)} || echo container; test -d {folder} || echo folder",
             timeout=15,
@@ -201,7 +233,7 @@ class ContainerRuntime:
         return ""
 
     def stop(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
-        engine, name = self.engine(state), self.name(spec)
+        engine, name = self.engine(state), self.container_name(spec)
         self._root(
             f"if {_exists(engine, name)}; then {engine} stop -t {STOP_TIMEOUT_S} {name} >/dev/null;"
             " fi",
@@ -211,8 +243,9 @@ class ContainerRuntime:
     def restart(self, spec: WorkspaceSpec, state: dict[str, Any]) -> dict[str, Any]:
         # The container's command is code-server itself: restarting the container restarts it,
         # ends every other process in it, and keeps the mounted task folder.
+        name = self.container_name(spec)
         self._root(
-            f"{self.engine(state)} restart -t {STOP_TIMEOUT_S} {self.name(spec)} >/dev/null",
+            f"{self.engine(state)} restart -t {STOP_TIMEOUT_S} {name} >/dev/null",
             timeout=STOP_TIMEOUT_S + 30,
         )
         return state
@@ -229,12 +262,57 @@ class ContainerRuntime:
         )
 
     def remove(self, spec: WorkspaceSpec, state: dict[str, Any]) -> None:
-        engine, name = self.engine(state), self.name(spec)
+        engine, name = self.engine(state), self.container_name(spec)
         self._root(
             f"if {_exists(engine, name)}; then {engine} rm -f {name} >/dev/null; fi;"
             f" rm -rf -- {self.folder(spec)}",
             timeout=STOP_TIMEOUT_S + 50,
         )
+
+    def place(self, spec: WorkspaceSpec, state: dict[str, Any]) -> Place:
+        return Place(
+            self.driver,
+            self.driver_user,
+            "agent",
+            HOME,
+            self.python(),
+            container=state["container"],
+            engine=state["engine"],
+        )
+
+    @contextlib.contextmanager
+    def scratch(
+        self, name: str, installed: Installed, gpus: list[int], agent_user: bool, owner: str
+    ) -> Iterator[Place]:
+        """A container that sleeps, from the host's image, with the family mounted."""
+        engine = self.engine()
+        argv = [
+            engine, "run", "-d", "--name", name, "--label", "baseliner.check=1",
+            "--pull", "never", "--network", "host", "--security-opt", "no-new-privileges",
+            "--security-opt", "label=disable", "--user", f"{AGENT_UID}:{AGENT_UID}",
+            "-v", f"{installed.root}:{installed.root}:ro",
+            *gpu_args(engine, gpus), self.image, "sleep", "infinity",
+        ]  # fmt: skip
+        self._root(" ".join(map(shlex.quote, argv)), timeout=120)
+        try:
+            yield Place(self.driver, self.driver_user, "agent", HOME, self.python(), name, engine)
+        finally:
+            self._root(f"{engine} rm -f {name}", timeout=60, check=False)
+
+    def health(self) -> list[str]:
+        found = self._root(
+            "(podman --version || docker --version) 2>/dev/null | head -n 1", check=False
+        )
+        return [] if found.strip() else ["neither podman nor docker is installed"]
+
+    def installs_in_workspace(self) -> bool:
+        return True
+
+    def task_mounts(self, installed_root: str) -> tuple[str, ...]:
+        return (installed_root, *TASK_COMMAND_MOUNTS)
+
+    def family_note(self) -> str:
+        return "install() runs in each container"
 
 
 def _exists(engine: str, name: str) -> str:

@@ -1,4 +1,4 @@
-"""The ``process`` runtime: each workspace is an unprivileged unix user on the host, its home the
+"""The ``process`` backend: each workspace is an unprivileged unix user on the host, its home the
 task folder, and code-server a process of that user bound to a loopback port.
 
 Other users' homes are mode 0700, so an expert's terminal sees only their own files; GPUs not
@@ -7,10 +7,12 @@ leased to the run are hidden with CUDA_VISIBLE_DEVICES.
 
 import contextlib
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from fleet import codeserver
+from fleet.backends.base import Backend, Poll, PythonSettings
 from fleet.backends.common import (
     WorkspaceSpec,
     add_user,
@@ -21,15 +23,22 @@ from fleet.backends.common import (
     remove_user,
     write_key,
 )
-from fleet.drivers.base import Driver, HostError
+from fleet.drivers.base import HostError
+from fleet.task_runs import Installed, Place, platform_python, sandbox_problems
 
 STOP_TIMEOUT_S = 20
 
 
-class ProcessRuntime:
-    def __init__(self, driver: Driver, driver_user: str = "root") -> None:
-        self.driver = driver
-        self.driver_user = driver_user
+class ProcessSettings(PythonSettings):
+    """Only the interpreter: empty is this platform's own on this machine, else python3."""
+
+
+class ProcessBackend(Backend):
+    name = "process"
+    label = "process (a unix user per run)"
+    Settings: ClassVar[type[ProcessSettings]] = ProcessSettings
+    workspace_root = "/home"
+    shares_agent_user = True
 
     def _root(self, command: str, timeout: float = 60) -> str:
         return self.driver.run(as_root(self.driver_user, command), timeout=timeout).stdout
@@ -92,13 +101,16 @@ class ProcessRuntime:
         self.stop(spec, state)
         return {**state, "pid": self._launch(spec)}
 
-    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> bool:
+    def poll(self, spec: WorkspaceSpec, state: dict[str, Any]) -> Poll:
+        why = self.gone(spec, state)
+        if why:
+            return Poll("gone", why)
         result = self.driver.run(
             as_root(self.driver_user, f"pgrep -u {shlex.quote(spec.unix_user)} -f code-server"),
             check=False,
             timeout=15,
         )
-        return result.exit_status == 0
+        return Poll("running" if result.exit_status == 0 else "stopped")
 
     def gone(self, spec: WorkspaceSpec, state: dict[str, Any]) -> str:
         user, home = shlex.quote(spec.unix_user), shlex.quote(self.home(spec))
@@ -146,6 +158,46 @@ class ProcessRuntime:
         self.driver.run(
             as_root(self.driver_user, remove_user(spec.unix_user, self.home(spec))), timeout=60
         )
+
+    def place(self, spec: WorkspaceSpec, state: dict[str, Any]) -> Place:
+        visible = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, spec.gpus))}
+        return Place(
+            self.driver, self.driver_user, spec.unix_user, state["home"], self.python(), env=visible
+        )
+
+    @contextlib.contextmanager
+    def scratch(
+        self, name: str, installed: Installed, gpus: list[int], agent_user: bool, owner: str
+    ) -> Iterator[Place]:
+        user = "agent" if agent_user else name
+        home = f"/home/{user}"
+        if self.driver.run(f"id -u {shlex.quote(user)}", check=False).exit_status == 0:
+            raise HostError(f"the host already has a user {user}; the check needs it for itself")
+        self._root(add_user(user, home, owner))
+        try:
+            env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
+            yield Place(self.driver, self.driver_user, user, home, self.python(), env=env)
+        finally:
+            self.driver.run(
+                as_root(self.driver_user, remove_user(user, home)), timeout=60, check=False
+            )
+
+    def health(self) -> list[str]:
+        return sandbox_problems(self.driver, self.driver_user)
+
+    def python(self) -> str:
+        """Its setting, else this platform's own interpreter when the host is this machine (it
+        has PyTorch), else python3 on PATH."""
+        if self.settings.python:
+            return self.settings.python
+        return platform_python() if self.driver.on_this_machine else "python3"
+
+    def terminal_path(self) -> str:
+        """The ``task`` command, then the scorer's interpreter's folder, so ``python`` in a
+        terminal is the one the scorer uses."""
+        python = self.python()
+        base = super().terminal_path()
+        return f"{base}:{Path(python).parent}" if "/" in python else base
 
 
 def _code_server(spec: WorkspaceSpec, home: str) -> str:

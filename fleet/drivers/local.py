@@ -19,6 +19,9 @@ CHUNK = 1 << 16
 
 
 class LocalDriver(StreamingDriver):
+    # Commands run on the portal's own machine (its interpreter and checkout are there).
+    on_this_machine = True
+
     @staticmethod
     def _exec(
         command: str, timeout: float, feed: Feed | None, sink: Sink | None

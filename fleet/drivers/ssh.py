@@ -78,6 +78,8 @@ def fetch_host_key(address: str, port: int = 22, timeout: float = 10.0) -> str:
 
 
 class SSHDriver(StreamingDriver):
+    on_this_machine = False
+
     def __init__(
         self,
         address: str,

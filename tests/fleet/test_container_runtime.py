@@ -13,7 +13,7 @@ import pytest
 
 from fleet import codeserver
 from fleet.backends.common import WorkspaceSpec
-from fleet.backends.container import WORKSPACES, ContainerRuntime, gpu_args
+from fleet.backends.container import WORKSPACES, ContainerBackend, ContainerSettings, gpu_args
 from fleet.drivers.base import HostError
 from fleet.drivers.local import LocalDriver
 from fleet.workspaces import wait_ready
@@ -70,7 +70,7 @@ def _container_exists(name: str) -> bool:
 
 @needs_root
 def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_path):
-    runtime = ContainerRuntime(driver, "root", image=image)
+    runtime = ContainerBackend(driver, "root", ContainerSettings(image=image))
     spec = _spec(990_001, task_files)
     folder = Path(f"{WORKSPACES}/{workspace(990001)}")
     state = runtime.start(spec)
@@ -127,7 +127,7 @@ def test_workspace_runs_in_a_container_as_agent(image, driver, task_files, tmp_p
 
 @needs_root
 def test_a_container_removed_behind_our_back_is_gone_with_the_reason(image, task_files):
-    runtime = ContainerRuntime(LocalDriver(), "root", image=image)
+    runtime = ContainerBackend(LocalDriver(), "root", ContainerSettings(image=image))
     spec = _spec(990_003, task_files)
     state = runtime.start(spec)
     try:
@@ -144,7 +144,9 @@ def test_a_container_removed_behind_our_back_is_gone_with_the_reason(image, task
 
 @needs_root
 def test_a_failed_start_rolls_back_and_says_why(image, task_files):
-    runtime = ContainerRuntime(LocalDriver(), "root", image="localhost/no-such-image:latest")
+    runtime = ContainerBackend(
+        LocalDriver(), "root", ContainerSettings(image="localhost/no-such-image:latest")
+    )
     spec = _spec(990_002, task_files)
     with pytest.raises(HostError, match="podman could not start the workspace from image"):
         runtime.start(spec)
@@ -154,14 +156,14 @@ def test_a_failed_start_rolls_back_and_says_why(image, task_files):
 
 @needs_root
 def test_missing_task_files_roll_back(image, tmp_path):
-    runtime = ContainerRuntime(LocalDriver(), "root", image=image)
+    runtime = ContainerBackend(LocalDriver(), "root", ContainerSettings(image=image))
     with pytest.raises(NotADirectoryError):
         runtime.start(_spec(990_003, tmp_path / "no-such-folder"))
     assert not Path(f"{WORKSPACES}/{workspace(990003)}").exists()
 
 
 def test_no_image_is_a_clear_error():
-    runtime = ContainerRuntime(LocalDriver(), "root", image="")
+    runtime = ContainerBackend(LocalDriver(), "root", ContainerSettings(image=""))
     with pytest.raises(HostError, match="no workspace image"):
         runtime.start(_spec(990_004, None))
 
@@ -185,7 +187,9 @@ def test_gpu_flags_name_only_the_leased_gpus():
 
 
 def test_run_command_line():
-    runtime = ContainerRuntime(LocalDriver(), "root", image="registry.example/ws:1")
+    runtime = ContainerBackend(
+        LocalDriver(), "root", ContainerSettings(image="registry.example/ws:1")
+    )
     spec = WorkspaceSpec(
         run_id=7,
         port=20007,

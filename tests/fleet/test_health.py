@@ -91,7 +91,7 @@ def test_an_interpreter_workspace_users_cannot_reach_is_named(engine):
     python.symlink_to(sys.executable)
     private.chmod(0o700)
     with Session(engine) as s:
-        data = HostCreate(name="local", driver="local", python=str(python))
+        data = HostCreate(name="local", driver="local", settings={"python": str(python)})
         host = hosts.add(s, data, "", None, utcnow())
         s.commit()
         connections = Connections(PREFIX)

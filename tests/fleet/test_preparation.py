@@ -64,7 +64,7 @@ def test_preparing_installs_every_family_and_says_which_install_failed(engine):
     with Session(engine) as s:
         host = s.exec(select(Host)).one()
         launch = task_runs.launch_for(probe, probe.tasks[0], probe.tasks[0].meta)
-        task_runs.install_for(connections.driver(host), host, launch)
+        task_runs.install_for(connections.backend(host), launch)
     connections.close()
     assert complete.stat().st_mtime_ns == before
     # Preparing again keeps one outcome per family; a family no longer catalogued loses its.

@@ -144,9 +144,10 @@ def test_a_start_whose_process_died_is_undone_by_the_next_round(engine, make_use
         s.commit()
         allocation.place(s, run, 0)
         host = s.get(Host, run.host_id)
-        spec = workspaces.spec_for(run, host, PREFIX)
+        backend = connections.backend(host)
+        spec = workspaces.spec_for(run, host, PREFIX, backend)
         # What the dead process had got as far as: the user, the files and code-server.
-        run.runtime_state = connections.runtime(host).start(spec)
+        run.runtime_state = backend.start(spec)
         run.unix_user = spec.unix_user
         s.add(run)
         s.commit()

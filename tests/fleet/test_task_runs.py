@@ -14,7 +14,7 @@ from environments.catalogue import discover
 from environments.family_calls import call_local
 from fleet import env_check, task_runs
 from fleet.drivers.base import HostError
-from fleet.hosts import DriverKind, Host, Runtime
+from fleet.hosts import DriverKind, Host
 from fleet.task_runs import TaskLaunch
 from tests.naming import PREFIX
 
@@ -33,8 +33,8 @@ def _host(sshd, python: str = "") -> Host:
         address=sshd.address,
         port=sshd.port,
         username=sshd.username,
-        runtime=Runtime.process,
-        python=python,
+        backend="process",
+        settings={"python": python},
     )
 
 
@@ -303,7 +303,7 @@ def container_host(ssh_driver, sshd) -> Host:
     image = ensure_image()
     sweep_containers()
     host = _host(sshd)
-    host.runtime, host.image = Runtime.container, image
+    host.backend, host.settings = "container", {"image": image}
     yield host
     sweep_containers()
 

@@ -311,7 +311,7 @@ def test_a_host_key_path_is_read_only_as_a_key(client, make_user, sshd, tmp_path
         form = {
             "name": f"probe-{n}", "driver": "ssh", "address": sshd.address,
             "port": str(sshd.port), "username": sshd.username, "key_path": str(tmp_path / kind),
-            "runtime": "process", "max_workspaces": "1", "host_key": sshd.host_key_line,
+            "backend": "process", "max_workspaces": "1", "host_key": sshd.host_key_line,
         }  # fmt: skip
         added = client.post(
             "/coordinator/hosts",

@@ -162,7 +162,7 @@ def test_approving_with_a_bad_rate_and_currency_gets_both_and_approves_nothing(
 def test_a_host_with_several_faults_gets_every_message(client, engine, make_user):
     login(client, make_user(Role.coordinator))
     form = {"name": "Bad Name", "driver": "ssh", "address": "", "port": "99999",
-            "username": "root", "key_path": "", "runtime": "container", "image": "",
+            "username": "root", "key_path": "", "backend": "container", "image": "",
             "python": "", "max_workspaces": "4"}  # fmt: skip
     response = post_form(client, "/coordinator/hosts", form, "/coordinator/hosts")
     assert response.status_code == 400

@@ -65,7 +65,7 @@ def form(sshd: LoopbackSSHD, **changes: str) -> dict[str, str]:
         "port": str(sshd.port),
         "username": sshd.username,
         "key_path": str(sshd.key_path),
-        "runtime": "process",
+        "backend": "process",
         "max_workspaces": "4",
         "host_key": "",
     }
@@ -178,7 +178,7 @@ def test_a_pasted_host_key_is_pinned_as_given(
         ({"address": ""}, "address", "An SSH host needs an address."),
         ({"key_path": ""}, "key_path", "Give the path of the private key"),
         ({"max_workspaces": "0"}, "max_workspaces", "greater than or equal to 1"),
-        ({"runtime": "container"}, "image", "The container runtime needs an image name."),
+        ({"backend": "container"}, "image", "The container runtime needs an image name."),
         ({"python": "python3; rm -rf /"}, "python", "Give a path or a command name"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,

@@ -1198,7 +1198,7 @@ def _hosts_page(w: World) -> Call:
 LOCAL_HOST_FORM = {
     "name": "box-2",
     "driver": "local",
-    "runtime": "process",
+    "backend": "process",
     "port": "22",
     "username": "root",
     "max_workspaces": "2",

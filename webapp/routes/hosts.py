@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from baselines.errors import DomainError
 from environments.catalogue import discover
 from fleet import health, hosts, preparation
+from fleet.backends import registry
 from fleet.drivers import ssh
 from fleet.drivers.base import HostError
 from fleet.hosts import HostCreate
@@ -25,12 +26,11 @@ FIELDS = (
     "port",
     "username",
     "key_path",
-    "runtime",
-    "image",
-    "python",
+    "backend",
     "max_workspaces",
     "host_key",
     "fingerprint",
+    *registry.setting_fields(),
 )
 
 
@@ -38,11 +38,15 @@ def _page(request, session, status_code=200, **extra):
     context = {
         "hosts": hosts.all_hosts(session),
         "families": preparation.by_host(session),
+        "backends": registry.choices(),
+        "setting_inputs": registry.setting_inputs(),
+        "where": lambda host: registry.reach(host.driver).where(host),
+        "summary": registry.summary,
         "values": {
             "port": "22",
             "username": "root",
             "driver": "ssh",
-            "runtime": "process",
+            "backend": "process",
             "max_workspaces": "4",
         },
         "errors": {},
@@ -62,7 +66,10 @@ async def add_host(request: Request, user: CoordinatorUser, session: SessionDep,
     """Two steps when no key is given: fetch the host's key and show its fingerprint; only when
     the coordinator confirms it (the form comes back with that fingerprint) is it pinned."""
     values = text_fields(await request.form(), *FIELDS)
-    given = {k: v for k, v in values.items() if v != ""}
+    given = {k: v for k, v in values.items() if v != "" and k in HostCreate.model_fields}
+    # The backend's own inputs; only its own are kept (a hidden field of another is ignored).
+    fields = registry.setting_fields(values.get("backend", ""))
+    given["settings"] = {k: values[k] for k in fields if values[k] != ""}
     data, errors = parse(HostCreate, given)
     # The cross-field checks too, on the fields that passed: every message at once.
     errors = {**(data or partial(HostCreate, given, errors)).problems(), **errors}
@@ -71,7 +78,8 @@ async def add_host(request: Request, user: CoordinatorUser, session: SessionDep,
     if errors:
         return _page(request, session, 400, values=values, errors=errors)
     host_key = values["host_key"].strip()
-    if data.driver == "ssh" and not host_key:
+    pins = registry.reach(data.driver).pins_key
+    if pins and not host_key:
         try:
             fetched = await run_in_threadpool(ssh.fetch_host_key, data.address, data.port, 10.0)
         except HostError as exc:
@@ -82,7 +90,7 @@ async def add_host(request: Request, user: CoordinatorUser, session: SessionDep,
             shown = {**values, "fingerprint": print_, "fetched_key": fetched}
             return _page(request, session, 200, values=shown, fetched=print_)
         host_key = fetched
-    if host_key and data.driver == "ssh":
+    if host_key and pins:
         try:
             ssh.parse_key_line(host_key)  # the key the driver will pin must parse
         except ValueError:

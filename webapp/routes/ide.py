@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse
 from baselines import run_notices
 from baselines.runs import Run, RunStatus
 from baselines.users import Role, User
-from fleet.hosts import DriverKind, Host
+from fleet.backends import registry
+from fleet.hosts import Host
 from webapp.auth.sessions import user_from_session
 from webapp.deps import RowId
 from webapp.ide.frames import WorkFrames
@@ -200,7 +201,7 @@ async def ide_auth(request: Request) -> Response:
         return JSONResponse({"detail": refused.message}, status_code=refused.status)
     upstream = await _endpoint(request, run, host)
     address = request.app.state.settings.ide_tunnel_address
-    if address and host.driver == DriverKind.ssh:  # the proxy dials this process's forwarder
+    if address and registry.reach(host.driver).forwards:  # the proxy dials our forwarder
         upstream = (address, upstream[1])
     # The run's key goes to the front proxy only (never to the browser), which sends it on as
     # code-server's session cookie.

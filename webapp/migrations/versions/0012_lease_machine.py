@@ -26,8 +26,9 @@ LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-lo
 
 
 def _machine(driver: str, address: str, port: int) -> str:
-    if driver == "local":
-        return "local"
+    # Hosts of the local driver are one machine whatever their address says.
+    if fixed := {"local": "local"}.get(driver):
+        return fixed
     name = (address or "").strip().lower().rstrip(".")
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
