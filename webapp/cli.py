@@ -199,7 +199,7 @@ def _session() -> tuple[Settings, Session]:
     return settings, Session(db.make_engine(settings.db_url))
 
 
-def _settings(pairs: list[str]) -> dict[str, str]:
+def _setting_pairs(pairs: list[str]) -> dict[str, str]:
     """``NAME=VALUE`` options as a dict; a pair without ``=`` is refused."""
     found = {}
     for pair in pairs:
@@ -253,7 +253,7 @@ def hosts_add(
         "username": user,
         "key_path": key,
         "backend": backend,
-        "settings": {"image": image, "python": python} | _settings(setting or []),
+        "settings": {"image": image, "python": python} | _setting_pairs(setting or []),
     }
     data, errors = parse(HostCreate, values)
     if data is not None:
@@ -293,7 +293,7 @@ def hosts_list() -> None:
     _, session = _session()
     with session:
         for host in hosts.all_hosts(session):
-            where = registry.reach(host.driver).where(host)
+            where = registry.reach(host.driver).machine(host.address, host.port)
             gpus = ", ".join(g["name"] for g in host.gpus) or "no GPUs"
             typer.echo(
                 f"{host.name:<16} {host.status:<9} {where:<24} {host.backend:<10} {gpus}"

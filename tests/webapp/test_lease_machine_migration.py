@@ -9,11 +9,8 @@ import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlmodel import Session
 
 from baselines.users import Role
-from fleet import hosts
-from fleet.hosts import HostCreate
 from tests.conftest import PG_ADMIN, create_account
 from timetracking.utc import utcnow
 from webapp import db
@@ -42,19 +39,25 @@ def test_existing_leases_get_their_machine(scratch_url):
     engine = db.make_engine(scratch_url)
     try:
         expert = create_account(engine, Role.expert, "ex@example.org", "Ex")
-        with Session(engine) as s:
-            records = [
-                HostCreate(name="local-a", driver="local"),
-                HostCreate(name="local-b", driver="local"),
-                HostCreate(
-                    name="gpu-1", driver="ssh", address="GPU1.Example.org.", port=2201, key_path="/"
-                ),
-            ]
-            ids = []
-            for data in records:
-                key = "" if data.driver == "local" else KEY
-                ids.append(hosts.add(s, data, key, None, utcnow()).id)
-            s.commit()
+        # Hosts as the schema at 0011 has them (the Host model has columns of later ones).
+        records = [
+            ("local-a", "local", "", 22, ""),
+            ("local-b", "local", "", 22, ""),
+            ("gpu-1", "ssh", "GPU1.Example.org.", 2201, KEY),
+        ]
+        with engine.begin() as conn:
+            for name, driver, address, port, key in records:
+                conn.execute(
+                    text(
+                        "INSERT INTO hosts (name, driver, address, port, username, key_path,"
+                        " host_key, runtime, image, max_workspaces, status, status_reason,"
+                        " draining, gpus, created_at) VALUES (:name, :driver, :address, :port,"
+                        " 'root', '/', :key, 'process', '', 4, 'down', '', false, '[]', :now)"
+                    ),
+                    {"name": name, "driver": driver, "address": address, "port": port,
+                     "key": key, "now": utcnow()},
+                )  # fmt: skip
+            ids = list(conn.execute(text("SELECT id FROM hosts ORDER BY id")).scalars())
         # Runs as the schema at 0011 has them (the Run model has columns of later migrations).
         with engine.begin() as conn:
             for _ in range(3):
