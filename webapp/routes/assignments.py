@@ -5,14 +5,13 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
-from baselines import assignments, plans
+from baselines import assignments, plans, run_audit
 from baselines.assignments import AiTools
 from baselines.errors import DomainError
-from baselines.runs import LIVE, Run, RunStatus
+from baselines.runs import LIVE, OPEN, Run
 from baselines.users import User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
-from fleet import run_audit
 from fleet.hosts import Host
 from timetracking import clock
 from webapp import checkpointing, lists, paging
@@ -278,7 +277,7 @@ def stop_run(
         raise HTTPException(status_code=404, detail="No such run.")
     reason = f"Stopped by {user.role} {user.name}."
     jobs = request.app.state.workspaces
-    if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
+    if run.status in OPEN:  # end_run refuses the others
         run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},
                          after={"status": "stopping", "reason": reason})  # fmt: skip
     if checkpointing.end_run(session, settings, jobs, run, reason, now):

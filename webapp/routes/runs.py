@@ -7,13 +7,13 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from baselines import assignments, checkpoints, run_notices, workspace_loss
+from baselines import assignments, checkpoints, run_audit, run_notices, workspace_loss
 from baselines.errors import Conflict, DomainError
-from baselines.runs import Run, RunStatus, visible_to
+from baselines.runs import OPEN, Run, RunStatus, visible_to
 from baselines.users import Role, User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
-from fleet import run_audit, task_runs
+from fleet import task_runs
 from fleet.hosts import Host
 from timetracking import clock, limits, overrides
 from webapp import checkpointing, hardware, score_chart, work_periods
@@ -146,7 +146,7 @@ def confirm_stop(request: Request, run_id: RowId, user: CurrentUser, session: Se
     """The step before Stop: it says that the run ends for good and what the assignment has
     left, and works without JavaScript (a page with its own form)."""
     run = visible_to(session, run_id, user)
-    if run.status not in (RunStatus.provisioning, RunStatus.active):
+    if run.status not in OPEN:
         flash(request, f"This run is {run.status}; there is nothing to stop.")
         return RedirectResponse(f"/runs/{run.id}", status_code=303)
     assignment = assignments.get(session, run.assignment_id) if run.assignment_id else None
@@ -179,7 +179,7 @@ def stop(
         # Only the confirmation page's form says yes: a Stop from anywhere else asks first.
         return RedirectResponse(f"/runs/{run.id}/stop", status_code=303)
     by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
-    if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
+    if run.status in OPEN:  # end_run refuses the others
         run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},
                          after={"status": "stopping", "reason": f"Stopped by {by}."})  # fmt: skip
     if not checkpointing.end_run(

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from baselines import checkpoints, run_tokens
 from baselines.checkpoints import PENDING, Checkpoint
 from baselines.errors import Conflict, DomainError, NotFound
-from baselines.runs import Run, RunStatus
+from baselines.runs import OPEN, Run
 from environments.family_calls import FamilyCallFailed, instructions
 from timetracking import activity, clock, idle, pauses
 from timetracking.pauses import PauseReason
@@ -50,7 +50,7 @@ def task_run(run: TokenRun, session: SessionDep, now: NowDep) -> Iterator[Run]:
     activity of a live run (source ``cli``). Before it is handled, an idle pause ends in the
     request's own transaction, so ``task score`` right after a break is not refused for it;
     a refused call rolls that back with everything else and changes nothing."""
-    live = run.status in (RunStatus.active, RunStatus.provisioning)
+    live = run.status in OPEN
     run_id = run.id
     if live:
         idle.end(session, run_id, now)
@@ -63,7 +63,7 @@ TaskRun = Annotated[Run, Depends(task_run)]
 
 
 def _live(run: Run) -> None:
-    if run.status not in (RunStatus.active, RunStatus.provisioning):
+    if run.status not in OPEN:
         raise HTTPException(status_code=410, detail=f"This run has ended ({run.status}).")
 
 
@@ -183,7 +183,7 @@ def _first_look(engine, settings, run_id: int, seq: int, now: datetime) -> tuple
     """The first look, which counts as activity as ``task_run`` counts a call."""
     with Session(engine) as session:
         run = session.get(Run, run_id)
-        live = run.status in (RunStatus.active, RunStatus.provisioning)
+        live = run.status in OPEN
         if live:
             idle.end(session, run.id, now)
         row = checkpoints.get(session, run.id, seq)
