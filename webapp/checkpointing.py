@@ -24,7 +24,7 @@ from environments.normalise import normalise
 from fleet import snapshots, task_runs, workspaces
 from fleet.drivers.base import HostError
 from fleet.hosts import Host
-from timetracking import pauses
+from timetracking import pause_reasons, pauses
 from timetracking.pauses import PauseReason
 from webapp.settings import Settings
 
@@ -89,7 +89,7 @@ def submit(
     workspace_loss.refuse_if_lost(run, "Scoring")
     if run.submitted_at is not None:
         raise Conflict("This run's final submission is in; it takes no more checkpoints.")
-    stopped = [r for r in pauses.paused_by(session, run.id) if r != PauseReason.scoring]
+    stopped = pause_reasons.blocking_scoring(pauses.paused_by(session, run.id))
     if stopped and not at_limit:
         raise Conflict(f"The clock is paused ({', '.join(stopped)}); resume it before scoring.")
     host = session.get(Host, run.host_id)

@@ -14,13 +14,12 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from baselines import checkpoints, run_tokens
+from baselines import checkpoints, run_pauses, run_tokens
 from baselines.checkpoints import PENDING, Checkpoint
 from baselines.errors import Conflict, DomainError, NotFound
 from baselines.runs import OPEN, Run
 from environments.family_calls import FamilyCallFailed, instructions
-from timetracking import activity, clock, idle, pauses
-from timetracking.pauses import PauseReason
+from timetracking import activity, clock, idle, pause_reasons
 from webapp import checkpointing
 from webapp.deps import NowDep, RowId, SessionDep, SettingsDep
 
@@ -209,11 +208,14 @@ def _look(engine, run_id: int, seq: int, visible: bool, last: bool) -> dict | No
 def status(run: TaskRun, session: SessionDep, settings: SettingsDep, now: NowDep) -> dict:
     visible = _visible(session, settings, run)
     recent = checkpoints.log(session, run.id)[-3:]
+    reading = clock.read(session, run, now)
     return {
         "run_id": run.id,
         "environment": run.environment,
         "status": run.status,
-        **clock.read(session, run, now).as_json(),
+        **reading.as_json(),
+        # What each reason means to the expert (timetracking.pause_reasons), for `task status`.
+        "paused_because": pause_reasons.words(reading.paused_by),
         "recent": [checkpoint_json(r, visible) for r in recent],
     }
 
@@ -257,18 +259,13 @@ def add_note(body: NoteIn, run: TaskRun, session: SessionDep, now: NowDep) -> di
 
 @router.post("/pause")
 def pause(run: TaskRun, session: SessionDep, now: NowDep) -> dict:
-    _live(run)
-    pauses.pause(session, run.id, PauseReason.manual, now)
-    session.commit()
+    run_pauses.pause(session, run, now)
     return {"clock": "paused", "working_s": round(checkpointing.working_s(session, run, now), 1)}
 
 
 @router.post("/resume")
 def resume(run: TaskRun, session: SessionDep, now: NowDep) -> dict:
-    _live(run)
-    pauses.resume(session, run.id, PauseReason.manual, now)
-    session.commit()
-    stopped = pauses.paused_by(session, run.id)
+    stopped = run_pauses.resume(session, run, now, "cli")
     return {
         "clock": "paused" if stopped else "running",
         "working_s": round(checkpointing.working_s(session, run, now), 1),
