@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from baselines import checkpoints
+from baselines import checkpointing, checkpoints
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.errors import DomainError
 from baselines.runs import LIVE, Run, RunStatus
@@ -28,7 +28,6 @@ from fleet.drivers.base import HostError
 from fleet.hosts import Host, HostStatus
 from timetracking import pauses
 from timetracking.pauses import PauseReason
-from webapp import checkpointing
 from webapp.job_lease import LeaseKeeper
 from webapp.settings import Settings
 

@@ -97,9 +97,9 @@ def seed(
 
 def _sample(session: Session, coordinator, settings: Settings, now: datetime) -> None:
     """The analyst's sample of scored human and agent runs (webapp.demo_sample)."""
+    from baselines.checkpointing import snapshot_store
     from environments.catalogue import discover
     from webapp import demo_sample
-    from webapp.checkpointing import snapshot_store
 
     demo_sample.seed(
         session,

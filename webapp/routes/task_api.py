@@ -14,13 +14,12 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from baselines import checkpoints, run_pauses, run_tokens
+from baselines import checkpointing, checkpoints, run_pauses, run_tokens
 from baselines.checkpoints import PENDING, Checkpoint
 from baselines.errors import Conflict, DomainError, NotFound
 from baselines.runs import OPEN, Run
 from environments.family_calls import FamilyCallFailed, instructions
 from timetracking import activity, clock, idle, pause_reasons
-from webapp import checkpointing
 from webapp.deps import NowDep, RowId, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/task", tags=["task"])

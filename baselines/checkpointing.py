@@ -15,6 +15,7 @@ from sqlmodel import Session
 from baselines import checkpoints, workspace_loss
 from baselines.checkpoints import Checkpoint
 from baselines.errors import Conflict, DomainError
+from baselines.run_settings import RunSettings as Settings
 from baselines.runs import Run, RunStatus
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
@@ -26,7 +27,6 @@ from fleet.drivers.base import HostError
 from fleet.hosts import Host
 from timetracking import pause_reasons, pauses
 from timetracking.pauses import PauseReason
-from webapp.settings import Settings
 
 log = logging.getLogger("baseliner.checkpoints")
 
