@@ -168,6 +168,24 @@ def end_run(
     return True
 
 
+def after_scoring(session: Session, settings: Settings, jobs, run_id: int, now: datetime) -> None:
+    """After a checkpoint is scored: with the run's queue empty the clock runs again, and a
+    submitted run, or one whose stop waited for its checkpoints, ends."""
+    if checkpoints.pending(session, run_id):
+        return
+    run = session.get(Run, run_id)
+    pauses.resume(session, run_id, PauseReason.scoring, now)
+    session.commit()
+    if run.status != RunStatus.active:
+        return
+    if run.submitted_at is not None:
+        at_limit = PauseReason.limit in pauses.paused_by(session, run_id)
+        reason = "The time limit was reached." if at_limit else "Submitted by the expert."
+        end_run(session, settings, jobs, run, reason, now)
+    elif run.stop_requested_at is not None:
+        end_run(session, settings, jobs, run, run.status_reason, now)
+
+
 def store_final_score(session: Session, settings: Settings, run: Run) -> None:
     """The task's aggregation over the run's score log (best, last, or the family's own)."""
     rows = checkpoints.log(session, run.id)
