@@ -63,7 +63,7 @@ FAILED_OTHER = Notice(
     "Your coordinator can see what went wrong: ask them before you start again.",
 )
 
-# Reasons a run ends with that are already meant for the expert (webapp.checkpointing.end_run's
+# Reasons a run ends with that are already meant for the expert (baselines.checkpointing.end_run's
 # callers): shown as they are. Anything else on an ended run is summed up.
 ENDED_AS_IS = re.compile(
     r"^(Stopped by [^.]{1,200}\.|The time limit was reached\.|Submitted by the expert\.)"

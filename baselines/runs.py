@@ -17,14 +17,21 @@ from timetracking.utc import UTCDateTime
 
 
 class RunStatus(StrEnum):
+    """A run's place in its life; only baselines.run_states moves a run between them."""
+
     provisioning = "provisioning"
+    # Submitted to a scheduler (a Slurm job waiting for its GPUs): live, but no clock yet.
+    pending = "pending"
     active = "active"
     stopping = "stopping"
     finished = "finished"
     failed = "failed"
 
 
-LIVE = (RunStatus.provisioning, RunStatus.active, RunStatus.stopping)
+LIVE = (RunStatus.provisioning, RunStatus.pending, RunStatus.active, RunStatus.stopping)
+# Live and not yet ending: a Stop, a `task` call or an activity report may still come.
+OPEN = (RunStatus.provisioning, RunStatus.pending, RunStatus.active)
+ENDED = (RunStatus.finished, RunStatus.failed)
 
 
 class Run(SQLModel, table=True):

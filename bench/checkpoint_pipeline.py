@@ -29,14 +29,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session  # noqa: E402
 
-from baselines import checkpoints  # noqa: E402
+from baselines import checkpointing, checkpoints  # noqa: E402
 from baselines.checkpoints import CheckpointStatus  # noqa: E402
 from baselines.runs import Run  # noqa: E402
 from baselines.users import Role, User  # noqa: E402
 from fleet import health, hosts  # noqa: E402
 from fleet.hosts import HostCreate  # noqa: E402
 from timetracking.utc import utcnow  # noqa: E402
-from webapp import checkpointing  # noqa: E402
 from webapp.app import create_app  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 

@@ -40,6 +40,7 @@ from sqlmodel import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from baselines import checkpointing  # noqa: E402
 from baselines.runs import Run, RunStatus  # noqa: E402
 from baselines.users import Role  # noqa: E402
 from fleet import allocation  # noqa: E402
@@ -48,7 +49,7 @@ from tests.conftest import create_account  # noqa: E402
 from tests.families import write_warmup  # noqa: E402
 from tests.hosts import ready_host  # noqa: E402
 from timetracking.utc import utcnow  # noqa: E402
-from webapp import checkpointing, db  # noqa: E402
+from webapp import db  # noqa: E402
 from webapp.app import create_app  # noqa: E402
 from webapp.ide import frames  # noqa: E402
 from webapp.settings import Settings  # noqa: E402

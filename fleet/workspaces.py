@@ -18,9 +18,10 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from baselines import run_states
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
-from fleet import allocation, codeserver, naming, ports, run_audit, task_runs
+from fleet import allocation, codeserver, naming, ports, task_runs
 from fleet.backends import registry
 from fleet.backends.base import Backend
 from fleet.backends.common import Extension, WorkspaceSpec
@@ -130,13 +131,9 @@ def start(
         except _NotStarted as exc:
             _fail(session, run, exc.reason, now())
             return
-        run.status = RunStatus.active
-        run.status_reason = ""
         run.workspace_path = state.get("home") or state.get("dir", "")
-        run.started_at = now()
-        session.add(run)
-        run_audit.record(session, run, "run.start", run.expert_id, run.started_at,
-                         before={"status": "provisioning"}, after={"status": "active"})  # fmt: skip
+        if run.status != RunStatus.stopping:  # a Stop asked for meanwhile: its job comes next
+            run_states.move(session, run, RunStatus.active, now=now(), actor_id=run.expert_id)
         session.commit()
 
 
@@ -278,12 +275,7 @@ def _fail(session: Session, run: Run, reason: str, now: datetime) -> None:
     # in their own words (baselines.run_notices).
     log.warning("run %s failed to start: %s", run.id, reason)
     allocation.release(session, run.id)
-    run_audit.record(session, run, "run.fail", None, now, before={"status": str(run.status)},
-                     after={"status": "failed", "reason": reason})  # fmt: skip
-    run.status = RunStatus.failed
-    run.status_reason = reason
-    run.finished_at = now
-    session.add(run)
+    run_states.move(session, run, RunStatus.failed, reason=reason, now=now)
     session.commit()
 
 
@@ -304,19 +296,14 @@ def stop(
         host = session.get(Host, run.host_id) if run.host_id else None
         if host is None or run.status in (RunStatus.finished, RunStatus.failed):
             return
-        ended, was = now(), str(run.status)
+        ended = now()
         _clean(session, connections, run, host, archive_dir, ended)
-        run.status = RunStatus.finished
-        run.finished_at = ended
-        run.status_reason = reason
         if run.lost_at is not None:
-            run.status_reason = (
+            reason = (
                 f"{reason} The workspace had been lost on {host.name}, so there was nothing to"
                 " archive; the checkpoints' snapshots are kept."
             ).strip()
-        session.add(run)
-        run_audit.record(session, run, "run.finish", None, ended, before={"status": was},
-                         after={"status": "finished", "reason": run.status_reason})  # fmt: skip
+        run_states.move(session, run, RunStatus.finished, reason=reason, now=ended)
         session.commit()
 
 

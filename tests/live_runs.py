@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from baselines import checkpointing
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
 from tests.hosts import ready_host
 from timetracking.utc import utcnow
-from webapp import checkpointing
 
 # The probe family (tests/fleet/families): its score is whatever the task folder's solution.py
 # answers, so tests decide a scoring's result and how long it takes.

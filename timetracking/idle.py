@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from timetracking import activity, pauses
+from timetracking import activity, pause_reasons, pauses
 from timetracking.pauses import PauseReason
 
 DEFAULT_IDLE_AFTER_S = 600
-# Stopped for these, the clock does not also need an idle pause (scoring is short and waited on).
-HOLDING = (PauseReason.manual, PauseReason.idle, PauseReason.limit, PauseReason.lost)
+# Stopped for these, the clock does not also need an idle pause (timetracking.pause_reasons).
+HOLDING = pause_reasons.holding_idle()
 
 
 def last_sign_of_work(

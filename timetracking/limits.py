@@ -13,7 +13,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from baselines import audit
 from baselines.errors import Conflict, Problems
-from baselines.runs import Run, RunStatus
+from baselines.runs import OPEN, Run
 from baselines.users import User
 from timetracking import pauses
 from timetracking.utc import UTCDateTime
@@ -88,7 +88,7 @@ def extend(
     """Give a live run more working time, with the reason; audited, in the caller's transaction.
     A run whose limit was reached but whose final checkpoint is not scored yet cannot be
     extended: its final submission is in."""
-    if run.status not in (RunStatus.provisioning, RunStatus.active):
+    if run.status not in OPEN:
         raise Conflict(f"This run is {run.status}; only a live run's limit can be extended.")
     if run.time_limit_s is None:
         raise Conflict("This run has no time limit to extend.")

@@ -18,17 +18,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from baselines import checkpoints
+from baselines import checkpointing, checkpoints
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.errors import DomainError
-from baselines.runs import LIVE, Run, RunStatus
+from baselines.runs import LIVE, Run
 from environments.normalise import normalise
 from fleet import snapshots, task_runs, workspaces
 from fleet.drivers.base import HostError
 from fleet.hosts import Host, HostStatus
-from timetracking import pauses
-from timetracking.pauses import PauseReason
-from webapp import checkpointing
 from webapp.job_lease import LeaseKeeper
 from webapp.settings import Settings
 
@@ -184,19 +181,4 @@ class CheckpointWorker:
         session.commit()
 
     def _after(self, session: Session, run_id: int) -> None:
-        """With the run's queue empty: the clock runs again; a submitted run, or one whose stop
-        waited for its checkpoints, ends."""
-        if checkpoints.pending(session, run_id):
-            return
-        now = self.now()
-        run = session.get(Run, run_id)
-        pauses.resume(session, run_id, PauseReason.scoring, now)
-        session.commit()
-        if run.status != RunStatus.active:
-            return
-        if run.submitted_at is not None:
-            at_limit = PauseReason.limit in pauses.paused_by(session, run_id)
-            reason = "The time limit was reached." if at_limit else "Submitted by the expert."
-            checkpointing.end_run(session, self.settings, self.jobs, run, reason, now)
-        elif run.stop_requested_at is not None:
-            checkpointing.end_run(session, self.settings, self.jobs, run, run.status_reason, now)
+        checkpointing.after_scoring(session, self.settings, self.jobs, run_id, self.now())

@@ -97,9 +97,9 @@ def seed(
 
 def _sample(session: Session, coordinator, settings: Settings, now: datetime) -> None:
     """The analyst's sample of scored human and agent runs (webapp.demo_sample)."""
+    from baselines.checkpointing import snapshot_store
     from environments.catalogue import discover
     from webapp import demo_sample
-    from webapp.checkpointing import snapshot_store
 
     demo_sample.seed(
         session,
@@ -113,6 +113,7 @@ def _sample(session: Session, coordinator, settings: Settings, now: datetime) ->
 def _last_week(session: Session, expert, now: datetime, calendar: PayCalendar) -> None:
     """A finished run in the last pay period, with an idle stretch, and its timesheet submitted:
     something for a coordinator or finance to approve and pay in the demo."""
+    from baselines import run_states
     from baselines.runs import Run, RunStatus
     from timetracking import timesheets
     from timetracking.pauses import Pause
@@ -124,15 +125,14 @@ def _last_week(session: Session, expert, now: datetime, calendar: PayCalendar) -
     run = Run(
         expert_id=expert.id,
         environment="triton_cumsum/main",
-        status=RunStatus.finished,
-        status_reason="Submitted by the expert.",
         created_at=start,
-        started_at=start,
-        finished_at=start + timedelta(hours=3, minutes=40),
         time_limit_s=8 * 3600,
     )
     session.add(run)
     session.flush()
+    run_states.move(session, run, RunStatus.active, now=start, actor_id=expert.id)
+    ended = start + timedelta(hours=3, minutes=40)
+    run_states.move(session, run, RunStatus.finished, reason="Submitted by the expert.", now=ended)
     idle_from = start + timedelta(hours=1, minutes=30)
     idle_to = idle_from + timedelta(minutes=25)
     session.add(Pause(run_id=run.id, started_at=idle_from, ended_at=idle_to, reason="idle"))

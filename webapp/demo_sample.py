@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 
 from analytics import importing, task_numbers
 from analytics.imported import ImportedRun
-from baselines import applications
+from baselines import applications, run_states
 from baselines.applications import ApplicationCreate
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.runs import Run, RunStatus
@@ -197,11 +197,7 @@ def _human_run(
         expert_id=expert.id,
         environment=task_id,
         environment_version="sample",
-        status=RunStatus.finished,
-        status_reason=REASON,
         created_at=start,
-        started_at=start,
-        finished_at=_wall(start, working),
         last_activity_at=_wall(start, working),
         time_limit_s=LIMIT_S,
         final_score=None if best is None else _raw(numbers, task_id, best),
@@ -209,6 +205,8 @@ def _human_run(
     )
     session.add(run)
     session.flush()
+    run_states.move(session, run, RunStatus.active, now=start, actor_id=expert.id)
+    run_states.move(session, run, RunStatus.finished, reason=REASON, now=_wall(start, working))
     at, length = LUNCH
     session.add(
         Pause(

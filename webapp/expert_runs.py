@@ -7,11 +7,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from baselines import checkpoints, run_notices
+from baselines import checkpointing, checkpoints, run_notices
 from baselines.errors import DomainError
 from baselines.runs import Run
 from timetracking import clock
-from webapp import checkpointing
 from webapp.settings import Settings
 
 SHOWN = 50  # an expert has a handful; past this the oldest are left off (and counted)

@@ -39,7 +39,8 @@ def of_run(run: Run, host: Host | None) -> Hardware | None:
     """What this run has; None before it is placed on a host (or when it never started)."""
     if run.cpu_mode:
         return Hardware(CPU_MODE, cpu_mode=True)
-    if host is None or (run.started_at is None and run.status != RunStatus.provisioning):
+    placing = run.status in (RunStatus.provisioning, RunStatus.pending)
+    if host is None or (run.started_at is None and not placing):
         return None
     if not run.gpu_indices:
         return Hardware("This run has no GPU.")

@@ -15,9 +15,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from baselines import clock_jobs
 from fleet import health, workspaces
 from timetracking import timesheets
-from webapp import clock_jobs
 from webapp.job_lease import LeaseKeeper
 from webapp.settings import Settings
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from baselines.runs import RunStatus, live_for_expert
 from baselines.users import Role, User
 from payments.money import format_cents
-from timetracking import clock, zones
+from timetracking import clock, pause_reasons, zones
 from timetracking.utc import utcnow
 from webapp.auth.csrf import token_for
 from webapp.auth.sessions import HOME_BY_ROLE, pop_flashes
@@ -43,6 +43,9 @@ def hms(seconds: float | None) -> str:
 
 
 templates.env.filters["hms"] = hms
+# What a pause reason means comes from its one table (timetracking.pause_reasons).
+templates.env.filters["pause_labels"] = lambda reasons: ", ".join(pause_reasons.labels(reasons))
+templates.env.tests["lifted_by_expert"] = lambda r: pause_reasons.meaning(r).expert_lifts
 
 
 def live_clock(request: Request, user: User | None) -> dict[str, Any] | None:

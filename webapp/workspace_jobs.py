@@ -15,8 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from baselines import workspace_loss
-from baselines.errors import Conflict
+from baselines import run_states, workspace_loss
 from baselines.runs import Run, RunStatus
 from fleet import workspaces
 from fleet.connections import Connections
@@ -194,11 +193,9 @@ class WorkspaceJobs:
         return self._pool.submit(job)
 
     def request_stop(self, session: Session, run: Run, reason: str) -> Future:
-        """Mark a live run as stopping and queue the stop; a run already ending is a Conflict."""
-        if run.status not in (RunStatus.active, RunStatus.provisioning):
-            raise Conflict(f"This run is already {run.status}.")
-        run.status = RunStatus.stopping
-        session.add(run)
+        """Mark a live run as stopping and queue the stop; a run already ending is a Conflict
+        (baselines.run_states.IllegalMove)."""
+        run_states.move(session, run, RunStatus.stopping, reason=reason, now=utcnow())
         session.commit()
         return self.stop(run.id, reason)
 

@@ -15,12 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from baselines import run_tokens
+from baselines import checkpointing, run_tokens
 from baselines.checkpoints import Checkpoint
 from baselines.runs import Run
 from timetracking import pauses
 from timetracking.utc import utcnow
-from webapp import checkpointing
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

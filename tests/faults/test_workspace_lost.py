@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from baselines import run_tokens
+from baselines import checkpointing, run_tokens
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.runs import Lease, Run, RunStatus
 from baselines.users import Role
@@ -27,7 +27,6 @@ from tests.live_runs import remove_behind_our_back, started_run
 from timetracking import pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
-from webapp import checkpointing
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 

@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from baselines import checkpointing
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
 from fleet import snapshots, task_runs, workspaces
@@ -41,7 +42,7 @@ from tests.conftest import create_account
 from tests.hosts import ready_host
 from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking.utc import utcnow
-from webapp import checkpointing, db
+from webapp import db
 from webapp.app import create_app
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")

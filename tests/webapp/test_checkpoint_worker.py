@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from baselines import checkpoints
+from baselines import checkpointing, checkpoints
 from baselines.checkpoints import CheckpointStatus
 from baselines.runs import Run, RunStatus
 from fleet.hosts import Host, HostStatus
@@ -18,7 +18,6 @@ from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking import pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
-from webapp import checkpointing
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from baselines import checkpoints
+from baselines import checkpoints, clock_jobs
 from baselines.checkpoints import CheckpointStatus
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
@@ -16,7 +16,7 @@ from tests.live_runs import PROBE_FAMILIES as FAMILIES
 from timetracking import activity, pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
-from webapp import clock_jobs, scheduler
+from webapp import scheduler
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from analytics import dataset, importing, reports, task_numbers
 from analytics.imported import ImportedRun, ImportedScore
+from baselines.checkpointing import snapshot_store
 from baselines.checkpoints import Checkpoint
 from baselines.runs import Run
 from baselines.users import Role, get_by_email
@@ -18,7 +19,6 @@ from fleet import snapshots
 from tests.conftest import login
 from timetracking.utc import utcnow
 from webapp import demo, demo_sample
-from webapp.checkpointing import snapshot_store
 
 TASKS = set(demo_sample.TASKS)
 

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session
 
 from analytics import dataset
-from baselines import checkpoints
+from baselines import checkpointing, checkpoints
 from baselines.checkpoints import CheckpointStatus
 from baselines.runs import Run
 from baselines.users import Role
@@ -22,7 +22,6 @@ from tests.live_runs import started_run
 from timetracking import pauses
 from timetracking.pauses import PauseReason
 from timetracking.utc import utcnow
-from webapp import checkpointing
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 

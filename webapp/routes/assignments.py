@@ -5,17 +5,16 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
-from baselines import assignments, plans
+from baselines import assignments, plans, run_lifecycle
 from baselines.assignments import AiTools
 from baselines.errors import DomainError
-from baselines.runs import LIVE, Run, RunStatus
+from baselines.runs import LIVE, Run
 from baselines.users import User
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
-from fleet import run_audit
 from fleet.hosts import Host
 from timetracking import clock
-from webapp import checkpointing, lists, paging
+from webapp import lists, paging
 from webapp.assignment_form import (
     TERM_FIELDS,
     approved_experts,
@@ -276,12 +275,8 @@ def stop_run(
     run = session.get(Run, run_id)
     if run is None:
         raise HTTPException(status_code=404, detail="No such run.")
-    reason = f"Stopped by {user.role} {user.name}."
     jobs = request.app.state.workspaces
-    if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
-        run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},
-                         after={"status": "stopping", "reason": reason})  # fmt: skip
-    if checkpointing.end_run(session, settings, jobs, run, reason, now):
+    if run_lifecycle.stop(session, settings, jobs, run, actor=user, now=now):
         flash(request, f"Stopping run {run.id}.")
     else:
         flash(request, f"Run {run.id} stops once its queued checkpoints are scored.")

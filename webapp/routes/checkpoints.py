@@ -6,13 +6,12 @@ from typing import Annotated
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
-from baselines import checkpoints
+from baselines import checkpointing, checkpoints
 from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus, visible_to
 from baselines.users import Role, User
 from fleet import snapshots
 from timetracking import activity
-from webapp import checkpointing
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, CurrentUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import text_fields

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from baselines import run_notices
-from baselines.runs import Run, RunStatus
+from baselines.runs import OPEN, Run, RunStatus
 from baselines.users import Role, User
 from fleet.backends import registry
 from fleet.hosts import Host
@@ -69,6 +69,9 @@ def _authorize(
             raise Refused(403, STAFF_REFUSED, staff=user)
         if run.status == RunStatus.provisioning:
             message = "The workspace is still starting. Try again in a moment."
+            raise Refused(503, message, user=user, run_id=run.id)
+        if run.status == RunStatus.pending:
+            message = "The workspace is waiting for the cluster's GPUs. Try again in a while."
             raise Refused(503, message, user=user, run_id=run.id)
         if run.status != RunStatus.active:
             raise Refused(410, "This run's IDE is closed.", user=user, run_id=run.id)
@@ -233,7 +236,7 @@ async def ide_tls(request: Request, domain: str = "") -> Response:
     def live() -> bool:
         with Session(request.app.state.engine) as session:
             run = session.get(Run, int(digits))
-            return run is not None and run.status in (RunStatus.provisioning, RunStatus.active)
+            return run is not None and run.status in OPEN
 
     if not await run_in_threadpool(live):
         return JSONResponse({"detail": "No live workspace has this address."}, 404)

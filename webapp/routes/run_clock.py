@@ -6,10 +6,10 @@ import math
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from baselines import run_pauses
 from baselines.errors import DomainError, Problems
 from baselines.runs import LIVE, RunStatus, visible_to
-from timetracking import activity, clock, limits, overrides, pauses
-from timetracking.pauses import PauseReason
+from timetracking import clock, limits, overrides, pause_reasons
 from webapp.auth.sessions import flash
 from webapp.deps import CoordinatorUser, CurrentUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.forms import field_error, text_fields
@@ -21,14 +21,11 @@ from webapp.work_periods import parse
 router = pages_router()
 
 
-def _own_live_run(session, run_id: int, user):
+def _own_run(session, run_id: int, user):
+    """Only the run's own expert pauses and resumes its clock (the rules: baselines.run_pauses)."""
     run = visible_to(session, run_id, user)
     if run.expert_id != user.id:
         raise HTTPException(status_code=403, detail="Your role cannot open this page.")
-    if run.status != RunStatus.active:
-        raise HTTPException(
-            status_code=409, detail=f"This run is {run.status}; its clock is not running."
-        )
     return run
 
 
@@ -42,9 +39,8 @@ def read_clock(run_id: RowId, user: CurrentUser, session: SessionDep, now: NowDe
 
 @router.post("/runs/{run_id}/pause")
 def pause(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep, now: NowDep):
-    run = _own_live_run(session, run_id, user)
-    pauses.pause(session, run.id, PauseReason.manual, now)
-    session.commit()
+    run = _own_run(session, run_id, user)
+    run_pauses.pause(session, run, now)
     worked = clock.read(session, run, now).working_s
     flash(request, f"Clock paused at {hms(worked)}. Scoring waits until you resume.")
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
@@ -52,15 +48,16 @@ def pause(request: Request, run_id: RowId, user: CurrentUser, session: SessionDe
 
 @router.post("/runs/{run_id}/resume")
 def resume(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep, now: NowDep):
-    run = _own_live_run(session, run_id, user)
-    pauses.resume(session, run.id, PauseReason.manual, now)
-    session.commit()
-    activity.record(session, run.id, now, "portal")  # pressing Resume is a sign of work
+    run = _own_run(session, run_id, user)
+    run_pauses.resume(session, run, now, "portal")
     reading = clock.read(session, run, now)
     if reading.running:
         flash(request, f"Clock running again from {hms(reading.working_s)}.")
     else:
-        flash(request, f"The clock is still stopped ({', '.join(reading.paused_by)}).")
+        flash(
+            request,
+            f"The clock is still stopped ({', '.join(pause_reasons.labels(reading.paused_by))}).",
+        )
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 

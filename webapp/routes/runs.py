@@ -7,16 +7,20 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 
-from baselines import assignments, checkpoints, run_notices, workspace_loss
-from baselines.errors import Conflict, DomainError
-from baselines.runs import Run, RunStatus, visible_to
+from baselines import (
+    assignments,
+    checkpointing,
+    checkpoints,
+    run_lifecycle,
+    run_notices,
+    workspace_loss,
+)
+from baselines.errors import DomainError
+from baselines.runs import OPEN, Run, visible_to
 from baselines.users import Role, User
-from environments import task_settings, workspace_files
-from environments.catalogue import discover
-from fleet import run_audit, task_runs
 from fleet.hosts import Host
 from timetracking import clock, limits, overrides
-from webapp import checkpointing, hardware, score_chart, work_periods
+from webapp import hardware, score_chart, work_periods
 from webapp.auth.sessions import flash, safe_next
 from webapp.deps import CurrentUser, ExpertUser, NowDep, RowId, SessionDep, SettingsDep
 from webapp.ide import origin
@@ -38,21 +42,9 @@ def start(
 ):
     assignment = assignments.get_for(session, assignment_id, user)
     # The live run, the run a simultaneous Start made, or a new one (Conflict when none may).
-    run, new = assignments.begin_run(session, assignment, user, now)
-    if not new:
-        return RedirectResponse(f"/runs/{run.id}", status_code=303)
-    # Anything refused below leaves the new run uncommitted: it goes with the session.
-    try:
-        ref = workspace_files.find(discover(settings.environment_dirs), assignment.environment)
-    except DomainError as exc:
-        raise DomainError(f"{exc.message} Ask your coordinator.") from exc
-    meta = task_settings.effective(session, ref.family, ref.task)
-    if not task_settings.is_ready(meta):
-        missing = ", ".join(task_settings.missing(meta))
-        raise Conflict(f"{ref.name} cannot start yet: its coordinator has still to set {missing}.")
-    run.environment_version = ref.family.version
-    session.commit()
-    request.app.state.workspaces.start(run.id, task_runs.launch_for(ref.family, ref.task, meta))
+    run, launch = run_lifecycle.begin(session, settings, assignment, user, now)
+    if launch is not None:
+        request.app.state.workspaces.start(run.id, launch)
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
@@ -146,7 +138,7 @@ def confirm_stop(request: Request, run_id: RowId, user: CurrentUser, session: Se
     """The step before Stop: it says that the run ends for good and what the assignment has
     left, and works without JavaScript (a page with its own form)."""
     run = visible_to(session, run_id, user)
-    if run.status not in (RunStatus.provisioning, RunStatus.active):
+    if run.status not in OPEN:
         flash(request, f"This run is {run.status}; there is nothing to stop.")
         return RedirectResponse(f"/runs/{run.id}", status_code=303)
     assignment = assignments.get(session, run.assignment_id) if run.assignment_id else None
@@ -178,13 +170,8 @@ def stop(
     if confirm != "yes":
         # Only the confirmation page's form says yes: a Stop from anywhere else asks first.
         return RedirectResponse(f"/runs/{run.id}/stop", status_code=303)
-    by = "the expert" if user.id == run.expert_id else f"{user.role} {user.name}"
-    if run.status in (RunStatus.active, RunStatus.provisioning):  # end_run refuses the others
-        run_audit.record(session, run, "run.stop", user.id, now, before={"status": str(run.status)},
-                         after={"status": "stopping", "reason": f"Stopped by {by}."})  # fmt: skip
-    if not checkpointing.end_run(
-        session, settings, request.app.state.workspaces, run, f"Stopped by {by}.", now
-    ):
+    jobs = request.app.state.workspaces
+    if not run_lifecycle.stop(session, settings, jobs, run, actor=user, now=now):
         flash(request, "The workspace stops once its queued checkpoints are scored.")
         return RedirectResponse(f"/runs/{run.id}", status_code=303)
     flash(request, "Stopping the workspace; its files are archived.")
@@ -195,9 +182,7 @@ def stop(
 def restart(request: Request, run_id: RowId, user: CurrentUser, session: SessionDep):
     """Relaunch a hung IDE; the files and the clock are untouched."""
     run = visible_to(session, run_id, user)
-    if run.status != RunStatus.active:
-        raise Conflict(f"Only a running workspace can be restarted; this one is {run.status}.")
-    workspace_loss.refuse_if_lost(run, "Restart IDE")
+    run_lifecycle.check_restart(run)
     request.app.state.workspaces.restart(run.id)
     flash(request, "Restarting the IDE; reload its tab in a few seconds. Your files are kept.")
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

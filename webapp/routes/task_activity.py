@@ -12,7 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
-from baselines.runs import RunStatus
+from baselines.runs import OPEN
 from timetracking import activity, clock
 from webapp.deps import NowDep, SessionDep
 from webapp.routes.task_api import TokenRun
@@ -29,7 +29,7 @@ class ActivityIn(BaseModel):
 @router.post("/activity")
 def report_activity(body: ActivityIn, run: TokenRun, session: SessionDep, now: NowDep) -> dict:
     """Record that the run's expert is working now (ending an idle pause); answer the clock."""
-    if run.status not in (RunStatus.active, RunStatus.provisioning):
+    if run.status not in OPEN:
         raise HTTPException(status_code=410, detail=f"This run has ended ({run.status}).")
     activity.record(session, run.id, now, SOURCE)
     return {"recorded": True, "status": run.status, **clock.read(session, run, now).as_json()}

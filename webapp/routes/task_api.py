@@ -14,14 +14,12 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from baselines import checkpoints, run_tokens
+from baselines import checkpointing, checkpoints, run_pauses, run_tokens
 from baselines.checkpoints import PENDING, Checkpoint
 from baselines.errors import Conflict, DomainError, NotFound
-from baselines.runs import Run, RunStatus
+from baselines.runs import OPEN, Run
 from environments.family_calls import FamilyCallFailed, instructions
-from timetracking import activity, clock, idle, pauses
-from timetracking.pauses import PauseReason
-from webapp import checkpointing
+from timetracking import activity, clock, idle, pause_reasons
 from webapp.deps import NowDep, RowId, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/task", tags=["task"])
@@ -50,7 +48,7 @@ def task_run(run: TokenRun, session: SessionDep, now: NowDep) -> Iterator[Run]:
     activity of a live run (source ``cli``). Before it is handled, an idle pause ends in the
     request's own transaction, so ``task score`` right after a break is not refused for it;
     a refused call rolls that back with everything else and changes nothing."""
-    live = run.status in (RunStatus.active, RunStatus.provisioning)
+    live = run.status in OPEN
     run_id = run.id
     if live:
         idle.end(session, run_id, now)
@@ -63,7 +61,7 @@ TaskRun = Annotated[Run, Depends(task_run)]
 
 
 def _live(run: Run) -> None:
-    if run.status not in (RunStatus.active, RunStatus.provisioning):
+    if run.status not in OPEN:
         raise HTTPException(status_code=410, detail=f"This run has ended ({run.status}).")
 
 
@@ -183,7 +181,7 @@ def _first_look(engine, settings, run_id: int, seq: int, now: datetime) -> tuple
     """The first look, which counts as activity as ``task_run`` counts a call."""
     with Session(engine) as session:
         run = session.get(Run, run_id)
-        live = run.status in (RunStatus.active, RunStatus.provisioning)
+        live = run.status in OPEN
         if live:
             idle.end(session, run.id, now)
         row = checkpoints.get(session, run.id, seq)
@@ -209,11 +207,14 @@ def _look(engine, run_id: int, seq: int, visible: bool, last: bool) -> dict | No
 def status(run: TaskRun, session: SessionDep, settings: SettingsDep, now: NowDep) -> dict:
     visible = _visible(session, settings, run)
     recent = checkpoints.log(session, run.id)[-3:]
+    reading = clock.read(session, run, now)
     return {
         "run_id": run.id,
         "environment": run.environment,
         "status": run.status,
-        **clock.read(session, run, now).as_json(),
+        **reading.as_json(),
+        # What each reason means to the expert (timetracking.pause_reasons), for `task status`.
+        "paused_because": pause_reasons.words(reading.paused_by),
         "recent": [checkpoint_json(r, visible) for r in recent],
     }
 
@@ -257,18 +258,13 @@ def add_note(body: NoteIn, run: TaskRun, session: SessionDep, now: NowDep) -> di
 
 @router.post("/pause")
 def pause(run: TaskRun, session: SessionDep, now: NowDep) -> dict:
-    _live(run)
-    pauses.pause(session, run.id, PauseReason.manual, now)
-    session.commit()
+    run_pauses.pause(session, run, now)
     return {"clock": "paused", "working_s": round(checkpointing.working_s(session, run, now), 1)}
 
 
 @router.post("/resume")
 def resume(run: TaskRun, session: SessionDep, now: NowDep) -> dict:
-    _live(run)
-    pauses.resume(session, run.id, PauseReason.manual, now)
-    session.commit()
-    stopped = pauses.paused_by(session, run.id)
+    stopped = run_pauses.resume(session, run, now, "cli")
     return {
         "clock": "paused" if stopped else "running",
         "working_s": round(checkpointing.working_s(session, run, now), 1),

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
+from baselines import checkpointing
 from baselines.errors import DomainError
+from baselines.run_settings import RunSettings as Settings
 from baselines.runs import Run, RunStatus
 from timetracking import clock, idle, limits, pauses
 from timetracking.activity import Activity
 from timetracking.pauses import PauseReason
-from webapp import checkpointing
-from webapp.settings import Settings
 
 log = logging.getLogger("baseliner.clock")
 

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from baselines import checkpoints, workspace_loss
 from baselines.checkpoints import Checkpoint
 from baselines.errors import Conflict, DomainError
+from baselines.run_settings import RunSettings as Settings
 from baselines.runs import Run, RunStatus
 from environments import task_settings, workspace_files
 from environments.catalogue import discover
@@ -24,9 +25,8 @@ from environments.normalise import normalise
 from fleet import snapshots, task_runs, workspaces
 from fleet.drivers.base import HostError
 from fleet.hosts import Host
-from timetracking import pauses
+from timetracking import pause_reasons, pauses
 from timetracking.pauses import PauseReason
-from webapp.settings import Settings
 
 log = logging.getLogger("baseliner.checkpoints")
 
@@ -89,7 +89,7 @@ def submit(
     workspace_loss.refuse_if_lost(run, "Scoring")
     if run.submitted_at is not None:
         raise Conflict("This run's final submission is in; it takes no more checkpoints.")
-    stopped = [r for r in pauses.paused_by(session, run.id) if r != PauseReason.scoring]
+    stopped = pause_reasons.blocking_scoring(pauses.paused_by(session, run.id))
     if stopped and not at_limit:
         raise Conflict(f"The clock is paused ({', '.join(stopped)}); resume it before scoring.")
     host = session.get(Host, run.host_id)
@@ -166,6 +166,24 @@ def end_run(
     store_final_score(session, settings, run)
     jobs.request_stop(session, run, reason)
     return True
+
+
+def after_scoring(session: Session, settings: Settings, jobs, run_id: int, now: datetime) -> None:
+    """After a checkpoint is scored: with the run's queue empty the clock runs again, and a
+    submitted run, or one whose stop waited for its checkpoints, ends."""
+    if checkpoints.pending(session, run_id):
+        return
+    run = session.get(Run, run_id)
+    pauses.resume(session, run_id, PauseReason.scoring, now)
+    session.commit()
+    if run.status != RunStatus.active:
+        return
+    if run.submitted_at is not None:
+        at_limit = PauseReason.limit in pauses.paused_by(session, run_id)
+        reason = "The time limit was reached." if at_limit else "Submitted by the expert."
+        end_run(session, settings, jobs, run, reason, now)
+    elif run.stop_requested_at is not None:
+        end_run(session, settings, jobs, run, run.status_reason, now)
 
 
 def store_final_score(session: Session, settings: Settings, run: Run) -> None:
