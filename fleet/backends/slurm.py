@@ -339,8 +339,8 @@ exec runuser -u {q(user)} -- env -i {exports} \\
         job_id = str(state.get("job_id", ""))
         if not job_id:
             return
-        self._root(f"mkdir -p {q(self.control(spec.name))}"
-                   f" && echo {q(job_id)} > {q(self.control(spec.name))}/stopped")  # fmt: skip
+        control = q(self.control(spec.name))
+        self._root(f"mkdir -p {control} && echo {q(job_id)} > {control}/stopped")
         result = self._slurm(f"scancel {q(job_id)}")
         harmless = ("Invalid job id", "already completing or completed")
         if result.exit_status != 0 and not any(h in result.stderr for h in harmless):
