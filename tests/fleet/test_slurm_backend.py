@@ -169,9 +169,9 @@ def test_a_workspace_waits_for_the_gpus_runs_its_ide_and_steps_in_its_job(
         place = backend.place(spec, state)
         assert place.root_to_file("cat blob.bin", out_file) == len(blob)
         assert out_file.read_bytes() == blob
-        # The IDE runs as the workspace's user inside the job.
-        owner = cluster.run("squeue", "-h", "-j", state["job_id"], "-o", "%T").stdout.strip()
-        assert owner == "RUNNING"
+        # The IDE runs as the workspace's user, a process of the job.
+        ide = backend.exec(spec, state, f"pgrep -u {spec.unix_user} -f code-server")
+        assert ide.stdout.split()
 
         backend.stop(spec, state)
         assert queued(cluster) == []
@@ -221,6 +221,9 @@ def test_a_job_cancelled_outside_is_gone_with_slurms_reason(
         assert backend.gone(spec, state) == poll.reason
         with pytest.raises(HostError):
             backend.endpoint(spec, {**state, "job_id": "0"})
+        # A job the controller has forgotten, on a cluster without accounting.
+        forgotten = backend.poll(spec, {"job_id": "999999"})
+        assert forgotten.state == "gone" and "no longer knows why" in forgotten.reason
     finally:
         backend.remove(spec, state)
     assert not user_exists(spec.name)
