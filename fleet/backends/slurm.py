@@ -198,8 +198,10 @@ class SlurmBackend(Backend):
         options += [f"--{flag}={value}" for flag, value in _optional(s) if value]
         result = self._slurm(f"sbatch {' '.join(map(q, options))} {q(script)}", timeout=60)
         if result.exit_status != 0:
-            said = (result.stderr or result.stdout).strip().replace("sbatch: error: ", "")
-            raise HostError(f"Slurm refused the job: {' '.join(said.split()) or 'no reason given'}")
+            said = " ".join((result.stderr or result.stdout).replace("sbatch: error: ", "").split())
+            if "Unable to contact slurm controller" in said:
+                raise HostError(f"the Slurm controller does not answer: {said}")
+            raise HostError(f"Slurm refused the job: {said or 'no reason given'}")
         job_id = result.stdout.strip().split(";")[0]
         if not job_id.isdigit():
             raise HostError(f"sbatch answered no job id: {result.stdout.strip()[:200]}")

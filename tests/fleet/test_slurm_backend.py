@@ -272,17 +272,18 @@ def test_an_unanswering_controller_is_a_host_error_not_a_loss(
     cluster: SlurmCluster, work_root: Path, tmp_path: Path
 ) -> None:
     conf = tmp_path / "slurm.conf"
-    conf.write_text(
-        cluster.conf.read_text().replace(
-            f"SlurmctldPort={cluster.ports[0]}", f"SlurmctldPort={free_port()}"
-        )
-    )
+    text = cluster.conf.read_text()  # a port nothing listens on; clients give up sooner
+    text = text.replace(f"SlurmctldPort={cluster.ports[0]}", f"SlurmctldPort={free_port()}")
+    conf.write_text(text.replace("MessageTimeout=10", "MessageTimeout=2"))
     backend = make_backend(cluster, work_root, slurm_conf=str(conf))
     spec = make_spec(991_005, gpus=0)
     with pytest.raises(HostError, match="does not answer"):
         backend.poll(spec, {"job_id": "1"})
     problems = backend.health()
     assert len(problems) == 1 and "does not answer" in problems[0]
+    with pytest.raises(HostError, match="controller does not answer"):
+        backend.start(spec)
+    assert not user_exists(spec.name) and not Path(backend.folder(spec)).exists()
 
 
 def test_sweep_cancels_only_this_installations_unowned_jobs(
