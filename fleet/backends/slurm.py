@@ -8,9 +8,9 @@ job script, its log, where the IDE reported itself and whether Baseliner stopped
 Jobs are submitted as root and drop to the workspace's user inside the job (``runuser``): root
 cannot start a step in another user's job, and scoring, snapshots and ``task`` run as steps in
 the workspace's own allocation (``srun --jobid ID --overlap``), so they see its GPUs. The job
-script picks a free port on its node, writes ``job-id node port`` into the control folder and
-starts code-server there. A job Slurm cannot ever run (too many GPUs, no such partition) is
-refused by ``sbatch`` at start, with Slurm's words.
+script picks a free port on its node, writes ``job-id node port restarts`` into the control
+folder and starts code-server there. A job Slurm cannot ever run (too many GPUs, no such
+partition) is refused by ``sbatch`` at start, with Slurm's words.
 
 Client commands run with a clean environment (``env -i``): PATH, and SLURM_CONF when the
 settings name a config (a test cluster's), nothing of the login shell's.
@@ -48,7 +48,11 @@ PORT_ENV = "BASELINER_IDE_PORT"  # the port the job script chose, in the IDE's e
 STOP_TIMEOUT_S = 30
 SCRATCH_TIMEOUT_S = 120
 # Job states in which the job still holds (or waits for) its allocation.
-ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "SUSPENDED", "COMPLETING", "REQUEUED", "RESIZING"}
+ACTIVE = {
+    *("PENDING", "CONFIGURING", "RUNNING", "SUSPENDED", "COMPLETING", "RESIZING", "SIGNALING"),
+    *("REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SPECIAL_EXIT", "RESV_DEL_HOLD", "STOPPED"),
+    "STAGE_OUT",
+}
 # What Slurm's end states mean, for the run page.
 ENDED = {
     "TIMEOUT": "it reached its time limit",
@@ -216,7 +220,7 @@ class SlurmBackend(Backend):
 
     def job_script(self, spec: WorkspaceSpec) -> str:
         """The batch script: pick a free port on the node (the run's own first), report
-        ``job node port``, then code-server as the workspace's user with the job's GPUs."""
+        ``job node port restarts``, then code-server as the workspace's user with the job's GPUs."""
         user, home, control = spec.unix_user, self.folder(spec), self.control(spec.name)
         env = {"HOME": home, "USER": user, "SHELL": "/bin/bash"}
         env |= {k: v for k, v in spec.env.items() if k != TIME_LIMIT_ENV}
@@ -231,7 +235,8 @@ for _ in $(seq 200); do
   free "$port" && break
   port=$(( 20000 + RANDOM % 40000 ))
 done
-printf '%s %s %s\\n' "$SLURM_JOB_ID" "${{SLURMD_NODENAME:-$(hostname -s)}}" "$port" \\
+printf '%s %s %s %s\\n' "$SLURM_JOB_ID" "${{SLURMD_NODENAME:-$(hostname -s)}}" "$port" \\
+  "${{SLURM_RESTART_COUNT:-0}}" \\
   > {q(control)}/endpoint.tmp
 mv {q(control)}/endpoint.tmp {q(control)}/endpoint
 exec runuser -u {q(user)} -- env -i {exports} \\
@@ -284,8 +289,9 @@ exec runuser -u {q(user)} -- env -i {exports} \\
         if job_state == "PENDING":
             return Poll("pending", reason if reason != "None" else "waiting for the scheduler")
         if job_state == "RUNNING":
+            # This job's report, not one from before Slurm requeued it (same id, a restart more).
             reported = files.get("endpoint", "").split()
-            if reported[:1] == [job_id]:
+            if reported[:1] == [job_id] and reported[3:4] == [job.get("Restarts", "0")]:
                 return Poll("running")
             return Poll("pending", f"starting on {job.get('NodeList', 'its node')}")
         if job_state == "COMPLETING":
@@ -320,9 +326,9 @@ exec runuser -u {q(user)} -- env -i {exports} \\
         """Where the job's IDE listens, reached through the driver. Only a job on the login
         node itself is reachable today: the SSH driver forwards to the host's loopback only."""
         reported = self._files(spec).get("endpoint", "").split()
-        if len(reported) != 3 or reported[0] != str(state.get("job_id")):
+        if len(reported) != 4 or reported[0] != str(state.get("job_id")):
             raise HostError("the workspace's job has not started its IDE yet")
-        _, node, port = reported
+        _, node, port, _ = reported
         if node not in self._login_node_names():
             raise HostError(
                 f"the IDE runs on node {node}; reaching a compute node other than the login"
