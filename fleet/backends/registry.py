@@ -9,10 +9,11 @@ from fleet.backends.base import Backend, BackendSettings
 from fleet.backends.container import ContainerBackend
 from fleet.backends.process import ProcessBackend
 from fleet.backends.reach import LocalReach, Reach, SSHReach
+from fleet.backends.slurm import SlurmBackend
 from fleet.drivers.base import Driver
 
 BACKENDS: dict[str, type[Backend]] = {
-    backend.name: backend for backend in (ProcessBackend, ContainerBackend)
+    backend.name: backend for backend in (ProcessBackend, ContainerBackend, SlurmBackend)
 }
 REACHES: dict[str, Reach] = {reach.name: reach for reach in (LocalReach(), SSHReach())}
 
