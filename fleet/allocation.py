@@ -67,6 +67,13 @@ def _shares_agent(host: Host) -> bool:
     return backend_class(host.backend).shares_agent_user
 
 
+def _leases_gpus(host: Host) -> bool:
+    """Whether the platform counts the host's GPUs itself, or a scheduler owns them."""
+    from fleet.backends.registry import backend_class
+
+    return backend_class(host.backend).leased
+
+
 def gpu_less_fleet(session: Session) -> bool:
     """True when no registered host has a GPU (a laptop, CI, the embedded default): GPU tasks
     then run on the CPU, their scores marked not comparable, so every journey can be tried."""
@@ -81,6 +88,13 @@ def _candidates(session: Session, gpu_count: int, agent_user: bool) -> list[tupl
     for host in hosts:
         if agent_user and _shares_agent(host) and leased(session, host, AGENT):
             continue  # its one user ``agent`` is taken
+        if gpu_count and not _leases_gpus(host):
+            # A scheduler's GPUs: it queues the job; here only whether one node could ever
+            # hold it (the GPUs the host check found on the biggest node). Positions, not
+            # indices: the scheduler numbers a job's GPUs itself.
+            if len(host.gpus) >= gpu_count:
+                found.append((len(host.gpus), host.name, host, list(range(gpu_count))))
+            continue
         if gpu_count == 0:
             live = _live_runs(session, host.id)
             if live < host.max_workspaces:
@@ -126,7 +140,7 @@ def place(
             break
         key = {"host_id": host.id, "machine": machine(host), "run_id": run.id}
         try:
-            for gpu in gpus:
+            for gpu in gpus if _leases_gpus(host) else ():
                 session.add(Lease(kind="gpu", value=gpu, **key))
             session.add(Lease(kind="port", value=port, **key))
             if agent_user and _shares_agent(host):

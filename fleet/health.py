@@ -79,6 +79,10 @@ def probe(host: Host, connections: Connections) -> Health:
             problems += backend.health()
         if not problems:
             problems += unreachable_for_workspaces(driver, host, backend)
+        if not problems and not backend.leased:  # what one job can get, as the scheduler says
+            most = backend.capacity().max_gpus
+            gpus = [{"index": i, "name": f"GPU of a {backend.name} node", "memory_mb": 0}
+                    for i in range(most)]  # fmt: skip
     except HostError as exc:
         return Health(reachable=False, reason=str(exc))
     return Health(reachable=True, reason="; ".join(problems) or "ok", gpus=gpus, disk_free_gb=disk)

@@ -6,6 +6,7 @@ workspace again after a platform restart.
 """
 
 import contextlib
+import dataclasses
 import logging
 import secrets
 import shlex
@@ -23,12 +24,13 @@ from baselines.errors import DomainError
 from baselines.runs import Run, RunStatus
 from fleet import allocation, codeserver, naming, ports, task_runs
 from fleet.backends import registry
-from fleet.backends.base import Backend
+from fleet.backends.base import Backend, Poll
 from fleet.backends.common import Extension, WorkspaceSpec
 from fleet.connections import Connections
 from fleet.drivers.base import HostError, HostUnreachable
 from fleet.hosts import Host, HostStatus
 from fleet.task_command_setup import TaskCommandSetup
+from timetracking import clock
 
 log = logging.getLogger("baseliner.fleet")
 READY_TIMEOUT_S = 60.0
@@ -131,6 +133,13 @@ def start(
         except _NotStarted as exc:
             _fail(session, run, exc.reason, now())
             return
+        except _Pending as exc:
+            session.refresh(run)
+            if run.status == RunStatus.provisioning:  # a Stop meanwhile: its job comes next
+                reason = waiting_reason(exc.reason)
+                run_states.move(session, run, RunStatus.pending, reason=reason, now=now())
+                session.commit()
+            return
         run.workspace_path = state.get("home") or state.get("dir", "")
         if run.status != RunStatus.stopping:  # a Stop asked for meanwhile: its job comes next
             run_states.move(session, run, RunStatus.active, now=now(), actor_id=run.expert_id)
@@ -217,6 +226,8 @@ def _provision(
         spec = spec_for(
             run, host, connections.prefix, backend, files, mounts=mounts, extensions=extensions
         )
+        if limit := clock.limit_s(session, run):  # a queued job's wall time must cover it
+            spec = dataclasses.replace(spec, time_limit_min=-(-limit // 60))
         run.unix_user, run.runtime = spec.unix_user, host.backend
         session.add(run)
         session.commit()
@@ -224,17 +235,16 @@ def _provision(
         run.runtime_state = state
         session.add(run)
         session.commit()
-        place = backend.place(spec, state)
-        if launch is not None:
-            task_runs.start(
-                place, installed, launch.task, run_install=backend.installs_in_workspace()
-            )
-        if restore is not None:
-            _unpack(place, restore)
-        if task_command is not None:
-            task_command.configure(session, run, host, driver, place, now())
-        endpoint = backend.endpoint(spec, state)
-        wait_ready(endpoint, ready_timeout, key=run.ide_key)
+        if backend.queued:
+            poll = _scheduled(backend, spec, state, SCHEDULED_WAIT_S)
+            if poll.state == "pending":
+                raise _Pending(poll.reason)
+            if poll.state != "running":
+                raise HostError(poll.reason or f"the job is {poll.state}")
+        _finish(session, backend, run, host, spec, state, launch, installed, restore,
+                task_command, now, ready_timeout)  # fmt: skip
+    except _Pending:
+        raise  # the workspace stays, its leases held, until the scheduler runs it
     except BaseException as exc:  # any failure: undo on the host, free the leases, say why
         log.warning("run %s failed to start on %s: %s", run.id, host.name, exc)
         if state:  # a backend whose own start failed has undone its work already
@@ -249,6 +259,125 @@ def _provision(
         session.commit()
         raise _NotStarted(reason) from exc
     return state
+
+
+def _finish(
+    session: Session,
+    backend: Backend,
+    run: Run,
+    host: Host,
+    spec: WorkspaceSpec,
+    state: dict,
+    launch: task_runs.TaskLaunch | None,
+    installed: task_runs.Installed | None,
+    restore: Path | None,
+    task_command: TaskCommandSetup | None,
+    now: Callable[[], datetime],
+    ready_timeout: float,
+) -> None:
+    """A started workspace's task: the family's start (inside the workspace's allocation),
+    ``restore`` unpacked over it, the ``task`` command configured; then wait for the IDE."""
+    place = backend.place(spec, state)
+    if launch is not None:
+        task_runs.start(place, installed, launch.task, run_install=backend.installs_in_workspace())
+    if restore is not None:
+        _unpack(place, restore)
+    if task_command is not None:
+        task_command.configure(session, run, host, backend.driver, place, now())
+    wait_ready(backend.endpoint(spec, state), ready_timeout, key=run.ide_key)
+
+
+# How long a start waits for a scheduler to run its job before leaving the run pending (an idle
+# Slurm cluster starts a job within its next pass, about a second).
+SCHEDULED_WAIT_S = 5.0
+
+
+def _scheduled(backend: Backend, spec: WorkspaceSpec, state: dict, wait_s: float) -> Poll:
+    """The job's standing once it is no longer pending, or still pending after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        poll = backend.poll(spec, state)
+        if poll.state != "pending" or time.monotonic() >= deadline:
+            return poll
+        time.sleep(0.25)
+
+
+class _Pending(Exception):
+    """A start whose job waits on the cluster's scheduler; ``reason`` is the scheduler's."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+WAITING = "Waiting for the cluster to start the workspace"
+
+
+def waiting_reason(said: str) -> str:
+    """The run's reason while pending, with the scheduler's own word (Resources, Priority)."""
+    return f"{WAITING}: {said}." if said else f"{WAITING}."
+
+
+def advance_pending(
+    engine: Engine,
+    connections: Connections,
+    run_id: int,
+    *,
+    now: Callable[[], datetime],
+    launch: task_runs.TaskLaunch | None,
+    task_command: TaskCommandSetup | None = None,
+    ready_timeout: float = READY_TIMEOUT_S,
+) -> str:
+    """Ask the scheduler about a pending run's job: still waiting (the reason is kept up to
+    date), running (the task is started in it and the run becomes active, its clock starting
+    now), or ended before it ran (the run fails with the scheduler's reason). Returns the run's
+    status afterwards; a host that cannot be asked leaves it pending, to be asked again."""
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        host = session.get(Host, run.host_id) if run and run.host_id else None
+        if run is None or host is None or run.status != RunStatus.pending:
+            return str(run.status) if run else ""
+        backend = connections.backend(host)
+        spec = spec_for(run, host, connections.prefix, backend)
+        state = run.runtime_state
+        try:
+            poll = backend.poll(spec, state)
+        except HostError as exc:
+            log.info("run %s: could not ask %s about its job: %s", run.id, host.name, exc)
+            return str(run.status)
+        if poll.state == "pending":
+            reason = waiting_reason(poll.reason)
+            if run.status_reason != reason:
+                run.status_reason = reason
+                session.add(run)
+                session.commit()
+            return str(run.status)
+        try:
+            if poll.state != "running":
+                raise HostError(poll.reason or f"the job is {poll.state}")
+            installed = task_runs.install_for(backend, launch) if launch is not None else None
+            _finish(session, backend, run, host, spec, state, launch, installed, None,
+                    task_command, now, ready_timeout)  # fmt: skip
+        except Exception as exc:
+            log.warning("run %s failed to start on %s: %s", run.id, host.name, exc)
+            with contextlib.suppress(Exception):
+                backend.remove(spec, state)
+            session.refresh(run)
+            if run.status == RunStatus.pending:
+                _fail(session, run, _host_failed(session, host, exc), now())
+            return str(run.status)
+        session.refresh(run)
+        if run.status == RunStatus.pending:  # a Stop asked for meanwhile: its job comes next
+            run.workspace_path = state.get("home") or state.get("dir", "")
+            run_states.move(session, run, RunStatus.active, now=now(), actor_id=run.expert_id)
+            session.commit()
+        return str(run.status)
+
+
+def pending_runs(session: Session) -> list[int]:
+    """Runs whose job waits on a scheduler."""
+    query = select(Run.id).where(Run.status == RunStatus.pending).order_by(Run.id)
+    return list(session.exec(query))
 
 
 def _unpack(place: task_runs.Place, snapshot: Path) -> None:
@@ -480,6 +609,18 @@ def relaunch(
             session.add(run)
             session.commit()
             return exc.reason
+        except _Pending as exc:
+            # A restart the cluster cannot run now: nothing is left queued behind the
+            # expert's back (their clock stays paused); they may try again.
+            host = session.get(Host, run.host_id)
+            backend = connections.backend(host)
+            with contextlib.suppress(Exception):
+                backend.remove(spec_for(run, host, connections.prefix, backend), run.runtime_state)
+            allocation.release(session, run.id)
+            run.runtime_state = {}
+            session.add(run)
+            session.commit()
+            return f"The cluster cannot run the workspace now ({exc.reason}); try again later."
         run.workspace_path = state.get("home") or state.get("dir", "")
         session.add(run)
         session.commit()

@@ -15,7 +15,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from baselines import clock_jobs
+from baselines import checkpointing, clock_jobs
+from baselines.errors import DomainError
+from baselines.runs import Run
 from fleet import health, workspaces
 from timetracking import timesheets
 from webapp.job_lease import LeaseKeeper
@@ -55,6 +57,20 @@ class Scheduler:
         self.jobs.find_lost(self.now())
         self.jobs.retry_cleanups(self.now())
 
+    def pending(self) -> None:
+        """Runs waiting on a scheduler's queue: each is asked (in the background) whether its
+        job runs yet, unless a job of that run is under way."""
+        with Session(self.engine) as session:
+            for run_id in workspaces.pending_runs(session):
+                if self.jobs.busy(run_id):
+                    continue
+                run = session.get(Run, run_id)
+                try:
+                    launch = checkpointing.run_task(session, self.settings, run).launch
+                except DomainError:  # started from a folder (no environment): nothing to start
+                    launch = None
+                self.jobs.advance(run_id, launch)
+
     def rollover(self) -> None:
         with Session(self.engine) as session:
             timesheets.rollover(session, self.now(), self.settings)
@@ -77,6 +93,7 @@ class Scheduler:
             "clock": (self.clock, self.settings.clock_interval_s),
             "timesheet-rollover": (self.rollover, ROLLOVER_EVERY_S),
             "workspaces": (self.workspaces, self.settings.workspace_poll_s),
+            "pending-workspaces": (self.pending, self.settings.pending_poll_s),
         }
         for name, (job, seconds) in every.items():
             self._scheduler.add_job(

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     health_interval_s: int = 60
     # How often live workspaces are asked whether they still exist, and failed clean-ups retried.
     workspace_poll_s: int = 60
+    # How often runs waiting on a scheduler's queue (a Slurm job) are asked whether they run.
+    pending_poll_s: int = 5
     # Checkpoint snapshots of the task folder (fleet.snapshots): the size cap, and names or
     # globs left out beside the defaults (caches, the IDE's files), separated by commas.
     snapshot_max_mb: int = 500

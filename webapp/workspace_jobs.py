@@ -72,6 +72,22 @@ class WorkspaceJobs:
 
         return self._submit(run_id, job)
 
+    def advance(self, run_id: int, launch: TaskLaunch | None) -> Future:
+        """Ask a pending run's scheduler whether its job runs yet; once it does, its task is
+        started and the run becomes active (fleet.workspaces.advance_pending)."""
+
+        def job() -> None:
+            workspaces.advance_pending(
+                self.engine,
+                self.connections,
+                run_id,
+                now=utcnow,
+                launch=launch,
+                task_command=self.task_command,
+            )
+
+        return self._submit(run_id, job)
+
     def stop(self, run_id: int, reason: str = "") -> Future:
         def job() -> None:
             workspaces.stop(

@@ -88,6 +88,9 @@ class Backend(ABC):
     # Whether the platform's leases place workspaces here (GPUs and ports counted per machine),
     # or a scheduler that owns the GPUs decides (capacity()).
     leased: ClassVar[bool] = True
+    # Whether a started workspace may wait in a scheduler's queue (``poll`` says pending) before
+    # its IDE runs: the run is then pending, its clock not started, until it runs.
+    queued: ClassVar[bool] = False
 
     def __init__(self, driver: Driver, driver_user: str, settings: BackendSettings) -> None:
         self.driver = driver

@@ -34,6 +34,9 @@ class WorkspaceSpec:
     ai_tools: bool  # whether AI assistants in the IDE are allowed
     cache: str  # where code-server and Node live on the host
     env: dict[str, str] = field(default_factory=dict)
+    # The run's working-time limit in minutes, for backends whose job needs a wall-time limit
+    # (a scheduler's); None: the run has none, or the caller does not say.
+    time_limit_min: int | None = None
     # METR-format families need the user ``agent`` (home /home/agent) on the process runtime.
     user: str = ""
     # Folders of the host mounted read-only at the same paths in a container (the task family,

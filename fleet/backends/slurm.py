@@ -43,7 +43,6 @@ from fleet.task_runs import Installed, Place
 q = shlex.quote
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTROL = ".baseliner"  # under work_root: one root-only folder per workspace
-TIME_LIMIT_ENV = "BASELINER_TIME_LIMIT_MIN"  # the run's limit in minutes, from the spec's env
 PORT_ENV = "BASELINER_IDE_PORT"  # the port the job script chose, in the IDE's environment
 STOP_TIMEOUT_S = 30
 SCRATCH_TIMEOUT_S = 120
@@ -79,7 +78,7 @@ class SlurmSettings(BackendSettings):
     python: str = ""
     # A run's job may run this much longer than the run's limit (--time = limit + slack).
     time_slack_minutes: int = 60
-    # The limit when the run gives none (BASELINER_TIME_LIMIT_MIN in the spec's env).
+    # The limit when the run gives none (WorkspaceSpec.time_limit_min).
     default_time_minutes: int = 600
     cpus_per_task: int = 0
     memory: str = ""  # --mem, e.g. "32G"
@@ -111,6 +110,10 @@ class SlurmBackend(Backend):
     label = "Slurm cluster (a job per run)"
     Settings = SlurmSettings
     workspace_root = "/var/lib/baseliner/slurm"  # the default work_root (settings may differ)
+    # METR's ``agent`` is one user (and /home/agent) for the whole cluster.
+    shares_agent_user = True
+    leased = False  # Slurm owns the GPUs: its queue decides, not the platform's leases
+    queued = True
 
     settings: SlurmSettings
 
@@ -212,10 +215,9 @@ class SlurmBackend(Backend):
         return job_id
 
     def time_minutes(self, spec: WorkspaceSpec) -> int:
-        """--time: the run's limit (its env's BASELINER_TIME_LIMIT_MIN, else the default) plus
-        the slack."""
-        limit = spec.env.get(TIME_LIMIT_ENV, "")
-        minutes = int(limit) if limit.isdigit() else self.settings.default_time_minutes
+        """--time: the run's limit (else the default) plus the slack: pauses do not stop a
+        job's wall time."""
+        minutes = spec.time_limit_min or self.settings.default_time_minutes
         return minutes + self.settings.time_slack_minutes
 
     def job_script(self, spec: WorkspaceSpec) -> str:
@@ -223,7 +225,7 @@ class SlurmBackend(Backend):
         ``job node port restarts``, then code-server as the workspace's user with the job's GPUs."""
         user, home, control = spec.unix_user, self.folder(spec), self.control(spec.name)
         env = {"HOME": home, "USER": user, "SHELL": "/bin/bash"}
-        env |= {k: v for k, v in spec.env.items() if k != TIME_LIMIT_ENV}
+        env |= spec.env
         exports = " ".join(f"{k}={q(v)}" for k, v in env.items())
         launch = f"cd {q(home)} && {_code_server(spec, home)}"
         return f"""#!/bin/bash
@@ -507,9 +509,6 @@ exec runuser -u {q(user)} -- env -i {exports} \\
                 self._slurm(f"scancel {q(job_id)}")
                 cancelled.append(name)
         return cancelled
-
-    def shares_agent_user(self) -> bool:
-        return True  # METR's ``agent`` is one user (and /home/agent) for the whole cluster
 
     def family_note(self) -> str:
         return "installed from the login node; compute nodes must see /opt/baseliner"

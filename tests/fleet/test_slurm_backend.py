@@ -97,7 +97,7 @@ def make_spec(run_id: int, files: Path | None = None, gpus: int = 1) -> Workspac
         name=workspace(run_id),
         owner=PREFIX,
         ide_key=f"key-of-run-{run_id}",
-        env={"BASELINER_TIME_LIMIT_MIN": "30"},
+        time_limit_min=30,
     )
 
 
