@@ -427,7 +427,7 @@ def stop(
             return
         ended = now()
         _clean(session, connections, run, host, archive_dir, ended)
-        if run.lost_at is not None:
+        if run.lost_at is not None and not run.archive_path:
             reason = (
                 f"{reason} The workspace had been lost on {host.name}, so there was nothing to"
                 " archive; the checkpoints' snapshots are kept."
@@ -488,7 +488,9 @@ def _clean(
     archive = archive_dir / f"run-{run.id}.tar.gz"
     try:
         backend.stop(spec, run.runtime_state)
-        if not run.archive_path and run.lost_at is None:
+        # A lost workspace is archived too when its folder outlived it (a Slurm job cancelled
+        # behind the platform's back leaves the folder on the cluster's filesystem).
+        if not run.archive_path:
             try:
                 backend.archive(spec, run.runtime_state, archive)
             except HostError:
