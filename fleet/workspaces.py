@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from baselines import run_states
 from baselines.errors import DomainError
-from baselines.runs import Run, RunStatus
+from baselines.runs import LIVE, Run, RunStatus
 from fleet import allocation, codeserver, naming, ports, task_runs
 from fleet.backends import registry
 from fleet.backends.base import Backend, Poll
@@ -372,6 +372,22 @@ def advance_pending(
             run_states.move(session, run, RunStatus.active, now=now(), actor_id=run.expert_id)
             session.commit()
         return str(run.status)
+
+
+def sweep(session: Session, connections: Connections, host: Host) -> list[str]:
+    """Remove what this installation left on ``host`` that no run still owns (a job whose run
+    ended while the portal was down); returns what was removed. Live runs and ended runs whose
+    clean-up is pending keep theirs."""
+    owners = session.exec(
+        select(Run).where(
+            Run.host_id == host.id, Run.status.in_(LIVE) | Run.cleanup_pending.is_(True)
+        )
+    ).all()
+    keep = {workspace_name(run, connections.prefix) for run in owners}
+    removed = connections.backend(host).sweep(connections.prefix, keep)
+    for name in removed:
+        log.warning("host %s: removed %s, which no live run owned", host.name, name)
+    return removed
 
 
 def pending_runs(session: Session) -> list[int]:

@@ -18,7 +18,9 @@ from sqlmodel import Session
 from baselines import checkpointing, clock_jobs
 from baselines.errors import DomainError
 from baselines.runs import Run
-from fleet import health, workspaces
+from fleet import health, hosts, workspaces
+from fleet.drivers.base import HostError
+from fleet.hosts import HostStatus
 from timetracking import timesheets
 from webapp.job_lease import LeaseKeeper
 from webapp.settings import Settings
@@ -42,8 +44,16 @@ class Scheduler:
         self._scheduler = BackgroundScheduler(timezone="UTC")
 
     def check_hosts(self) -> None:
+        """Every host checked; on those that answer, what this installation left there that no
+        run owns is removed (a sweep); starts abandoned by a dead process are failed."""
         with Session(self.engine) as session:
             health.check_all(session, self.jobs.connections, self.now())
+            for host in hosts.all_hosts(session):
+                if host.status != HostStatus.down:
+                    try:
+                        workspaces.sweep(session, self.jobs.connections, host)
+                    except HostError as exc:
+                        log.warning("sweeping %s failed: %s", host.name, exc)
         workspaces.fail_abandoned_starts(self.engine, self.jobs.connections, now=self.now)
 
     def clock(self) -> None:

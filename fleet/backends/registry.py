@@ -55,10 +55,12 @@ def settings_problems(backend: str, settings: dict[str, Any]) -> dict[str, str]:
         return {"backend": f"Choose one of: {', '.join(BACKENDS)}."}
     model = BACKENDS[backend].Settings
     try:
-        parsed = model.model_validate(settings)
+        return model.model_validate(settings).problems()
     except ValidationError as exc:
-        return {str(e["loc"][0]) if e["loc"] else "backend": e["msg"] for e in exc.errors()}
-    return parsed.problems()
+        errors = {str(e["loc"][0]) if e["loc"] else "backend": e["msg"] for e in exc.errors()}
+    # Every message at once: the other checks on the fields that passed (defaults for the rest).
+    passed = {k: v for k, v in settings.items() if k in model.model_fields and k not in errors}
+    return {**model.model_construct(**passed).problems(), **errors}
 
 
 def setting_inputs() -> list[tuple[str, str, str]]:

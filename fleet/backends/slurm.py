@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from fleet import codeserver
 from fleet.backends.base import Backend, BackendSettings, Capacity, Poll
 from fleet.backends.common import (
@@ -69,21 +71,73 @@ ENDED = {
 class SlurmSettings(BackendSettings):
     """How this installation uses a cluster. Empty means the cluster's own default."""
 
-    partition: str = ""
-    account: str = ""
-    qos: str = ""
+    partition: str = Field(
+        default="",
+        max_length=64,
+        title="Slurm partition",
+        description="Empty: the cluster's default partition.",
+    )
+    account: str = Field(default="", max_length=64, title="Slurm account")
+    qos: str = Field(default="", max_length=64, title="Slurm QOS")
     # A folder on the cluster's shared filesystem (seen alike from the login node and every
     # compute node) that holds the task folders.
-    work_root: str = "/var/lib/baseliner/slurm"
-    python: str = ""
+    work_root: str = Field(
+        default="/var/lib/baseliner/slurm",
+        max_length=500,
+        title="Task folders on the cluster",
+        description="A folder on the shared filesystem every node sees.",
+    )
+    python: str = Field(default="", max_length=255, title="Python for task families")
     # A run's job may run this much longer than the run's limit (--time = limit + slack).
-    time_slack_minutes: int = 60
+    time_slack_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        title="Job time beyond the run's limit (minutes)",
+        description="Pauses do not stop a job's wall time.",
+    )
     # The limit when the run gives none (WorkspaceSpec.time_limit_min).
-    default_time_minutes: int = 600
-    cpus_per_task: int = 0
-    memory: str = ""  # --mem, e.g. "32G"
-    slurm_conf: str = ""  # SLURM_CONF for every client command (a test cluster's)
-    slurm_bin: str = ""  # where sbatch & co. live when not on PATH
+    default_time_minutes: int = Field(
+        default=600, ge=1, le=30 * 24 * 60, title="Job time for runs without a limit (minutes)"
+    )
+    cpus_per_task: int = Field(
+        default=0, ge=0, le=1024, title="CPUs per job", description="0: the cluster's default."
+    )
+    memory: str = Field(
+        default="",
+        max_length=16,
+        title="Memory per job",
+        description="sbatch --mem, e.g. 32G; empty: the default.",
+    )
+    slurm_conf: str = Field(
+        default="",
+        max_length=500,
+        title="slurm.conf path",
+        description="Empty: the cluster's own (SLURM_CONF).",
+    )
+    slurm_bin: str = Field(
+        default="",
+        max_length=500,
+        title="Folder of sbatch and squeue",
+        description="Empty: on PATH.",
+    )
+
+    def problems(self) -> dict[str, str]:
+        errors = {}
+        for name in ("partition", "account", "qos"):
+            if not re.fullmatch(r"[A-Za-z0-9_.,-]*", getattr(self, name)):
+                errors[name] = "Letters, digits, dots, dashes and underscores only."
+        if not re.fullmatch(r"([0-9]+[KMGT]?)?", self.memory):
+            errors["memory"] = "A size as sbatch takes it, e.g. 32G."
+        for name in ("work_root", "slurm_conf", "slurm_bin"):
+            value = getattr(self, name)
+            if value and not (value.startswith("/") and re.fullmatch(r"[A-Za-z0-9_./+-]+", value)):
+                errors[name] = "An absolute path on the cluster, e.g. /shared/baseliner."
+        if not self.work_root:
+            errors["work_root"] = "Give a folder on the cluster's shared filesystem."
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]*", self.python):
+            errors["python"] = "Give a path or a command name, e.g. /opt/venv/bin/python."
+        return errors
 
 
 @dataclass(frozen=True)
@@ -500,12 +554,13 @@ exec runuser -u {q(user)} -- env -i {exports} \\
         return problems
 
     def sweep(self, prefix: str, keep: set[str]) -> list[str]:
-        """Cancel root's jobs named with this installation's prefix that no live run owns."""
+        """Cancel root's jobs named as this installation's run workspaces that no live run owns
+        (a check's scratch job, ``<prefix>-check-…``, is its check's to end)."""
         result = self._slurm("squeue -h -u root -o '%i|%j'", check=True)
         cancelled = []
         for line in result.stdout.splitlines():
             job_id, _, name = line.partition("|")
-            if name.startswith(f"{prefix}-") and name not in keep:
+            if name.startswith(f"{prefix}-run-") and name not in keep:
                 self._slurm(f"scancel {q(job_id)}")
                 cancelled.append(name)
         return cancelled

@@ -22,6 +22,7 @@ from fleet import task_runs, workspaces
 from tests.naming import PREFIX
 from tests.slurm import SlurmCluster, installed, slurm_cluster
 from tests.slurm_host import (
+    HOLD,
     SLURM_FAMILIES,
     cancel_all,
     hold_gpus,
@@ -192,3 +193,23 @@ def test_a_job_cancelled_from_outside_is_a_lost_workspace_whose_files_are_kept(
     assert ended.status == RunStatus.finished, ended.status_reason
     with tarfile.open(ended.archive_path) as tar:  # the folder outlived the job: archived
         assert "./answer.txt" in tar.getnames()
+
+
+def test_the_host_check_sweeps_only_this_installations_jobs_that_no_run_owns(
+    app, engine, make_user, host, cluster: SlurmCluster
+) -> None:
+    run_id, _ = _start(app, engine, make_user(Role.expert).id, "slurm_probe/main")
+    live = _run(engine, run_id)
+    assert live.status == RunStatus.active, live.status_reason
+    orphan = cluster.sbatch(HOLD, f"--job-name={PREFIX}-run-999999")
+    theirs = cluster.sbatch(HOLD, "--job-name=another-installation-run-1")
+    check = cluster.sbatch(HOLD, f"--job-name={PREFIX}-check-abc123")
+    app.state.scheduler.check_hosts()
+    names = {line.split()[1] for line in queued(cluster)}
+    assert f"{PREFIX}-run-999999" not in names, orphan
+    assert {f"{PREFIX}-run-{run_id}", "another-installation-run-1", f"{PREFIX}-check-abc123"} <= (
+        names
+    ), (theirs, check)
+    with Session(engine) as s:
+        app.state.workspaces.request_stop(s, s.get(Run, run_id), "test over")
+    app.state.workspaces.wait(run_id, timeout=120)
