@@ -136,8 +136,7 @@ def start(
         except _Pending as exc:
             session.refresh(run)
             if run.status == RunStatus.provisioning:  # a Stop meanwhile: its job comes next
-                reason = waiting_reason(exc.reason)
-                run_states.move(session, run, RunStatus.pending, reason=reason, now=now())
+                run_states.move(session, run, RunStatus.pending, reason=exc.reason, now=now())
                 session.commit()
             return
         run.workspace_path = state.get("home") or state.get("dir", "")
@@ -238,7 +237,7 @@ def _provision(
         if backend.queued:
             poll = _scheduled(backend, spec, state, SCHEDULED_WAIT_S)
             if poll.state == "pending":
-                raise _Pending(poll.reason)
+                raise _Pending(waiting_reason(backend, poll.reason))
             if poll.state != "running":
                 raise HostError(poll.reason or f"the job is {poll.state}")
         _finish(session, backend, run, host, spec, state, launch, installed, restore,
@@ -313,9 +312,9 @@ class _Pending(Exception):
 WAITING = "Waiting for the cluster to start the workspace"
 
 
-def waiting_reason(said: str) -> str:
+def waiting_reason(backend: Backend, said: str) -> str:
     """The run's reason while pending, with the scheduler's own word (Resources, Priority)."""
-    return f"{WAITING}: {said}." if said else f"{WAITING}."
+    return f"{WAITING} ({backend.scheduler} says: {said})." if said else f"{WAITING}."
 
 
 def advance_pending(
@@ -346,7 +345,7 @@ def advance_pending(
             log.info("run %s: could not ask %s about its job: %s", run.id, host.name, exc)
             return str(run.status)
         if poll.state == "pending":
-            reason = waiting_reason(poll.reason)
+            reason = waiting_reason(backend, poll.reason)
             if run.status_reason != reason:
                 run.status_reason = reason
                 session.add(run)
@@ -638,7 +637,7 @@ def relaunch(
             run.runtime_state = {}
             session.add(run)
             session.commit()
-            return f"The cluster cannot run the workspace now ({exc.reason}); try again later."
+            return f"{exc.reason} The cluster cannot run it now; try again later."
         run.workspace_path = state.get("home") or state.get("dir", "")
         session.add(run)
         session.commit()

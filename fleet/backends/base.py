@@ -91,6 +91,8 @@ class Backend(ABC):
     # Whether a started workspace may wait in a scheduler's queue (``poll`` says pending) before
     # its IDE runs: the run is then pending, its clock not started, until it runs.
     queued: ClassVar[bool] = False
+    # Who queues it, as the pending run's reason names it ("Slurm says: Resources").
+    scheduler: ClassVar[str] = "the scheduler"
 
     def __init__(self, driver: Driver, driver_user: str, settings: BackendSettings) -> None:
         self.driver = driver

@@ -168,6 +168,7 @@ class SlurmBackend(Backend):
     shares_agent_user = True
     leased = False  # Slurm owns the GPUs: its queue decides, not the platform's leases
     queued = True
+    scheduler = "Slurm"
 
     settings: SlurmSettings
 

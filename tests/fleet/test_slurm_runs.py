@@ -109,10 +109,13 @@ def test_a_run_waits_for_the_cluster_then_runs_scores_in_its_job_and_stops(
     run_id, launch = _start(app, engine, expert.id, "slurm_probe/main")
 
     run = _until(lambda: (r := _advance(app, engine, run_id)).status_reason.endswith(
-        "Resources.") and r)  # fmt: skip
+        "Resources).") and r)  # fmt: skip
     assert run, _run(engine, run_id).status_reason
     assert run.status == RunStatus.pending
-    assert run.status_reason == "Waiting for the cluster to start the workspace: Resources."
+    assert (
+        run.status_reason
+        == "Waiting for the cluster to start the workspace (Slurm says: Resources)."
+    )
     assert run.started_at is None  # the clock has not begun
     job_id = run.runtime_state["job_id"]
     [line] = [q for q in queued(cluster) if q.startswith(f"{job_id} ")]
