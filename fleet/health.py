@@ -81,7 +81,7 @@ def probe(host: Host, connections: Connections) -> Health:
             problems += unreachable_for_workspaces(driver, host, backend)
         if not problems and not backend.leased:  # what one job can get, as the scheduler says
             most = backend.capacity().max_gpus
-            gpus = [{"index": i, "name": f"GPU of a {backend.name} node", "memory_mb": 0}
+            gpus = [{"index": i, "name": f"GPU scheduled by {backend.scheduler}", "memory_mb": 0}
                     for i in range(most)]  # fmt: skip
     except HostError as exc:
         return Health(reachable=False, reason=str(exc))

@@ -63,9 +63,9 @@ def settings_problems(backend: str, settings: dict[str, Any]) -> dict[str, str]:
     return {**model.model_construct(**passed).problems(), **errors}
 
 
-def setting_inputs() -> list[tuple[str, str, str]]:
-    """(name, label, hint) of every backend setting, in registry order: the host form's inputs,
-    labelled by the fields' titles and the backends that read them."""
+def setting_inputs() -> list[tuple[str, str, str, list[str]]]:
+    """(name, label, hint, backends) of every backend setting, in registry order: the host
+    form's inputs, labelled by the fields' titles and the backends that read them."""
     users: dict[str, list[str]] = {}
     found: dict[str, tuple[str, str]] = {}
     for name, backend in BACKENDS.items():
@@ -73,14 +73,18 @@ def setting_inputs() -> list[tuple[str, str, str]]:
             users.setdefault(field, []).append(name)
             found.setdefault(field, (info.title or field, info.description or ""))
     return [
-        (field, f"{title} ({', '.join(users[field])})", hint)
+        (field, f"{title} ({', '.join(users[field])})", hint, users[field])
         for field, (title, hint) in found.items()
     ]
 
 
 def summary(host: Any) -> str:
-    """A host's non-empty backend settings, as the hosts page lists them."""
-    return ", ".join(f"{k}={v}" for k, v in (host.settings or {}).items() if v not in ("", None))
+    """A host's backend settings that differ from the backend's defaults, as the hosts page
+    lists them."""
+    defaults = backend_class(host.backend).Settings().model_dump()
+    return ", ".join(
+        f"{k}={v}" for k, v in (host.settings or {}).items() if v != defaults.get(k, "")
+    )
 
 
 def choices() -> list[tuple[str, str]]:
