@@ -11,16 +11,6 @@ from .client import OK, Client
 HELP = "the clock (running or paused), working time, time left and your latest scores"
 RECENT = 3
 
-# Why the clock may be paused, as the portal names the reasons.
-REASONS = {
-    "manual": "you paused it; `task resume` starts it again",
-    "idle": "no activity for a while; it starts again when you work",
-    "scoring": "a checkpoint is being scored",
-    "limit": "the time limit is reached",
-    "override": "a coordinator paused it",
-    "lost": "the workspace was lost; restart it from the run page in the portal",
-}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     pass
@@ -60,5 +50,7 @@ def run(client: Client, args: argparse.Namespace) -> int:
 def clock(status: dict) -> str:
     if status.get("clock") != "paused":
         return "running"
-    reasons = [REASONS.get(r, str(r)) for r in status.get("paused_by") or []]
+    # The portal says what each reason means (timetracking.pause_reasons); a portal from before
+    # it did gives the reasons' names.
+    reasons = status.get("paused_because") or [str(r) for r in status.get("paused_by") or []]
     return "paused" + (f" ({'; '.join(reasons)})" if reasons else "")

@@ -208,11 +208,42 @@ def test_the_host_check_sweeps_only_this_installations_jobs_that_no_run_owns(
     theirs = cluster.sbatch(HOLD, "--job-name=another-installation-run-1")
     check = cluster.sbatch(HOLD, f"--job-name={PREFIX}-check-abc123")
     app.state.scheduler.check_hosts()
-    names = {line.split()[1] for line in queued(cluster)}
-    assert f"{PREFIX}-run-999999" not in names, orphan
-    assert {f"{PREFIX}-run-{run_id}", "another-installation-run-1", f"{PREFIX}-check-abc123"} <= (
-        names
-    ), (theirs, check)
+
+    def names() -> set[str]:
+        return {line.split()[1] for line in queued(cluster)}
+
+    # A cancelled job is gone from squeue once Slurm has ended it (KillWait).
+    assert _until(lambda: f"{PREFIX}-run-999999" not in names(), timeout=15), orphan
+    kept = {f"{PREFIX}-run-{run_id}", "another-installation-run-1", f"{PREFIX}-check-abc123"}
+    assert kept <= names(), (theirs, check)
     with Session(engine) as s:
         app.state.workspaces.request_stop(s, s.get(Run, run_id), "test over")
     app.state.workspaces.wait(run_id, timeout=120)
+
+
+def test_a_restarted_portal_reattaches_to_the_running_job(
+    app, engine, make_user, host, cluster: SlurmCluster, settings
+) -> None:
+    """Everything a new portal process needs is in the run's row: it finds the IDE through the
+    job's report and runs commands inside the same job."""
+    from webapp.app import create_app
+
+    run_id, _ = _start(app, engine, make_user(Role.expert).id, "slurm_probe/main")
+    run = _run(engine, run_id)
+    assert run.status == RunStatus.active, run.status_reason
+    app.state.workspaces.close()  # the first portal process goes away
+    again = create_app(settings, migrate=False)
+    jobs = again.state.workspaces
+    try:
+        with Session(engine) as s:
+            host_row = s.merge(host)
+            assert workspaces.alive(jobs.connections, run, host_row)
+            place = workspaces.task_place(jobs.connections, run, host_row)
+            said = place.root("echo $SLURM_JOB_ID").stdout.strip()
+            assert said == run.runtime_state["job_id"]
+            jobs.request_stop(s, s.get(Run, run_id), "test over")
+        jobs.wait(run_id, timeout=120)
+        assert _run(engine, run_id).status == RunStatus.finished
+        assert queued(cluster) == []
+    finally:
+        jobs.close()
