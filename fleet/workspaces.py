@@ -577,6 +577,13 @@ def gone(connections: Connections, run: Run, host: Host) -> str:
     return backend.gone(spec_for(run, host, connections.prefix, backend), run.runtime_state)
 
 
+def ended_by_scheduler(connections: Connections, host: Host) -> bool:
+    """Whether a workspace gone from ``host`` was ended by a scheduler that owns it (its job
+    ended: the run ends with the scheduler's reason) rather than lost behind the platform's back
+    (the run pauses and can be restarted from its last checkpoint)."""
+    return registry.backend_class(host.backend).queued
+
+
 def relaunch(
     engine: Engine,
     connections: Connections,

@@ -165,6 +165,13 @@ class WorkspaceJobs:
         if not why:
             return False
         session.refresh(run)  # a Stop may have come meanwhile
+        if workspaces.ended_by_scheduler(self.connections, host):
+            # A scheduler ended the job (its time limit, a node failure, a preemption, a
+            # scancel): the run ends with its reason, the task folder archived where it is.
+            if run.status == RunStatus.active:
+                log.warning("run %s: the cluster ended its workspace: %s", run.id, why)
+                self.request_stop(session, run, f"The cluster ended the workspace: {why}")
+            return False
         if workspace_loss.mark_lost(session, run, host.name, why, now):
             log.warning("run %s: its workspace on %s was lost: %s", run.id, host.name, why)
             return True

@@ -178,22 +178,25 @@ def test_a_stop_while_pending_cancels_the_queued_job(
     assert not any(q.startswith(f"{job_id} ") for q in queued(cluster))
 
 
-def test_a_job_cancelled_from_outside_is_a_lost_workspace_whose_files_are_kept(
+def test_a_job_the_cluster_ends_ends_the_run_with_its_reason_and_keeps_the_files(
     app, engine, make_user, host, cluster: SlurmCluster
 ) -> None:
     run_id, _ = _start(app, engine, make_user(Role.expert).id, "slurm_probe/main")
     run = _run(engine, run_id)
     assert run.status == RunStatus.active, run.status_reason
-    cluster.run("scancel", run.runtime_state["job_id"])
-    lost = _until(lambda: app.state.workspaces.find_lost(utcnow()))
-    assert lost == [run_id]
-    run = _run(engine, run_id)
-    assert run.lost_at is not None
-    with Session(engine) as s:
-        app.state.workspaces.request_stop(s, s.get(Run, run_id), "lost")
+    cluster.run("scancel", run.runtime_state["job_id"])  # an operator, from outside
+
+    def ending() -> bool:
+        app.state.workspaces.find_lost(utcnow())
+        return _run(engine, run_id).status != RunStatus.active
+
+    assert _until(ending), "the poll never noticed the job had ended"
     app.state.workspaces.wait(run_id, timeout=120)
     ended = _run(engine, run_id)
     assert ended.status == RunStatus.finished, ended.status_reason
+    assert ended.lost_at is None
+    assert ended.status_reason.startswith("The cluster ended the workspace: ")
+    assert "CANCELLED" in ended.status_reason
     with tarfile.open(ended.archive_path) as tar:  # the folder outlived the job: archived
         assert "./answer.txt" in tar.getnames()
 
