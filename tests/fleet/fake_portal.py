@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from timetracking import pause_reasons
+
 API = "/api/v1/task"
 PAUSED_DETAIL = "The clock is paused; `task resume` first."
 
@@ -109,6 +111,8 @@ class FakePortal:
                 "status": "active",
                 "clock": self.clock,
                 "paused_by": self.paused_by,
+                # As the portal words them (timetracking.pause_reasons), for `task status`.
+                "paused_because": pause_reasons.words(self.paused_by),
                 "working_s": self.working_s,
                 "time_limit_s": self.time_limit_s,
                 "time_left_s": None

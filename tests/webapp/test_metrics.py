@@ -181,7 +181,7 @@ def test_numbers_follow_runs_checkpoints_and_hosts(app, client, engine, make_use
     login(client, make_user(Role.admin))
     empty = scrape(client)
     assert value(empty, "baseliner_database_up") == 1
-    assert live_runs(empty) == {"provisioning": 0, "active": 0, "stopping": 0}
+    assert live_runs(empty) == {"provisioning": 0, "pending": 0, "active": 0, "stopping": 0}
     assert queue(empty) == {"queued": 0, "waiting_for_retry": 0, "scoring": 0}
     assert value(empty, "baseliner_checkpoint_queue_oldest_seconds") == 0
     assert per_status(empty, "baseliner_hosts") == {"ready": 0, "draining": 0, "down": 0}
