@@ -213,7 +213,7 @@ def test_numbers_follow_runs_checkpoints_and_hosts(app, client, engine, make_use
     assert claim(engine, NOW) == a2
 
     seen = scrape(client)
-    assert live_runs(seen) == {"provisioning": 1, "active": 2, "stopping": 1}
+    assert live_runs(seen) == {"provisioning": 1, "pending": 0, "active": 2, "stopping": 1}
     assert queue(seen) == {"queued": 1, "waiting_for_retry": 1, "scoring": 1}
     assert value(seen, "baseliner_checkpoint_queue_oldest_seconds") == 600
     finished = per_status(seen, "baseliner_checkpoints_finished_total")
