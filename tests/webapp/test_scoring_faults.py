@@ -54,7 +54,8 @@ def test_an_unreachable_interpreter_is_an_error_named_not_an_invalid_score(
     with started_run(app, engine, expert.id, "triton_cumsum/main") as run:
         with Session(engine) as s:
             host = s.get(Host, run.host_id)
-            host.python = str(closed_python)  # as the checkout's .venv was, under /root
+            # As the checkout's .venv was, under /root.
+            host.settings = {**host.settings, "python": str(closed_python)}
             s.add(host)
             s.commit()
             checkpointing.submit(
