@@ -42,12 +42,14 @@ def started_run(
     with Session(engine) as s:
         run = s.get(Run, run_id)
         assert run.status == RunStatus.active, run.status_reason
-    yield run
-    with Session(engine) as s:
-        run = s.get(Run, run_id)
-        if run.status == RunStatus.active:
-            app.state.workspaces.request_stop(s, run, "test over")
-    app.state.workspaces.wait(run_id, timeout=60)
+    try:
+        yield run
+    finally:  # a failing test too: its workspace must not break the tests after it
+        with Session(engine) as s:
+            run = s.get(Run, run_id)
+            if run.status == RunStatus.active:
+                app.state.workspaces.request_stop(s, run, "test over")
+        app.state.workspaces.wait(run_id, timeout=60)
 
 
 def remove_behind_our_back(user: str) -> None:
