@@ -28,6 +28,9 @@ Faults on request (constructor, ``set_faults()``, CLI flags, or per request the 
     error_every        every k-th chat request is answered 500
     hang_every         every k-th chat request hangs ``hang_s`` (default 600 s, or until
                        stop()) before answering: the caller's timeout fires first
+With ``api_key`` set, a request without ``Authorization: Bearer <api_key>`` gets 401 whose
+message quotes the key it was given, as OpenAI's does (tests of the proxy's scrubbing use it).
+
 Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /standin/stats`` (totals).
 
 Run: ``python standin.py --table standin.json --problems test.json dev.json --port 0 --seed 1``
@@ -178,6 +181,7 @@ class StandinModel:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.table = load_table(table)
         self.titles = load_titles(problems)
@@ -191,6 +195,7 @@ class StandinModel:
         self.model = model
         self.host, self.port = host, port
         self.faults = faults or Faults()
+        self.api_key = api_key  # when set, requests must carry it, as a real endpoint's
         self._stats = Stats()
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -429,12 +434,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         raw = self.rfile.read(length) if length else b""
+        standin = self.standin
+        given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if standin.api_key is not None and given != standin.api_key:
+            # Like OpenAI's, the message quotes the key it was given (the proxy must scrub it).
+            message = f"Incorrect API key provided: {given or '(none)'}."
+            self._send(401, error_body(message, "invalid_request_error", "invalid_api_key"))
+            return
         if path != "/v1/chat/completions":
             self._send(
                 404, error_body(f"Unknown path {path!r}.", "invalid_request_error", "not_found")
             )
             return
-        standin = self.standin
         with standin._lock:
             standin._stats.requests += 1
             number = standin._stats.requests
