@@ -16,11 +16,15 @@ proxy on the host, which:
   ``{"error": {"message": "The token budget of N tokens for this run is spent (used M).",
   "type": "budget_exceeded", "code": "budget_exceeded"}}`` (openai raises RateLimitError).
   Otherwise ``max_tokens`` (or ``max_completion_tokens``, whichever the request names) is capped
-  so that the prompt and n answers fit in what remains, less what requests in flight reserved;
-  a request that names neither gets ``max_tokens`` only when that cap is below
-  ``fill_max_tokens_below`` (upstreams refuse values above the model's own limit). The budget
-  can thus be overshot only by a prompt's estimate and one token an answer. After an answer its
-  ``usage.total_tokens`` (or an estimate at 4 characters a token if the upstream sent none) is
+  so that the prompt (estimated at 4 characters a token) and n answers fit in what is neither
+  spent nor reserved by requests in flight, and the request reserves that worst case until it
+  ends; when nothing is left but requests are in flight, it waits for them instead of
+  overshooting. A request that names neither field gets ``max_tokens`` only when the cap is
+  below ``fill_max_tokens_below`` (upstreams refuse values above the model's own limit) and
+  reserves that much. So the budget is overshot only by the prompt estimate's error, by the
+  last request when even its prompt does not fit, or by an uncapped answer longer than
+  ``fill_max_tokens_below``. After an answer its ``usage.total_tokens`` (or an estimate at 4
+  characters a token if the upstream sent none) is
   added to the run's count and to the current label's.
 - persists the count in a JSON state file it owns (mode 0600, replaced atomically), so a
   restarted proxy keeps it. A state file of another model or an unreadable one stops the start:
@@ -223,6 +227,7 @@ class ModelProxy:
         self.ledger = Ledger(Path(state_path), model, self.budget)
         self._reserved = 0
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # signalled when a reservation ends
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s)),
@@ -368,64 +373,60 @@ class ModelProxy:
             label = None
         prompt_estimate = math.ceil(_chars(messages) / 4)
 
-        with self._lock:
-            label = label or self.label
-            ledger = self.ledger
-            if ledger.used >= self.budget:
-                ledger.refused += 1
-                ledger.save()
-                raise ProxyError(
-                    429, budget_error(self.budget, ledger.used), {"x-should-retry": "false"}
-                )
-            allowed = max(1, (self.budget - ledger.used - self._reserved - prompt_estimate) // n)
-            if requested is not None:
-                body[field] = min(requested, allowed)
-            elif allowed < self.fill_max_tokens_below:
-                body[self.max_tokens_field] = allowed
-            cap = body.get(field or self.max_tokens_field)
-            reservation = prompt_estimate + n * (cap if cap is not None else allowed)
-            self._reserved += reservation
+        label, reservation = self._reserve(body, field, requested, n, prompt_estimate, label)
+        released = False
+
+        def release(spent: int = 0) -> int:
+            """Gives the reservation back and counts what was spent, in one step, so that a
+            waiting request never sees neither (it would overshoot) or both."""
+            nonlocal released
+            with self._cond:
+                self._reserved -= reservation
+                released = True
+                if spent:
+                    self.ledger.used += spent
+                    self.ledger.by_label[label] = self.ledger.by_label.get(label, 0) + spent
+                    self.ledger.requests += 1
+                    self.ledger.save()
+                self._cond.notify_all()
+                return self.ledger.used
+
         asked_model = body.get("model")
         body["model"] = self.model
         started = time.monotonic()
         try:
             response = self._forward(body)
+            elapsed = time.monotonic() - started
+            data = self.scrub(response.content)
+            if response.status_code != 200:
+                error = self._upstream_error(response.status_code, data, response.headers)
+                log.warning(
+                    "label %s: upstream answered %d after %.2fs: %s",
+                    label,
+                    response.status_code,
+                    elapsed,
+                    error.body["error"]["message"],
+                )
+                raise error
+            try:
+                answer = json.loads(data)
+                if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
+                    raise ValueError("no choices")
+            except ValueError as exc:
+                log.warning("label %s: upstream answered 200 without a chat completion", label)
+                raise ProxyError(
+                    502,
+                    error_body(
+                        "The model endpoint sent an answer that is not a chat completion.",
+                        "upstream_error",
+                        "upstream_error",
+                    ),
+                ) from exc
+            spent = _total_tokens(answer, prompt_estimate)
+            used = release(spent)
         finally:
-            with self._lock:
-                self._reserved -= reservation
-        elapsed = time.monotonic() - started
-        data = self.scrub(response.content)
-        if response.status_code != 200:
-            error = self._upstream_error(response.status_code, data, response.headers)
-            log.warning(
-                "label %s: upstream answered %d after %.2fs: %s",
-                label,
-                response.status_code,
-                elapsed,
-                error.body["error"]["message"],
-            )
-            raise error
-        try:
-            answer = json.loads(data)
-            if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-                raise ValueError("no choices")
-        except ValueError as exc:
-            log.warning("label %s: upstream answered 200 without a chat completion", label)
-            raise ProxyError(
-                502,
-                error_body(
-                    "The model endpoint sent an answer that is not a chat completion.",
-                    "upstream_error",
-                    "upstream_error",
-                ),
-            ) from exc
-        spent = _total_tokens(answer, prompt_estimate)
-        with self._lock:
-            ledger.used += spent
-            ledger.by_label[label] = ledger.by_label.get(label, 0) + spent
-            ledger.requests += 1
-            ledger.save()
-            used = ledger.used
+            if not released:
+                release()
         log.info(
             "label %s: %d tokens (n=%d, model asked %r) in %.2fs; used %d of %d",
             label,
@@ -441,6 +442,56 @@ class ModelProxy:
             "X-Baseliner-Tokens-Budget": str(self.budget),
         }
         return 200, data, headers
+
+    def _reserve(
+        self,
+        body: dict[str, Any],
+        field: str | None,
+        requested: int | None,
+        n: int,
+        prompt_estimate: int,
+        label: str | None,
+    ) -> tuple[str, int]:
+        """Refuses a request once the budget is spent; otherwise caps its max tokens to what is
+        neither spent nor reserved by requests in flight, and reserves its worst case. When
+        nothing is left but requests are in flight, waits for them rather than overshoot."""
+        deadline = time.monotonic() + 2 * self.timeout_s + 5
+        with self._cond:
+            ledger = self.ledger
+            while True:
+                if ledger.used >= self.budget:
+                    ledger.refused += 1
+                    ledger.save()
+                    raise ProxyError(
+                        429, budget_error(self.budget, ledger.used), {"x-should-retry": "false"}
+                    )
+                free = self.budget - ledger.used - self._reserved - prompt_estimate
+                if free >= n or self._reserved == 0:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ProxyError(
+                        429,
+                        error_body(
+                            "What remains of the token budget is held by requests in flight; "
+                            "try again when they end.",
+                            "requests",
+                            "budget_reserved",
+                        ),
+                    )
+                self._cond.wait(left)
+            allowed = max(1, free // n)
+            if requested is not None:
+                cap = min(requested, allowed)
+                body[field] = cap  # type: ignore[index]
+            elif allowed < self.fill_max_tokens_below:
+                cap = allowed
+                body[self.max_tokens_field] = cap
+            else:  # left to the model's own limit; reserve as if it were this
+                cap = self.fill_max_tokens_below
+            reservation = prompt_estimate + n * cap
+            self._reserved += reservation
+            return label or self.label, reservation
 
     def _forward(self, body: dict[str, Any]) -> httpx.Response:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -618,6 +669,14 @@ class _Handler(BaseHTTPRequestHandler):
             ),
         )
         return False
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self._send_json(
+            405, error_body(f"Method {self.command} is not allowed here.", "invalid_request_error")
+        )
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed  # 405, not the base's 501
 
     def do_GET(self) -> None:
         if not self._authorised():

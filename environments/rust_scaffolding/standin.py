@@ -409,6 +409,14 @@ class _Handler(BaseHTTPRequestHandler):
     def standin(self) -> StandinModel:
         return self.server.standin  # type: ignore[attr-defined]
 
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self._send(
+            405, error_body(f"Method {self.command} is not allowed here.", "invalid_request_error")
+        )
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed  # 405, not the base's 501
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "/v1/models":

@@ -493,3 +493,52 @@ def test_proxy_command_line(standin: object, tmp_path: Path) -> None:
         _, err = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "OPERATOR_KEY (set)" in err and SECRET not in err
+
+
+def test_proxy_under_a_flood_counts_every_token_and_stops_at_the_budget(
+    standin: object, tmp_path: Path
+) -> None:
+    """Forty requests at once against a budget of a few: none lost from the count, the rest
+    refused with the budget's error, the budget not overshot by the requests in flight."""
+    proxy = make_proxy(standin.base_url, tmp_path / "s.json", budget=400, max_in_flight=8)
+    standin.set_faults(latency_s=0.05)
+
+    async def flood() -> list[object]:
+        async with openai.AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0) as c:
+            calls = [
+                c.chat.completions.create(model="m", messages=prompt("Grid Walk"), max_tokens=500)
+                for _ in range(40)
+            ]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    try:
+        results = asyncio.run(flood())
+        later = asyncio.run(flood())
+        usage = proxy.usage()
+    finally:
+        proxy.stop()
+    refused = [r for r in results + later if isinstance(r, Exception)]
+    answered = [r for r in results if not isinstance(r, Exception)]
+    assert answered and refused
+    assert all(isinstance(r, openai.RateLimitError) for r in refused)
+    assert all(r.body["code"] == "budget_exceeded" for r in refused)
+    assert all(isinstance(r, openai.RateLimitError) for r in later)  # the budget stays spent
+    assert usage["refused"] == len(refused) and usage["requests"] == len(answered)
+    assert (
+        usage["used"]
+        == standin.stats()["total_tokens"]
+        == sum(a.usage.total_tokens for a in answered)
+    )
+    # Near the end requests wait for those in flight: only the last one, whose prompt (about 30
+    # tokens) no longer fits, goes over, with one token of answer.
+    assert 400 <= usage["used"] <= 400 + 31
+
+
+def test_servers_answer_other_methods_405(standin: object, tmp_path: Path) -> None:
+    proxy = make_proxy(standin.base_url, tmp_path / "s.json")
+    try:
+        for url in (standin.base_url + "/chat/completions", proxy.base_url + "/chat/completions"):
+            assert httpx.put(url, json={}).status_code == 405
+            assert httpx.delete(url).status_code == 405
+    finally:
+        proxy.stop()
