@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import json
 import logging
 import math
@@ -658,7 +659,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not token:
             return True
         given = self.headers.get("Authorization") or ""
-        if given == f"Bearer {token}":
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return True
         self._send_json(
             401,

@@ -8,7 +8,8 @@ hash, so a scaffold that samples several times and filters on the public example
 that takes the first answer, as it would with a real model.
 
 Which problem a request is about: the longest problem title that appears (case-insensitively)
-in the last user message. No title found -> a short answer with no code, as a model would give.
+in the last user message, else in the latest message where one appears (repair turns). No
+title found -> a short answer with no code, as a model would give.
 
 Which program a sample gets: ``u = sha256(seed, problem id, k, temperature)`` mapped to [0, 1)
 against the rates (correct, wrong, broken), where k is the problem's sample counter (each
@@ -257,6 +258,18 @@ class StandinModel:
 
     # -- the model -------------------------------------------------------------------------
 
+    def problem_of(self, texts: list[tuple[bool, str]]) -> str | None:
+        """The problem of a conversation ((is_user, text) in order): the one named in the last
+        user message; failing that, in the latest message naming one (a repair turn such as
+        "it does not compile, fix it" follows the problem's own message)."""
+        users = [text for is_user, text in texts if is_user]
+        if users and (pid := self.find_problem(users[-1])):
+            return pid
+        for _, text in reversed(texts):
+            if pid := self.find_problem(text):
+                return pid
+        return None
+
     def find_problem(self, text: str) -> str | None:
         folded = text.casefold()
         for title, pid in self._by_title:
@@ -300,21 +313,21 @@ class StandinModel:
             or not 0 <= temperature <= 2
         ):
             raise BadRequest("'temperature' must be a number from 0 to 2.")
-        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        limit = body.get("max_completion_tokens")
+        limit = body.get("max_tokens") if limit is None else limit
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
         ):
             raise BadRequest("'max_tokens' must be a positive integer.")
         prompt_chars = 0
-        last_user = ""
+        texts: list[tuple[bool, str]] = []
         for message in messages:
             if not isinstance(message, dict):
                 raise BadRequest("Each message must be an object with 'role' and 'content'.")
             content = _text_of(message.get("content"))
             prompt_chars += len(content)
-            if message.get("role") == "user":
-                last_user = content
-        pid = self.find_problem(last_user)
+            texts.append((message.get("role") == "user", content))
+        pid = self.problem_of(texts)
         choices = []
         with self._lock:
             if pid is None or pid not in self.table:

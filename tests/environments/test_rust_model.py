@@ -167,6 +167,13 @@ def test_standin_rates_and_unknown_problem() -> None:
         assert "```" not in lost.choices[0].message.content
         assert lost.usage.completion_tokens > 0
         assert model.stats()["unknown_problem"] == 1
+        repair = [
+            *prompt("Grid Walk"),
+            {"role": "assistant", "content": answer.choices[0].message.content},
+            {"role": "user", "content": "It does not compile: error[E0425]. Fix it."},
+        ]
+        fixed = c.chat.completions.create(model="m", messages=repair)
+        assert outcome(fixed.choices[0].message.content, "p3") == "broken"
         cut = c.chat.completions.create(model="m", messages=prompt("Grid Walk"), max_tokens=3)
         assert cut.choices[0].finish_reason == "length"
         assert cut.usage.completion_tokens == 3
