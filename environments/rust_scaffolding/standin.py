@@ -125,10 +125,16 @@ def load_titles(
 
 def load_table(source: Path | str | Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """The stand-in table: problem id -> {"correct", "wrong", "broken"} Rust sources. Accepts
-    the table itself or ``{"problems": {...}}`` around it."""
+    that mapping itself, or inside ``{"sources": ...}`` (problems/build.py writes this) or
+    ``{"problems": ...}``, or a list of ``{"id", "correct", "wrong", "broken"}``."""
     data = _load_json(source)
-    if isinstance(data, Mapping) and isinstance(data.get("problems"), Mapping):
-        data = data["problems"]
+    if isinstance(data, Mapping):
+        for key in ("sources", "problems"):
+            if isinstance(data.get(key), (Mapping, list)):
+                data = data[key]
+                break
+    if isinstance(data, list):
+        data = {item.get("id"): item for item in data if isinstance(item, Mapping)}
     table: dict[str, dict[str, str]] = {}
     for pid, sources in data.items():
         if not isinstance(sources, Mapping) or not all(
@@ -136,6 +142,8 @@ def load_table(source: Path | str | Mapping[str, Any]) -> dict[str, dict[str, st
         ):
             continue  # "version" and other keys beside the problems
         table[str(pid)] = {o: sources[o] for o in OUTCOMES}
+    if not table:
+        raise ValueError("the stand-in table holds no problem with correct, wrong and broken")
     return table
 
 

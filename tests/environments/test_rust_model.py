@@ -213,7 +213,7 @@ def test_standin_refuses_bad_requests(standin: object) -> None:
 
 
 def test_standin_command_line(tmp_path: Path) -> None:
-    (tmp_path / "standin.json").write_text(json.dumps(TABLE))
+    (tmp_path / "standin.json").write_text(json.dumps({"version": 1, "sources": TABLE}))
     (tmp_path / "test.json").write_text(json.dumps(PROBLEMS))
     (tmp_path / "dev.json").write_text(json.dumps({"problems": [{"id": "d1", "title": "Dev One"}]}))
     command = [
@@ -236,6 +236,11 @@ def test_standin_command_line(tmp_path: Path) -> None:
         finally:
             process.terminate()
         assert process.wait(10) == 0
+    bad = [sys.executable, str(FAMILY / "standin.py"), "--table", str(tmp_path / "test.json")]
+    refused = subprocess.run(
+        [*bad, "--problems", str(tmp_path / "test.json")], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "holds no problem" in refused.stderr
 
 
 # -- the proxy --------------------------------------------------------------------------------
