@@ -377,14 +377,14 @@ class ModelProxy:
         label, reservation = self._reserve(body, field, requested, n, prompt_estimate, label)
         released = False
 
-        def release(spent: int = 0) -> int:
+        def release(spent: int | None = None) -> int:
             """Gives the reservation back and counts what was spent, in one step, so that a
             waiting request never sees neither (it would overshoot) or both."""
             nonlocal released
             with self._cond:
                 self._reserved -= reservation
                 released = True
-                if spent:
+                if spent is not None:
                     self.ledger.used += spent
                     self.ledger.by_label[label] = self.ledger.by_label.get(label, 0) + spent
                     self.ledger.requests += 1
