@@ -1,0 +1,3 @@
+"""More templates."""
+
+TEMPLATES: list = []
