@@ -26,10 +26,11 @@ from environments.rust_scaffolding.problems import (  # noqa: E402
     templates_a,
     templates_b,
     templates_c,
+    templates_d,
 )
 
 HERE = Path(__file__).resolve().parent
-TEMPLATES = templates_a.TEMPLATES + templates_b.TEMPLATES + templates_c.TEMPLATES
+TEMPLATES = templates_a.TEMPLATES + templates_b.TEMPLATES + templates_c.TEMPLATES + templates_d.TEMPLATES
 # How many templates give one variant (their variant 0) to the development split.
 DEV_COUNT = 15
 
