@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from environments.rust_scaffolding.problems import (  # noqa: E402
+from environments.rust_scaffolding.problems import (
     kit,
     rustcheck,
     templates_a,
@@ -30,7 +30,9 @@ from environments.rust_scaffolding.problems import (  # noqa: E402
 )
 
 HERE = Path(__file__).resolve().parent
-TEMPLATES = templates_a.TEMPLATES + templates_b.TEMPLATES + templates_c.TEMPLATES + templates_d.TEMPLATES
+TEMPLATES = (
+    templates_a.TEMPLATES + templates_b.TEMPLATES + templates_c.TEMPLATES + templates_d.TEMPLATES
+)
 # How many templates give one variant (their variant 0) to the development split.
 DEV_COUNT = 15
 
@@ -143,10 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--check", action="store_true", help="compile and run the stand-in code")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", help="comma-separated template names (check a subset)")
     args = parser.parse_args(argv)
     paths = write(args.out)
-    for name, path in paths.items():
+    for path in paths.values():
         doc = json.loads(path.read_text())
         count = len(doc.get("problems", doc.get("sources", [])))
         print(f"{path}: {count} entries, {path.stat().st_size / 1e6:.2f} MB")

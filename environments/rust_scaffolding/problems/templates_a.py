@@ -1,3 +1,5 @@
+# Embedded Rust lines run long, and l/r name interval ends as in the statements.
+# ruff: noqa: E501, E741
 """Templates: prefix-sum queries, counting pairs, intervals, grid paths, strings, modular
 arithmetic, greedy scheduling."""
 
@@ -726,10 +728,8 @@ def grid_paths(v: int) -> Spec:
             )
         ],
     }
-    if op == "reach":
-        w_edit = [("filter(|&&d| d >= 0)", "filter(|&&d| d > 0)")]
-    else:
-        w_edit = wrong[moves]
+    reach_edit = [("filter(|&&d| d >= 0)", "filter(|&&d| d > 0)")]
+    w_edit = reach_edit if op == "reach" else wrong[moves]
     if moves == "8":
         w_edit = [(rust_deltas, rust_deltas.replace("(1, 1)", "(1, 0)"))]
     edges = (

@@ -1,8 +1,11 @@
+# Embedded Rust lines run long.
+# ruff: noqa: E501
 """Templates: brackets, sequence DP, custom sorting, robot simulation, sliding windows,
 binary search on the answer."""
 
 from __future__ import annotations
 
+import functools
 import random
 
 from .kit import Spec, ints, lines
@@ -72,7 +75,9 @@ def brackets(v: int) -> Spec:
             return "NO\n" if st else "YES\n"
         return _one(depth if op == "depth" else need + len(st))
 
-    match = " || ".join(f"(top == b'{o}' && c == b'{c}')" for o, c in zip(opens, closes, strict=True))
+    match = " || ".join(
+        f"(top == b'{o}' && c == b'{c}')" for o, c in zip(opens, closes, strict=True)
+    )
     is_open = " || ".join(f"c == b'{o}'" for o in opens)
     body = f"""    let s = it.next().unwrap().as_bytes();
     let mut st: Vec<u8> = Vec::new();
@@ -97,13 +102,14 @@ def brackets(v: int) -> Spec:
     }}
 """
     body += {
-        "valid": "    out.push_str(if ok && st.is_empty() { \"YES\\n\" } else { \"NO\\n\" });\n",
-        "depth": "    out.push_str(&format!(\"{}\\n\", depth));\n",
-        "insert": "    out.push_str(&format!(\"{}\\n\", need + st.len()));\n",
+        "valid": '    out.push_str(if ok && st.is_empty() { "YES\\n" } else { "NO\\n" });\n',
+        "depth": '    out.push_str(&format!("{}\\n", depth));\n',
+        "insert": '    out.push_str(&format!("{}\\n", need + st.len()));\n',
     }[op]
     wrong = {
-        "valid": [("if ok && st.is_empty() {", "if ok {")] if chars == "()" else [
-            (match, " || ".join(f"top == b'{o}'" for o in opens))],
+        "valid": [("if ok && st.is_empty() {", "if ok {")]
+        if chars == "()"
+        else [(match, " || ".join(f"top == b'{o}'" for o in opens))],
         "depth": [("depth = depth.max(st.len());", "depth = depth.max(st.len() - 1);")],
         "insert": [("need + st.len()", "need.max(st.len())")],
     }[op]
@@ -117,7 +123,9 @@ def brackets(v: int) -> Spec:
         solve=solve,
         body=body,
         wrong=wrong,
-        edges=[lines(chars[:2]), lines(chars[1] + chars[0]), lines(chars[0] * 2 + chars[1])] if op != "depth" else [lines(chars[:2])],
+        edges=[lines(chars[:2]), lines(chars[1] + chars[0]), lines(chars[0] * 2 + chars[1])]
+        if op != "depth"
+        else [lines(chars[:2])],
     )
 
 
@@ -136,27 +144,40 @@ _SEQDP = [
 def seq_dp(v: int) -> Spec:
     title, op, param = _SEQDP[v]
     if op in ("lis", "lnds"):
-        story = (f"Given a sequence of `n` integers, print the length of its longest {param} "
-                 "subsequence (elements kept in their original order, not necessarily adjacent).")
+        story = (
+            f"Given a sequence of `n` integers, print the length of its longest {param} "
+            "subsequence (elements kept in their original order, not necessarily adjacent)."
+        )
         fmt = "The first line holds `n` (1 <= n <= 2*10^5); the second the `n` integers (|a_i| <= 10^9)."
     elif op.startswith("maxsub"):
-        story = ("Given daily profits (possibly negative), print the largest sum of a block of "
-                 "consecutive days" + (" (the block must contain at least one day)." if op ==
-                 "maxsub" else "; the empty block, with sum 0, is allowed."))
+        story = (
+            "Given daily profits (possibly negative), print the largest sum of a block of "
+            "consecutive days"
+            + (
+                " (the block must contain at least one day)."
+                if op == "maxsub"
+                else "; the empty block, with sum 0, is allowed."
+            )
+        )
         fmt = "The first line holds `n` (1 <= n <= 2*10^5); the second the `n` integers (|a_i| <= 10^9)."
     else:
-        story = (f"A frog climbs a staircase of `n` steps, each jump going up by one of "
-                 f"{', '.join(map(str, param))} steps, and must land exactly on step `n`. In how "
-                 f"many ways can it climb from step 0? Print the count modulo {M7}. Answer `q` "
-                 "questions.")
-        fmt = "The first line holds `q` (1 <= q <= 10^5); each next line holds `n` (0 <= n <= 10^6)."
+        story = (
+            f"A frog climbs a staircase of `n` steps, each jump going up by one of "
+            f"{', '.join(map(str, param))} steps, and must land exactly on step `n`. In how "
+            f"many ways can it climb from step 0? Print the count modulo {M7}. Answer `q` "
+            "questions."
+        )
+        fmt = (
+            "The first line holds `q` (1 <= q <= 10^5); each next line holds `n` (0 <= n <= 10^6)."
+        )
 
     def gen(rng: random.Random, n: int) -> str:
         if op == "stairs":
-            return lines(n, *[rng.randint(0, 10**6 if rng.random() < 0.3 else 40) for _ in range(n)])
+            return lines(
+                n, *[rng.randint(0, 10**6 if rng.random() < 0.3 else 40) for _ in range(n)]
+            )
         top = 5 if n < 20 or rng.random() < 0.3 else 10**9
-        lo = -top if op != "maxsub" or rng.random() < 0.6 else -top
-        a = [rng.randint(lo, top) for _ in range(n)]
+        a = [rng.randint(-top, top) for _ in range(n)]
         if op == "maxsub" and rng.random() < 0.4:
             a = [-abs(x) - 1 for x in a]
         return lines(n, a)
@@ -164,10 +185,7 @@ def seq_dp(v: int) -> Spec:
     def solve(text: str) -> str:
         v_ = ints(text)
         if op == "stairs":
-            top = max(v_[1:])
-            ways = [1] + [0] * top
-            for i in range(1, top + 1):
-                ways[i] = sum(ways[i - s] for s in param if i >= s) % M7
+            ways = _stairs(param, max(v_[1:]))
             return "".join(_one(ways[x]) for x in v_[1:])
         a = v_[1:]
         if op in ("lis", "lnds"):
@@ -213,8 +231,16 @@ def seq_dp(v: int) -> Spec:
     }}
     out.push_str(&format!("{{}}\\n", best));
 """
-        wrong = [(step, "cur = (cur + x).max(0);")] if op == "maxsub" else [
-            (f"        {step}\n        best = best.max(cur);", f"        best = best.max(cur);\n        {step}")]
+        wrong = (
+            [(step, "cur = (cur + x).max(0);")]
+            if op == "maxsub"
+            else [
+                (
+                    f"        {step}\n        best = best.max(cur);",
+                    f"        best = best.max(cur);\n        {step}",
+                )
+            ]
+        )
     else:
         terms = "\n".join(f"        if i >= {s} {{ w = (w + ways[i - {s}]) % M; }}" for s in param)
         body = f"""    let q = rd!(usize);
@@ -233,10 +259,36 @@ def seq_dp(v: int) -> Spec:
     }}
 """
         wrong = [(f"if i >= {param[0]} {{", f"if i > {param[0]} {{")]
-    return Spec(title=title, statement=story, input_format=fmt,
-                output_format="Print the answer" + ("s, one per line." if op == "stairs" else "."),
-                gen=gen, solve=solve, body=body, wrong=wrong,
-                edges=[lines(1, 0)] if op == "stairs" else [lines(1, [-7]), lines(3, [5, 5, 5])])
+    return Spec(
+        title=title,
+        statement=story,
+        input_format=fmt,
+        output_format="Print the answer" + ("s, one per line." if op == "stairs" else "."),
+        gen=gen,
+        solve=solve,
+        body=body,
+        wrong=wrong,
+        edges=[lines(1, 0)] if op == "stairs" else [lines(1, [-7]), lines(3, [5, 5, 5])],
+    )
+
+
+@functools.cache
+def _stairs_full(steps: tuple[int, ...]) -> list[int]:
+    top = 10**6
+    ways = [1] + [0] * top
+    for i in range(1, top + 1):
+        ways[i] = sum(ways[i - s] for s in steps if i >= s) % M7
+    return ways
+
+
+def _stairs(steps: tuple[int, ...], top: int) -> list[int]:
+    """Ways to climb 0..top steps (tables are computed once per step set)."""
+    if top <= 1000:
+        ways = [1] + [0] * top
+        for i in range(1, top + 1):
+            ways[i] = sum(ways[i - s] for s in steps if i >= s) % M7
+        return ways
+    return _stairs_full(steps)
 
 
 # --------------------------------------------------------------------------- custom sorting
@@ -271,12 +323,20 @@ def custom_sort(v: int) -> Spec:
     fmt = {
         "score_name": "The first line holds `n` (1 <= n <= 10^5); each next line holds a name "
         "(lowercase letters, at most 10, all names distinct) and a score (0 <= score <= 10^9).",
-    }.get(op, "The first line holds `n` (1 <= n <= 10^5); the second holds `n` " + (
-        "distinct lowercase words (each at most 10 letters)." if words else
-        "integers (0 <= a_i <= 10^9)."))
+    }.get(
+        op,
+        "The first line holds `n` (1 <= n <= 10^5); the second holds `n` "
+        + (
+            "distinct lowercase words (each at most 10 letters)."
+            if words
+            else "integers (0 <= a_i <= 10^9)."
+        ),
+    )
 
     def word(rng: random.Random) -> str:
-        return "".join(rng.choice("abeiou" if op == "vowels" else "abcz") for _ in range(rng.randint(1, 6)))
+        return "".join(
+            rng.choice("abeiou" if op == "vowels" else "abcz") for _ in range(rng.randint(1, 6))
+        )
 
     def gen(rng: random.Random, n: int) -> str:
         if op in ("len_lex", "vowels", "score_name"):
@@ -320,10 +380,16 @@ def custom_sort(v: int) -> Spec:
         show = "v.iter().map(|x| x.0.clone())"
     elif words:
         read = "    let n = rd!(usize);\n    let mut v: Vec<String> = (0..n).map(|_| it.next().unwrap().to_string()).collect();\n"
-        sort = ("v.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));" if op == "len_lex" else
-                "v.sort_by_key(|w| (std::cmp::Reverse(w.bytes().filter(|c| b\"aeiou\".contains(c)).count()), w.clone()));")
-        wrong = [(sort, "v.sort_by_key(|w| w.len());")] if op == "len_lex" else [
-            ("std::cmp::Reverse(w.bytes()", "(w.bytes()")]
+        sort = (
+            "v.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));"
+            if op == "len_lex"
+            else 'v.sort_by_key(|w| (std::cmp::Reverse(w.bytes().filter(|c| b"aeiou".contains(c)).count()), w.clone()));'
+        )
+        wrong = (
+            [(sort, "v.sort_by_key(|w| w.len());")]
+            if op == "len_lex"
+            else [("std::cmp::Reverse(w.bytes()", "(w.bytes()")]
+        )
         show = "v.iter().cloned()"
     else:
         read = "    let n = rd!(usize);\n    let mut v: Vec<u64> = (0..n).map(|_| rd!(u64)).collect();\n"
@@ -338,11 +404,21 @@ def custom_sort(v: int) -> Spec:
             "lastdigit": [("(x % 10, x)", "(x % 10, 0)")],
         }[op]
         show = "v.iter().map(|x| x.to_string())"
-    body = read + f"    {sort}\n    let shown: Vec<String> = {show}.collect();\n" + \
-        "    out.push_str(&shown.join(\" \"));\n    out.push('\\n');\n"
-    return Spec(title=title, statement=story + " Print the sorted list on one line, separated by "
-                "spaces.", input_format=fmt, output_format="One line with the sorted items.",
-                gen=gen, solve=solve, body=body, wrong=wrong)
+    body = (
+        read
+        + f"    {sort}\n    let shown: Vec<String> = {show}.collect();\n"
+        + "    out.push_str(&shown.join(\" \"));\n    out.push('\\n');\n"
+    )
+    return Spec(
+        title=title,
+        statement=story + " Print the sorted list on one line, separated by spaces.",
+        input_format=fmt,
+        output_format="One line with the sorted items.",
+        gen=gen,
+        solve=solve,
+        body=body,
+        wrong=wrong,
+    )
 
 
 TEMPLATES = [

@@ -1,7 +1,10 @@
-"""Templates: graph components, shortest paths, sieves, monotonic stacks, 2D prefix sums."""
+# Embedded Rust lines run long.
+# ruff: noqa: E501
+"""Templates: graph components, shortest paths, sieves, monotonic stacks."""
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 
@@ -116,7 +119,12 @@ def components(v: int) -> Spec:
     out.push_str(&format!("{{}}\\n", ans));
 """
     wrong = {
-        "count": [("if a == b {\n            red += 1;", "if a == b {\n            red += 1;\n            groups -= 1;")],
+        "count": [
+            (
+                "if a == b {\n            red += 1;",
+                "if a == b {\n            red += 1;\n            groups -= 1;",
+            )
+        ],
         "needed": [("let mut groups = n;", "let mut groups = n - 1;")],
         "redundant": [("let a = find(&mut parent, rd!(usize));", "let a = rd!(usize);")],
         "largest": [("size[b] += size[a];", "size[b] += 1;")],
@@ -201,9 +209,9 @@ def shortest_paths(v: int) -> Spec:
 
     tail = {
         "dist": '    out.push_str(&format!("{}\\n", show(dist[n])));\n',
-        "all": '    let shown: Vec<String> = (1..=n).map(|i| show(dist[i]).to_string()).collect();\n'
-        '    out.push_str(&shown.join(" "));\n    out.push(\'\\n\');\n',
-        "far": '    let far = (1..=n).map(|i| show(dist[i])).max().unwrap();\n'
+        "all": "    let shown: Vec<String> = (1..=n).map(|i| show(dist[i]).to_string()).collect();\n"
+        "    out.push_str(&shown.join(\" \"));\n    out.push('\\n');\n",
+        "far": "    let far = (1..=n).map(|i| show(dist[i])).max().unwrap();\n"
         '    out.push_str(&format!("{}\\n", far));\n',
         "count": '    out.push_str(&format!("{}\\n", ways[n]));\n',
     }[op]
@@ -242,7 +250,9 @@ def shortest_paths(v: int) -> Spec:
     let show = |d: i64| if d == INF {{ -1 }} else {{ d }};
 {tail}"""
     wrong = {
-        "dist": [("if d == INF {{ -1 }}".replace("{{", "{").replace("}}", "}"), "if d == INF { 0 }")],
+        "dist": [
+            ("if d == INF {{ -1 }}".replace("{{", "{").replace("}}", "}"), "if d == INF { 0 }")
+        ],
         "all": [("adj[b].push((a, w));", "let _ = a;")],
         "far": [("(1..=n).map(|i| show(dist[i])).max()", "(1..n).map(|i| show(dist[i])).max()")],
         "count": [("ways[b] = ways[u];", "ways[b] = (ways[b] + ways[u]) % M;")],
@@ -258,7 +268,11 @@ def shortest_paths(v: int) -> Spec:
         solve=solve,
         body=body,
         wrong=wrong,
-        edges=[lines((1, 0)), lines((3, 1), (1, 2, 5)), lines((4, 4), (1, 2, 1), (2, 4, 1), (1, 3, 1), (3, 4, 1))],
+        edges=[
+            lines((1, 0)),
+            lines((3, 1), (1, 2, 5)),
+            lines((4, 4), (1, 2, 1), (2, 4, 1), (1, 3, 1), (3, 4, 1)),
+        ],
     )
 
 
@@ -291,19 +305,10 @@ def sieve(v: int) -> Spec:
     def gen(rng: random.Random, n: int) -> str:
         return lines(n, *[rng.choice([rng.randint(1, 30), rng.randint(1, lim)]) for _ in range(n)])
 
-    def tables(top: int):
-        spf = list(range(top + 1))
-        for i in range(2, int(top**0.5) + 1):
-            if spf[i] == i:
-                for j in range(i * i, top + 1, i):
-                    if spf[j] == j:
-                        spf[j] = i
-        return spf
-
     def solve(text: str) -> str:
         xs = ints(text)[1:]
-        top = max(max(xs), 2)
-        spf = tables(top)
+        top = lim
+        spf = _spf_table(lim)
 
         def factor(x):
             f = {}
@@ -315,15 +320,7 @@ def sieve(v: int) -> Spec:
 
         res = []
         if op in ("pcount", "spf", "twins"):
-            acc, pre = 0, [0] * (top + 1)
-            for i in range(2, top + 1):
-                if op == "pcount":
-                    acc += spf[i] == i
-                elif op == "spf":
-                    acc += spf[i]
-                else:
-                    acc += i >= 5 and spf[i] == i and spf[i - 2] == i - 2
-                pre[i] = acc
+            pre = _prefix_table(op, top)
             return "".join(_one(pre[x]) for x in xs)
         for x in xs:
             f = factor(x)
@@ -377,7 +374,9 @@ def sieve(v: int) -> Spec:
 """
         wrong = {
             "pcount": [("for i in 2..=top {", "for i in 3..=top {")],
-            "spf": [("acc += spf[i] as u64;", "acc += if spf[i] == i { 0 } else { spf[i] as u64 };")],
+            "spf": [
+                ("acc += spf[i] as u64;", "acc += if spf[i] == i { 0 } else { spf[i] as u64 };")
+            ],
             "twins": [("i >= 5 && ", "i >= 6 && ")],
         }[op]
     else:
@@ -414,6 +413,33 @@ def sieve(v: int) -> Spec:
         wrong=wrong,
         edges=[lines(1, 1), lines(3, 2, 3, 5)],
     )
+
+
+@functools.cache
+def _spf_table(top: int) -> list[int]:
+    """Smallest prime factor of every integer up to top (computed once per build)."""
+    spf = list(range(top + 1))
+    for i in range(2, int(top**0.5) + 1):
+        if spf[i] == i:
+            for j in range(i * i, top + 1, i):
+                if spf[j] == j:
+                    spf[j] = i
+    return spf
+
+
+@functools.cache
+def _prefix_table(op: str, top: int) -> list[int]:
+    spf = _spf_table(top)
+    acc, pre = 0, [0] * (top + 1)
+    for i in range(2, top + 1):
+        if op == "pcount":
+            acc += spf[i] == i
+        elif op == "spf":
+            acc += spf[i]
+        else:
+            acc += i >= 5 and spf[i] == i and spf[i - 2] == i - 2
+        pre[i] = acc
+    return pre
 
 
 # --------------------------------------------------------------------------- monotonic stacks
@@ -506,7 +532,8 @@ def mono_stack(v: int) -> Spec:
 
     read = "    let n = rd!(usize);\n    let a: Vec<i64> = (0..n).map(|_| rd!(i64)).collect();\n"
     code, wrong = {
-        "next_greater": ("""    let mut res = vec![-1i64; n];
+        "next_greater": (
+            """    let mut res = vec![-1i64; n];
     let mut st: Vec<i64> = Vec::new();
     for i in (0..n).rev() {
         while let Some(&top) = st.last() {
@@ -515,8 +542,11 @@ def mono_stack(v: int) -> Spec:
         res[i] = *st.last().unwrap_or(&-1);
         st.push(a[i]);
     }
-""", [("if top <= a[i]", "if top < a[i]")]),
-        "prev_smaller": ("""    let mut res = vec![0i64; n];
+""",
+            [("if top <= a[i]", "if top < a[i]")],
+        ),
+        "prev_smaller": (
+            """    let mut res = vec![0i64; n];
     let mut st: Vec<usize> = Vec::new();
     for i in 0..n {
         while let Some(&top) = st.last() {
@@ -525,8 +555,11 @@ def mono_stack(v: int) -> Spec:
         res[i] = st.last().map_or(0, |&j| j as i64 + 1);
         st.push(i);
     }
-""", [("if a[top] >= a[i]", "if a[top] > a[i]")]),
-        "span": ("""    let mut res = vec![0i64; n];
+""",
+            [("if a[top] >= a[i]", "if a[top] > a[i]")],
+        ),
+        "span": (
+            """    let mut res = vec![0i64; n];
     let mut st: Vec<usize> = Vec::new();
     for i in 0..n {
         while let Some(&top) = st.last() {
@@ -535,8 +568,11 @@ def mono_stack(v: int) -> Spec:
         res[i] = i as i64 - st.last().map_or(-1, |&j| j as i64);
         st.push(i);
     }
-""", [("if a[top] <= a[i]", "if a[top] < a[i]")]),
-        "visible": ("""    let (mut best, mut c) = (0i64, 0u64);
+""",
+            [("if a[top] <= a[i]", "if a[top] < a[i]")],
+        ),
+        "visible": (
+            """    let (mut best, mut c) = (0i64, 0u64);
     for &x in a.iter().rev() {
         if x > best {
             c += 1;
@@ -544,8 +580,11 @@ def mono_stack(v: int) -> Spec:
         }
     }
     out.push_str(&format!("{}\\n", c));
-""", [("if x > best {", "if x >= best {")]),
-        "histogram": ("""    let mut left = vec![-1i64; n];
+""",
+            [("if x > best {", "if x >= best {")],
+        ),
+        "histogram": (
+            """    let mut left = vec![-1i64; n];
     let mut right = vec![n as i64; n];
     let mut st: Vec<usize> = Vec::new();
     for i in 0..n {
@@ -557,8 +596,16 @@ def mono_stack(v: int) -> Spec:
     }
     let best = (0..n).map(|i| a[i] * (right[i] - left[i] - 1)).max().unwrap();
     out.push_str(&format!("{}\\n", best));
-""", [("a[i] * (right[i] - left[i] - 1)", "a[i] * (right[i] - left[i] - 1).min(n as i64 - 1).max(1)")]),
-        "summin": (f"""    const M: i64 = {M7};
+""",
+            [
+                (
+                    "a[i] * (right[i] - left[i] - 1)",
+                    "a[i] * (right[i] - left[i] - 1).min(n as i64 - 1).max(1)",
+                )
+            ],
+        ),
+        "summin": (
+            f"""    const M: i64 = {M7};
     let mut left = vec![-1i64; n];
     let mut right = vec![n as i64; n];
     let mut st: Vec<usize> = Vec::new();
@@ -575,11 +622,15 @@ def mono_stack(v: int) -> Spec:
         total = (total + a[i] % M * cnt) % M;
     }}
     out.push_str(&format!("{{}}\\n", total));
-""", [("(i as i64 - left[i])", "(i as i64 - left[i] - 1).max(1)")]),
+""",
+            [("(i as i64 - left[i])", "(i as i64 - left[i] - 1).max(1)")],
+        ),
     }[op]
     if op in ("next_greater", "prev_smaller", "span"):
-        code += "    let shown: Vec<String> = res.iter().map(|x| x.to_string()).collect();\n" \
-                "    out.push_str(&shown.join(\" \"));\n    out.push('\\n');\n"
+        code += (
+            "    let shown: Vec<String> = res.iter().map(|x| x.to_string()).collect();\n"
+            "    out.push_str(&shown.join(\" \"));\n    out.push('\\n');\n"
+        )
     return Spec(
         title=title,
         statement=f"You are given `n` positive integers `a_1, ..., a_n`. {ask}",

@@ -1,3 +1,5 @@
+# Embedded Rust lines run long.
+# ruff: noqa: E501
 """Templates: sliding windows, knapsacks, string DP, robot walks, 2D prefix sums, splitting by
 binary search on the answer."""
 
@@ -42,7 +44,9 @@ def windows(v: int) -> Spec:
         if op == "fixed":
             k = rng.randint(1, n)
         else:
-            k = rng.randint(1, max(1, sum(a) // rng.choice([1, 3, 10])) + (top if rng.random() < 0.2 else 0))
+            k = rng.randint(
+                1, max(1, sum(a) // rng.choice([1, 3, 10])) + (top if rng.random() < 0.2 else 0)
+            )
         return lines((n, k), a)
 
     def solve(text: str) -> str:
@@ -72,7 +76,8 @@ def windows(v: int) -> Spec:
 
     head = "    let n = rd!(usize);\n    let k = rd!(i64);\n    let a: Vec<i64> = (0..n).map(|_| rd!(i64)).collect();\n"
     body, wrong = {
-        "fixed": ("""    let k = k as usize;
+        "fixed": (
+            """    let k = k as usize;
     let mut s: i64 = a[..k].iter().sum();
     let mut best = s;
     for i in k..n {
@@ -80,8 +85,11 @@ def windows(v: int) -> Spec:
         best = best.max(s);
     }
     out.push_str(&format!("{}\\n", best));
-""", [("for i in k..n {", "for i in k..n.saturating_sub(1) {")]),
-        "atmost": ("""    let (mut best, mut s, mut j) = (0usize, 0i64, 0usize);
+""",
+            [("for i in k..n {", "for i in k..n.saturating_sub(1) {")],
+        ),
+        "atmost": (
+            """    let (mut best, mut s, mut j) = (0usize, 0i64, 0usize);
     for i in 0..n {
         s += a[i];
         while s > k {
@@ -91,8 +99,11 @@ def windows(v: int) -> Spec:
         best = best.max(i + 1 - j);
     }
     out.push_str(&format!("{}\\n", best));
-""", [("while s > k {", "while s >= k && j <= i {")]),
-        "atleast": ("""    let (mut best, mut s, mut j) = (n + 1, 0i64, 0usize);
+""",
+            [("while s > k {", "while s >= k && j <= i {")],
+        ),
+        "atleast": (
+            """    let (mut best, mut s, mut j) = (n + 1, 0i64, 0usize);
     for i in 0..n {
         s += a[i];
         while j < i && s - a[j] >= k {
@@ -108,7 +119,14 @@ def windows(v: int) -> Spec:
     } else {
         out.push_str(&format!("{}\\n", best));
     }
-""", [("if best > n {\n        out.push_str(\"-1\\n\");", "if best > n {\n        out.push_str(\"0\\n\");")]),
+""",
+            [
+                (
+                    'if best > n {\n        out.push_str("-1\\n");',
+                    'if best > n {\n        out.push_str("0\\n");',
+                )
+            ],
+        ),
     }[op]
     kfmt = {"fixed": "1 <= K <= n", "atmost": "1 <= K <= 10^18", "atleast": "1 <= K <= 10^18"}[op]
     return Spec(
@@ -186,7 +204,8 @@ def knapsack(v: int) -> Spec:
 
     head = "    let n = rd!(usize);\n    let cap = rd!(usize);\n"
     body, wrong = {
-        "value01": ("""    let mut best = vec![0i64; cap + 1];
+        "value01": (
+            """    let mut best = vec![0i64; cap + 1];
     for _ in 0..n {
         let w = rd!(usize);
         let c = rd!(i64);
@@ -198,8 +217,11 @@ def knapsack(v: int) -> Spec:
         }
     }
     out.push_str(&format!("{}\\n", best[cap]));
-""", [("for x in (w..=cap).rev() {", "for x in w..=cap {")]),
-        "ways": (f"""    const M: u64 = {M7};
+""",
+            [("for x in (w..=cap).rev() {", "for x in w..=cap {")],
+        ),
+        "ways": (
+            f"""    const M: u64 = {M7};
     let ws: Vec<usize> = (0..n).map(|_| rd!(usize)).collect();
     let mut ways = vec![0u64; cap + 1];
     ways[0] = 1;
@@ -209,8 +231,16 @@ def knapsack(v: int) -> Spec:
         }}
     }}
     out.push_str(&format!("{{}}\\n", ways[cap]));
-""", [("    for &w in &ws {\n        for x in w..=cap {\n", "    for x in 0..=cap {\n        for &w in ws.iter().filter(|&&w| w <= x) {\n")]),
-        "mincoins": ("""    let ws: Vec<usize> = (0..n).map(|_| rd!(usize)).collect();
+""",
+            [
+                (
+                    "    for &w in &ws {\n        for x in w..=cap {\n",
+                    "    for x in 0..=cap {\n        for &w in ws.iter().filter(|&&w| w <= x) {\n",
+                )
+            ],
+        ),
+        "mincoins": (
+            """    let ws: Vec<usize> = (0..n).map(|_| rd!(usize)).collect();
     const INF: u64 = u64::MAX / 2;
     let mut dp = vec![INF; cap + 1];
     dp[0] = 0;
@@ -226,10 +256,15 @@ def knapsack(v: int) -> Spec:
     } else {
         out.push_str(&format!("{}\\n", dp[cap]));
     }
-""", [("if dp[cap] >= INF {", "if dp[cap] > INF {")]),
+""",
+            [("if dp[cap] >= INF {", "if dp[cap] > INF {")],
+        ),
     }[op]
-    row = ("Each of the next `n` lines holds `w_i c_i` (1 <= w_i <= 10^4, 1 <= c_i <= 10^9)."
-           if op == "value01" else "The second line holds `w_1 ... w_n` (1 <= w_i <= 10^4).")
+    row = (
+        "Each of the next `n` lines holds `w_i c_i` (1 <= w_i <= 10^4, 1 <= c_i <= 10^9)."
+        if op == "value01"
+        else "The second line holds `w_1 ... w_n` (1 <= w_i <= 10^4)."
+    )
     return Spec(
         title=title,
         statement=ask,
@@ -239,8 +274,10 @@ def knapsack(v: int) -> Spec:
         solve=solve,
         body=head + body,
         wrong=wrong,
-        edges=[lines((1, 0), (5, 7)) if op == "value01" else lines((1, 0), [3]),
-               lines((2, 6), (3, 4), (3, 5)) if op == "value01" else lines((2, 7), [2, 4])],
+        edges=[
+            lines((1, 0), (5, 7)) if op == "value01" else lines((1, 0), [3]),
+            lines((2, 6), (3, 4), (3, 5)) if op == "value01" else lines((2, 7), [2, 4]),
+        ],
     )
 
 
@@ -296,7 +333,9 @@ def string_dp(v: int) -> Spec:
 
     read = "    let a = it.next().unwrap().as_bytes();\n" + (
         "    let rev: Vec<u8> = a.iter().rev().cloned().collect();\n    let b = &rev[..];\n"
-        if op == "lps" else "    let b = it.next().unwrap().as_bytes();\n")
+        if op == "lps"
+        else "    let b = it.next().unwrap().as_bytes();\n"
+    )
     if op == "edit":
         body = """    let mut prev: Vec<usize> = (0..=b.len()).collect();
     for i in 1..=a.len() {
@@ -308,7 +347,12 @@ def string_dp(v: int) -> Spec:
         prev = cur;
     }
 """
-        wrong = [("let mut prev: Vec<usize> = (0..=b.len()).collect();", "let mut prev: Vec<usize> = vec![0; b.len() + 1];")]
+        wrong = [
+            (
+                "let mut prev: Vec<usize> = (0..=b.len()).collect();",
+                "let mut prev: Vec<usize> = vec![0; b.len() + 1];",
+            )
+        ]
     else:
         body = """    let mut prev = vec![0usize; b.len() + 1];
     for i in 1..=a.len() {
@@ -319,14 +363,32 @@ def string_dp(v: int) -> Spec:
         prev = cur;
     }
 """
-        wrong = [("{ prev[j - 1] + 1 }", "{ prev[j - 1] + 1 } else if j > 1 && a[i - 1] == b[j - 2] { prev[j - 1] + 1 }")]
-    body += "    out.push_str(&format!(\"{}\\n\", prev[b.len()]));\n"
-    fmt = ("One line: a string of lowercase letters (1 <= length <= 2000)." if op == "lps" else
-           "Two lines, each a string of lowercase letters (1 <= length <= 2000).")
-    return Spec(title=title, statement=ask, input_format=fmt, output_format="Print one integer.",
-                gen=gen, solve=solve, body=read + body, wrong=wrong,
-                edges=[lines("a") if op == "lps" else lines("a", "a"),
-                       lines("ab") if op == "lps" else lines("ab", "ba")])
+        wrong = [
+            (
+                "{ prev[j - 1] + 1 }",
+                "{ prev[j - 1] + 1 } else if j > 1 && a[i - 1] == b[j - 2] { prev[j - 1] + 1 }",
+            )
+        ]
+    body += '    out.push_str(&format!("{}\\n", prev[b.len()]));\n'
+    fmt = (
+        "One line: a string of lowercase letters (1 <= length <= 2000)."
+        if op == "lps"
+        else "Two lines, each a string of lowercase letters (1 <= length <= 2000)."
+    )
+    return Spec(
+        title=title,
+        statement=ask,
+        input_format=fmt,
+        output_format="Print one integer.",
+        gen=gen,
+        solve=solve,
+        body=read + body,
+        wrong=wrong,
+        edges=[
+            lines("a") if op == "lps" else lines("a", "a"),
+            lines("ab") if op == "lps" else lines("ab", "ba"),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- robot walks
@@ -399,9 +461,9 @@ def robot(v: int) -> Spec:
     }}
 """
     body += {
-        "distinct": "    out.push_str(&format!(\"{}\\n\", seen.len()));\n",
-        "origin": "    out.push_str(&format!(\"{}\\n\", back));\n",
-        "fenced": "    out.push_str(&format!(\"{} {}\\n\", x, y));\n",
+        "distinct": '    out.push_str(&format!("{}\\n", seen.len()));\n',
+        "origin": '    out.push_str(&format!("{}\\n", back));\n',
+        "fenced": '    out.push_str(&format!("{} {}\\n", x, y));\n',
     }[op]
     wrong = {
         "distinct": [("    seen.insert((0i64, 0i64));\n", "")],
@@ -453,7 +515,9 @@ def rect_sums(v: int) -> Spec:
         h = max(k if op == "bestsq" else 1, min(n, 120))
         w = max(k if op == "bestsq" else 1, min(n + 1, 100))
         top = rng.choice([3, 10**6])
-        grid = [[rng.randint(0 if op == "count" else -top, top) for _ in range(w)] for _ in range(h)]
+        grid = [
+            [rng.randint(0 if op == "count" else -top, top) for _ in range(w)] for _ in range(h)
+        ]
         if op == "bestsq":
             return lines((h, w), *grid)
         qs = []
@@ -473,8 +537,13 @@ def rect_sums(v: int) -> Spec:
                 val = (g[r][c] == 0) if op == "count" else g[r][c]
                 p[r + 1][c + 1] = val + p[r][c + 1] + p[r + 1][c] - p[r][c]
         if op == "bestsq":
-            return _one(max(p[r + k][c + k] - p[r][c + k] - p[r + k][c] + p[r][c]
-                            for r in range(h - k + 1) for c in range(w - k + 1)))
+            return _one(
+                max(
+                    p[r + k][c + k] - p[r][c + k] - p[r + k][c] + p[r][c]
+                    for r in range(h - k + 1)
+                    for c in range(w - k + 1)
+                )
+            )
         rest = v_[2 + h * w :]
         res = []
         for i in range(rest[0]):
@@ -513,19 +582,29 @@ def rect_sums(v: int) -> Spec:
     }
 """
         wrong = [("- p[r2][c1 - 1] + p[r1 - 1][c1 - 1]", "- p[r2][c1 - 1] + p[r1 - 1][c1 - 1] * 0")]
-    qfmt = "" if op == "bestsq" else (" Then a line with `q` (1 <= q <= 10^5) and `q` lines "
-                                      "`r1 c1 r2 c2` (1 <= r1 <= r2 <= h, 1 <= c1 <= c2 <= w).")
+    qfmt = (
+        ""
+        if op == "bestsq"
+        else (
+            " Then a line with `q` (1 <= q <= 10^5) and `q` lines "
+            "`r1 c1 r2 c2` (1 <= r1 <= r2 <= h, 1 <= c1 <= c2 <= w)."
+        )
+    )
     return Spec(
         title=title,
         statement=f"A field is a grid of `h` rows and `w` columns of integers. {ask}",
         input_format="The first line holds `h w` (1 <= h, w <= 500); then `h` lines of `w` "
         f"integers (|value| <= 10^6).{qfmt}",
-        output_format="Print one integer." if op == "bestsq" else "Print the answers, one per line.",
+        output_format="Print one integer."
+        if op == "bestsq"
+        else "Print the answers, one per line.",
         gen=gen,
         solve=solve,
         body=body,
         wrong=wrong,
-        edges=[lines((k, k), *[[1] * k] * k)] if op == "bestsq" else [lines((1, 1), [0], 1, (1, 1, 1, 1))],
+        edges=[lines((k, k), *[[1] * k] * k)]
+        if op == "bestsq"
+        else [lines((1, 1), [0], 1, (1, 1, 1, 1))],
         sizes=(1, 2, 3, 5, 8, 13, 40, 100),
     )
 
@@ -606,7 +685,8 @@ def answer_search(v: int) -> Spec:
 
     head = "    let n = rd!(usize);\n    let k = rd!(i64);\n    let mut a: Vec<i64> = (0..n).map(|_| rd!(i64)).collect();\n"
     body, wrong = {
-        "split": ("""    let ok = |x: i64| {
+        "split": (
+            """    let ok = |x: i64| {
         let (mut blocks, mut s) = (1i64, 0i64);
         for &v in &a {
             if v > x {
@@ -628,8 +708,11 @@ def answer_search(v: int) -> Spec:
     }
     a.clear();
     out.push_str(&format!("{}\\n", lo));
-""", [("(1i64, a.iter().sum::<i64>())", "(1i64, a.iter().sum::<i64>() - 1)")]),
-        "speed": ("""    let ok = |x: i64| a.iter().map(|&v| (v + x - 1) / x).sum::<i64>() <= k;
+""",
+            [("(1i64, a.iter().sum::<i64>())", "(1i64, a.iter().sum::<i64>() - 1)")],
+        ),
+        "speed": (
+            """    let ok = |x: i64| a.iter().map(|&v| (v + x - 1) / x).sum::<i64>() <= k;
     let (mut lo, mut hi) = (1i64, *a.iter().max().unwrap());
     while lo < hi {
         let mid = (lo + hi) / 2;
@@ -637,8 +720,11 @@ def answer_search(v: int) -> Spec:
     }
     a.clear();
     out.push_str(&format!("{}\\n", lo));
-""", [("(v + x - 1) / x", "v / x + 1")]),
-        "spread": ("""    a.sort();
+""",
+            [("(v + x - 1) / x", "v / x + 1")],
+        ),
+        "spread": (
+            """    a.sort();
     let ok = |x: i64| {
         let (mut cnt, mut last) = (1i64, a[0]);
         for &v in &a[1..] {
@@ -658,7 +744,9 @@ def answer_search(v: int) -> Spec:
         if ok(mid) { lo = mid; } else { hi = mid - 1; }
     }
     out.push_str(&format!("{}\\n", lo));
-""", [("    a.sort();\n", "")]),
+""",
+            [("    a.sort();\n", "")],
+        ),
     }[op]
     kfmt = {"split": "1 <= K <= n", "spread": "1 <= K <= n", "speed": "n <= K <= 10^9"}[op]
     return Spec(
@@ -671,8 +759,9 @@ def answer_search(v: int) -> Spec:
         solve=solve,
         body=head + body,
         wrong=wrong,
-        edges=[lines((1, 1), [7]), lines((3, 2), [10, 1, 4])] if op != "speed" else [
-            lines((1, 1), [7]), lines((2, 4), [4, 8])],
+        edges=[lines((1, 1), [7]), lines((3, 2), [10, 1, 4])]
+        if op != "speed"
+        else [lines((1, 1), [7]), lines((2, 4), [4, 8])],
     )
 
 
