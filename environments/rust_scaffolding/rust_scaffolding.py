@@ -57,6 +57,8 @@ PROBLEMS = FAMILY_DIR / "problems"
 RUNNER = FAMILY_DIR / "scoring" / "run_scaffold.py"
 SCAFFOLD = "scaffold.py"
 JUDGES = 2  # programs judged at once (each compile takes a core)
+STANDIN_MODEL = "baseliner-standin"
+CLIENT_TOKEN_ENV = "BASELINER_RUST_PROXY_TOKEN"
 
 
 def _setting(name: str, default: str) -> str:
@@ -122,29 +124,36 @@ def model_endpoint(budget: int):
     """The proxy the scaffold talks to, in front of the operator's endpoint or the stand-in;
     yields (base_url, api_key the proxy admits, model, proxy)."""
     from model_proxy import ModelProxy
-    from standin import StandIn
+    from standin import StandinModel
 
     upstream = os.environ.get("BASELINER_RUST_MODEL_BASE_URL", "")
     standin = None
     if not upstream:
-        standin = StandIn(
-            table=PROBLEMS / "standin.json",
-            problems=[PROBLEMS / "test.json", PROBLEMS / "dev.json"],
+        standin = StandinModel(
+            PROBLEMS / "standin.json",
+            [PROBLEMS / "test.json", PROBLEMS / "dev.json"],
             seed=int(_setting("BASELINER_RUST_STANDIN_SEED", "0")),
         )
         standin.start()
         upstream = standin.base_url
-    model = _setting("BASELINER_RUST_MODEL", standin.model if standin else "")
-    state = Path(tempfile.mkdtemp(prefix="rust-scaffolding-proxy-")) / "usage.json"
-    proxy = ModelProxy(upstream=upstream, model=model, budget=budget, state_file=state)
+    model = _setting("BASELINER_RUST_MODEL", STANDIN_MODEL if standin else "")
+    folder = Path(tempfile.mkdtemp(prefix="rust-scaffolding-proxy-"))
+    token = secrets.token_urlsafe(16)
+    # The scaffold must show this token: another user's process on the host cannot use the
+    # scoring's budget through the loopback port.
+    os.environ[CLIENT_TOKEN_ENV] = token
+    proxy = ModelProxy(
+        upstream, model, budget, folder / "usage.json", client_token_env=CLIENT_TOKEN_ENV
+    )
     proxy.start()
     try:
-        yield proxy.base_url, secrets.token_urlsafe(16), model, proxy
+        yield proxy.base_url, token, model, proxy
     finally:
         proxy.stop()
         if standin is not None:
             standin.stop()
-        shutil.rmtree(state.parent, ignore_errors=True)
+        os.environ.pop(CLIENT_TOKEN_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_scaffold(

@@ -6,6 +6,7 @@ Binaries are cached by source hash so a re-check compiles only what changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -19,8 +20,9 @@ CACHE = Path(tempfile.gettempdir()) / "baseliner-rust-problems-cache"
 
 
 def rustc() -> str | None:
-    """Path of rustc (PATH, then ~/.cargo/bin and /root/.cargo/bin), or None."""
-    found = shutil.which("rustc")
+    """Path of rustc: Debian's (/usr/bin, what the judge and the workspaces use), else PATH,
+    ~/.cargo/bin and /root/.cargo/bin; None without one."""
+    found = shutil.which("rustc", path="/usr/bin") or shutil.which("rustc")
     if found:
         return found
     for base in (Path.home(), Path("/root")):
@@ -30,12 +32,18 @@ def rustc() -> str | None:
     return None
 
 
+@functools.cache
+def _version(compiler: str) -> str:
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.strip()
+
+
 def compile_source(source: str) -> tuple[Path | None, str]:
     """(binary or None, stderr) for `source`, reusing a cached binary of the same source."""
     compiler = rustc()
     if compiler is None:
         raise RuntimeError("rustc not found")
-    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    # Keyed by the compiler too: a binary of another rustc proves nothing about this one.
+    digest = hashlib.sha256(f"{_version(compiler)}\n{source}".encode()).hexdigest()[:24]
     CACHE.mkdir(parents=True, exist_ok=True)
     binary = CACHE / f"{digest}.bin"
     failed = CACHE / f"{digest}.err"
