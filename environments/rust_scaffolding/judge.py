@@ -1,0 +1,473 @@
+"""A sandboxed judge of Rust programs: compile with the machine's rustc, run each test, compare.
+
+The scorer runs as root, so the expert's program (and the compiler reading its source) must never
+run as root nor see anything but its own scratch. Each step runs under bubblewrap started by root
+(new mount, pid, net, ipc, uts and cgroup namespaces, ``--die-with-parent``) and drops to an
+unprivileged uid of its own inside, with resource limits set by ``prlimit`` before bwrap starts
+(root's bwrap ignores them; the dropped uid inherits them):
+
+- compile: ``rustc --edition 2021 -O``, std only (no ``--extern``, no crates), statically linked
+  (``crt-static``) so the program needs no library at run time; it sees read-only ``/usr`` (gcc,
+  the linker, libc.a), the toolchain's sysroot at ``/rustc``, its source at ``/src/main.rs`` and
+  an output folder; no ``/etc``, no ``/root``, no network. 30 s CPU, 60 s wall, 2 GiB of address
+  space, 64 MiB per file, 256 MiB of ``/tmp``. The compiler's output is capped.
+- run: the binary (read-only) at ``/sandbox/main`` and ``setpriv`` with its libraries are all it
+  sees; cwd ``/work`` is an empty tmpfs of 16 MiB; stdin is the test's input, stdout and stderr are
+  files on the host capped by ``RLIMIT_FSIZE``. CPU ``time_limit_s`` (SIGXCPU, then SIGKILL a
+  second later), wall 3x that, address space ``memory_mb``, 16 processes (the uid is the run's
+  own, so the count is its own), 64 open files, no core files.
+
+Output is compared exactly, with trailing whitespace forgiven on each line and trailing blank
+lines forgiven. The first failing test (1-based) gives the verdict. Details never quote the
+program's output or the test's data: they are shown to the expert and the tests are hidden.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Status = Literal[
+    "accepted",
+    "compile_error",
+    "wrong_answer",
+    "timeout",
+    "runtime_error",
+    "memory",
+    "output_limit",
+    "judge_error",
+]
+
+EDITION = "2021"
+MAX_SOURCE_BYTES = 512 * 1024
+COMPILE_CPU_S = 30
+COMPILE_WALL_S = 60
+COMPILE_MEMORY = 2 * 1024**3
+COMPILE_FILE_SIZE = 64 * 1024**2
+COMPILE_TMP = 256 * 1024**2
+COMPILER_OUTPUT_CAP = 16 * 1024
+OUTPUT_CAP = 16 * 1024**2
+RUN_TMP = 16 * 1024**2
+RUN_STACK = 64 * 1024**2
+RUN_NPROC = 16
+RUN_NOFILE = 64
+WALL_FACTOR = 3.0
+# Debian reserves 65000-65533 (allocated to nothing) and container uid maps usually cover it:
+# each sandbox takes the next uid in turn so one program's processes never count against
+# another's RLIMIT_NPROC, nor can one signal another.
+UID_RANGE = range(65000, 65500)
+_uid_turns = itertools.count(random.randrange(len(UID_RANGE)))
+_uid_lock = threading.Lock()
+
+NAMESPACES = [
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--die-with-parent",
+    "--new-session",
+    "--clearenv",
+]
+PHRASES = {
+    "timeout": "time limit exceeded",
+    "memory": "memory limit exceeded",
+    "output_limit": "output limit exceeded",
+    "runtime_error": "runtime error",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the judge says of one program: ``test`` is the 1-based failing test, if any."""
+
+    status: Status
+    test: int | None
+    detail: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The tools the judge runs, resolved once: the real rustc (not rustup's proxy)."""
+
+    rustc: Path
+    sysroot: Path
+    version: str
+    linker: Path
+    bwrap: Path
+    prlimit: Path
+    setpriv: Path
+    setpriv_files: tuple[Path, ...]
+
+
+class SandboxUnavailable(RuntimeError):
+    """The machine lacks something the sandbox needs; the message says what."""
+
+
+def _next_uid() -> int:
+    with _uid_lock:
+        return UID_RANGE[next(_uid_turns) % len(UID_RANGE)]
+
+
+def _rustup_env(rustc: Path) -> dict[str, str]:
+    """rustup's proxy in ``~/.cargo/bin`` finds its toolchains through CARGO_HOME/RUSTUP_HOME."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    for name in ("RUSTUP_HOME", "CARGO_HOME", "RUSTUP_TOOLCHAIN"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    cargo = rustc.parent.parent
+    if rustc.parent.name == "bin" and cargo.name == ".cargo":
+        env.setdefault("CARGO_HOME", str(cargo))
+        if (cargo.parent / ".rustup").is_dir():
+            env.setdefault("RUSTUP_HOME", str(cargo.parent / ".rustup"))
+    return env
+
+
+def _find_rustc() -> Path:
+    candidates = [os.environ.get("BASELINER_RUSTC"), shutil.which("rustc")]
+    candidates += [str(Path.home() / ".cargo/bin/rustc"), "/root/.cargo/bin/rustc"]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    raise SandboxUnavailable("no rustc: not on PATH, nor in ~/.cargo/bin (install Rust)")
+
+
+def _library_files(binary: Path) -> tuple[Path, ...]:
+    """The shared libraries ``binary`` loads (and the loader), as ldd names them."""
+    listing = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True)
+    files = []
+    for line in listing.stdout.splitlines():
+        for word in line.split():
+            if word.startswith("/"):
+                files.append(Path(word))
+    return tuple(dict.fromkeys(files))
+
+
+@functools.cache
+def toolchain() -> Toolchain:
+    """Resolve rustc, the linker and the sandbox's tools, or raise ``SandboxUnavailable``."""
+    if os.geteuid() != 0:
+        raise SandboxUnavailable("the judge must run as root to drop programs to their own uid")
+    tools = {}
+    for name in ("bwrap", "prlimit", "setpriv", "ldd"):
+        found = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
+        if not found:
+            package = {"bwrap": "bubblewrap", "ldd": "libc-bin"}.get(name, "util-linux")
+            raise SandboxUnavailable(f"no {name} (install the Debian package {package})")
+        tools[name] = Path(found)
+    cc = shutil.which("cc", path="/usr/bin:/bin")
+    if not cc:
+        raise SandboxUnavailable("no C linker `cc` (install the Debian package gcc)")
+    linker = Path(os.path.realpath(cc))
+    if not str(linker).startswith("/usr/"):
+        raise SandboxUnavailable(f"the linker {linker} is outside /usr, which the compiler sees")
+    proxy = _find_rustc()
+    env = _rustup_env(proxy)
+    try:
+        sysroot = Path(_check_output([str(proxy), "--print", "sysroot"], env).strip())
+        rustc = sysroot / "bin" / "rustc"
+        version = _check_output([str(rustc), "--version"], env).strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        raise SandboxUnavailable(f"rustc at {proxy} does not answer: {error}") from error
+    return Toolchain(
+        rustc=rustc,
+        sysroot=sysroot,
+        version=version,
+        linker=linker,
+        bwrap=tools["bwrap"],
+        prlimit=tools["prlimit"],
+        setpriv=tools["setpriv"],
+        setpriv_files=_library_files(tools["setpriv"]),
+    )
+
+
+def _check_output(argv: list[str], env: dict[str, str]) -> str:
+    return subprocess.run(
+        argv, capture_output=True, text=True, check=True, env=env, timeout=60
+    ).stdout
+
+
+def _drop_to(uid: int, tools: Toolchain) -> list[str]:
+    return [
+        str(tools.setpriv),
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--bounding-set=-all",
+        "--inh-caps=-all",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+@dataclass(frozen=True)
+class _Ran:
+    code: int  # bwrap's exit status: the program's, or 128 + the signal that ended it
+    cpu_s: float
+    wall_s: float
+    wall_exceeded: bool
+
+
+def _spawn(argv: list[str], *, stdin: Path, stdout: Path, stderr: Path, wall_s: float) -> _Ran:
+    """Run ``argv`` in its own session with files for stdio; kill its group at ``wall_s``."""
+    started = time.monotonic()
+    with stdin.open("rb") as i, stdout.open("wb") as o, stderr.open("wb") as e:
+        pid = os.posix_spawn(
+            argv[0],
+            argv,
+            {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, i.fileno(), 0),
+                (os.POSIX_SPAWN_DUP2, o.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, e.fileno(), 2),
+            ],
+            setsid=True,
+        )
+    exceeded, ended, lock = threading.Event(), threading.Event(), threading.Lock()
+
+    def kill() -> None:
+        with lock:  # never signal a group whose leader was reaped: its id may be reused
+            if not ended.is_set():
+                exceeded.set()
+                os.killpg(pid, signal.SIGKILL)
+
+    timer = threading.Timer(wall_s, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        with lock:
+            ended.set()
+    finally:
+        timer.cancel()
+    _, status, usage = os.wait4(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return _Ran(
+        code=128 - code if code < 0 else code,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        wall_s=time.monotonic() - started,
+        wall_exceeded=exceeded.is_set(),
+    )
+
+
+def _head(path: Path, limit: int) -> str:
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + ("\n[... compiler output cut]" if len(data) > limit else "")
+
+
+def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
+    """Compile ``source`` in the sandbox; the binary (``workdir/main``, root's) or None, and the
+    compiler's output (capped). Raises ``SandboxUnavailable`` when the machine can't sandbox."""
+    tools = toolchain()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(source, str):
+        return None, f"the program is a {type(source).__name__}, not a string of Rust"
+    encoded = source.encode("utf-8", errors="replace")
+    if len(encoded) > MAX_SOURCE_BYTES:
+        return None, f"the program has {len(encoded)} bytes, over {MAX_SOURCE_BYTES}"
+    source_file = workdir / "main.rs"
+    source_file.write_bytes(encoded)
+    source_file.chmod(0o644)
+    binary = workdir / "main"
+    binary.unlink(missing_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="build-", dir=workdir))
+    uid = _next_uid()
+    try:
+        os.chown(out, uid, uid)
+        out.chmod(0o700)
+        log = workdir / "compiler.txt"
+        argv = [
+            str(tools.prlimit),
+            f"--cpu={COMPILE_CPU_S}:{COMPILE_CPU_S + 1}",
+            f"--as={COMPILE_MEMORY}",
+            f"--fsize={COMPILE_FILE_SIZE}",
+            "--nproc=256",
+            "--nofile=512",
+            "--core=0",
+            "--",
+            str(tools.bwrap),
+            *NAMESPACES,
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--ro-bind", str(tools.sysroot), "/rustc",
+            "--perms", "0755", "--dir", "/src",
+            "--ro-bind", str(source_file), "/src/main.rs",
+            "--bind", str(out), "/out",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--perms", "1777", "--size", str(COMPILE_TMP), "--tmpfs", "/tmp",
+            "--chdir", "/out",
+            "--setenv", "PATH", "/usr/bin",
+            "--setenv", "TMPDIR", "/tmp",
+            "--setenv", "LANG", "C.UTF-8",
+            *_drop_to(uid, tools),
+            "/rustc/bin/rustc",
+            "--edition", EDITION,
+            "-O",
+            "--crate-name", "main",
+            "--crate-type", "bin",
+            "-C", "target-feature=+crt-static",
+            "-C", "strip=debuginfo",
+            "-C", f"linker={tools.linker}",
+            "--color", "never",
+            "-o", "/out/main",
+            "/src/main.rs",
+        ]  # fmt: skip
+        ran = _spawn(argv, stdin=Path("/dev/null"), stdout=log, stderr=log, wall_s=COMPILE_WALL_S)
+        output = _head(log, COMPILER_OUTPUT_CAP)
+        built = out / "main"
+        if ran.wall_exceeded or ran.cpu_s >= COMPILE_CPU_S:
+            return None, f"compilation exceeded its time limit ({COMPILE_CPU_S} s)\n{output}"
+        if ran.code != 0 or not built.is_file() or built.is_symlink():
+            return None, output or f"rustc ended with status {ran.code} and no output"
+        shutil.copyfile(built, binary)
+        binary.chmod(0o755)
+        return binary, output
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _lines(data: bytes) -> list[bytes]:
+    lines = [line.rstrip() for line in data.split(b"\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def same_output(got: bytes, expected: str | bytes) -> bool:
+    """Exact, except trailing whitespace on each line and trailing blank lines."""
+    if isinstance(expected, str):
+        expected = expected.encode()
+    return _lines(got) == _lines(expected)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, memory_mb: int):
+    """Run one test; the failing (status, detail) or (None, output bytes)."""
+    tools = toolchain()
+    stdin, stdout, stderr = rundir / "input", rundir / "stdout", rundir / "stderr"
+    stdin.write_bytes(test_input.encode())
+    stdin.chmod(0o600)
+    uid = _next_uid()
+    cpu = max(1, math.ceil(time_limit_s))
+    libraries = []
+    for path in (tools.setpriv, *tools.setpriv_files):
+        libraries += ["--ro-bind", str(path), str(path)]
+    argv = [
+        str(tools.prlimit),
+        f"--cpu={cpu}:{cpu + 1}",
+        f"--as={memory_mb * 1024**2}",
+        f"--fsize={OUTPUT_CAP}",
+        f"--stack={min(RUN_STACK, memory_mb * 1024**2 // 2)}",
+        f"--nproc={RUN_NPROC}",
+        f"--nofile={RUN_NOFILE}",
+        "--core=0",
+        "--",
+        str(tools.bwrap),
+        *NAMESPACES,
+        *libraries,
+        "--perms", "0755", "--dir", "/sandbox",
+        "--ro-bind", str(binary), "/sandbox/main",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--perms", "1777", "--size", str(RUN_TMP), "--tmpfs", "/work",
+        "--chdir", "/work",
+        "--setenv", "PATH", "/sandbox",
+        *_drop_to(uid, tools),
+        "/sandbox/main",
+    ]  # fmt: skip
+    ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=time_limit_s * WALL_FACTOR)
+    with stderr.open("rb") as f:
+        errors = f.read(64 * 1024)
+    size = stdout.stat().st_size
+    signalled = ran.code - 128 if ran.code > 128 else None
+    if ran.wall_exceeded:
+        return "timeout", f"over {time_limit_s * WALL_FACTOR:g} s of wall clock"
+    if signalled == signal.SIGXCPU or ran.cpu_s > time_limit_s:
+        return "timeout", f"over {time_limit_s:g} s of CPU"
+    if signalled == signal.SIGKILL and ran.cpu_s >= cpu:
+        return "timeout", f"over {time_limit_s:g} s of CPU"
+    if signalled == signal.SIGXFSZ or size >= OUTPUT_CAP:
+        return "output_limit", f"output over {OUTPUT_CAP // 1024**2} MiB"
+    if b"memory allocation of" in errors:
+        return "memory", f"over {memory_mb} MiB"
+    if ran.code != 0:
+        if b"has overflowed its stack" in errors:
+            return "runtime_error", "stack overflow"
+        if ran.code == 101 and b"panicked" in errors:
+            return "runtime_error", "panic"
+        if signalled:
+            return "runtime_error", f"killed by {_signal_name(signalled)}"
+        return "runtime_error", f"exit status {ran.code}"
+    with stdout.open("rb") as f:
+        return None, f.read()
+
+
+def judge(
+    source: str,
+    tests: list[dict],
+    *,
+    workdir: Path,
+    time_limit_s: float = 2.0,
+    memory_mb: int = 256,
+) -> Verdict:
+    """Compile ``source`` and run it on each ``{"input", "output"}`` test in order; the first
+    failure is the verdict. ``seconds`` is the wall time of the whole judging."""
+    started = time.monotonic()
+
+    def verdict(status: Status, test: int | None, detail: str) -> Verdict:
+        return Verdict(status, test, detail, round(time.monotonic() - started, 3))
+
+    if not tests:
+        return verdict("judge_error", None, "the problem has no tests")
+    workdir = Path(workdir)
+    try:
+        binary, output = compile_rust(source, workdir)
+        if binary is None:
+            return verdict("compile_error", None, _compile_summary(output))
+        rundir = workdir / "run"
+        rundir.mkdir(exist_ok=True)
+        for number, test in enumerate(tests, start=1):
+            failed, result = _run_test(binary, test["input"], rundir, time_limit_s, memory_mb)
+            if failed:
+                return verdict(failed, number, f"{PHRASES[failed]} on test {number}: {result}")
+            if not same_output(result, test["output"]):
+                return verdict("wrong_answer", number, f"wrong answer on test {number}")
+    except SandboxUnavailable as error:
+        return verdict("judge_error", None, str(error))
+    except OSError as error:
+        return verdict("judge_error", None, f"the judge failed: {error}")
+    return verdict("accepted", None, f"passed {len(tests)} tests")
+
+
+def _compile_summary(output: str, limit: int = 600) -> str:
+    """The first error the compiler gave (with its location), short enough for a score's details."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("error"):
+            return "\n".join(lines[i : i + 2])[:limit]
+    return output.strip()[:limit] or "compilation failed"
