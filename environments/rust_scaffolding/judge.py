@@ -24,6 +24,7 @@ program's output or the test's data: they are shown to the expert and the tests 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -221,8 +222,26 @@ class _Ran:
     wall_exceeded: bool
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
+def _end_sandbox(bwrap: int) -> None:
+    """SIGKILL the sandbox's pid 1 (bwrap's child): the kernel then kills every process in its
+    pid namespace, and none can fork into a dying one, so bwrap returns with the sandbox empty."""
+    for child in _children(bwrap):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
 def _spawn(argv: list[str], *, stdin: Path, stdout: Path, stderr: Path, wall_s: float) -> _Ran:
-    """Run ``argv`` in its own session with files for stdio; kill its group at ``wall_s``."""
+    """Run ``argv`` (prlimit, then bwrap) in its own session with files for stdio; at ``wall_s``
+    end the sandbox, and bwrap's own group too if that is not enough."""
     started = time.monotonic()
     with stdin.open("rb") as i, stdout.open("wb") as o, stderr.open("wb") as e:
         pid = os.posix_spawn(
@@ -239,10 +258,14 @@ def _spawn(argv: list[str], *, stdin: Path, stdout: Path, stderr: Path, wall_s: 
     exceeded, ended, lock = threading.Event(), threading.Event(), threading.Lock()
 
     def kill() -> None:
-        with lock:  # never signal a group whose leader was reaped: its id may be reused
+        exceeded.set()
+        with lock:  # never signal a process that was reaped: its id may be reused
             if not ended.is_set():
-                exceeded.set()
-                os.killpg(pid, signal.SIGKILL)
+                _end_sandbox(pid)
+        if not ended.wait(5):
+            with lock:
+                if not ended.is_set():
+                    os.killpg(pid, signal.SIGKILL)
 
     timer = threading.Timer(wall_s, kill)
     timer.daemon = True
@@ -334,7 +357,7 @@ def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
         ran = _spawn(argv, stdin=Path("/dev/null"), stdout=log, stderr=log, wall_s=COMPILE_WALL_S)
         output = _head(log, COMPILER_OUTPUT_CAP)
         built = out / "main"
-        if ran.wall_exceeded or ran.cpu_s >= COMPILE_CPU_S:
+        if ran.wall_exceeded or ran.code == 128 + signal.SIGXCPU or ran.cpu_s >= COMPILE_CPU_S:
             return None, f"compilation exceeded its time limit ({COMPILE_CPU_S} s)\n{output}"
         if ran.code != 0 or not built.is_file() or built.is_symlink():
             return None, output or f"rustc ended with status {ran.code} and no output"
@@ -400,7 +423,8 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
         *_drop_to(uid, tools),
         "/sandbox/main",
     ]  # fmt: skip
-    ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=time_limit_s * WALL_FACTOR)
+    wall_s = time_limit_s * WALL_FACTOR
+    ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s)
     with stderr.open("rb") as f:
         errors = f.read(64 * 1024)
     size = stdout.stat().st_size
