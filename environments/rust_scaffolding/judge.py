@@ -29,9 +29,11 @@ import functools
 import itertools
 import math
 import os
+import platform
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -62,8 +64,8 @@ COMPILER_OUTPUT_CAP = 16 * 1024
 OUTPUT_CAP = 16 * 1024**2
 RUN_TMP = 16 * 1024**2
 RUN_STACK = 64 * 1024**2
-RUN_NPROC = 16
-RUN_NOFILE = 64
+RUN_NPROC = 4  # threads count too: a fork bomb holds at most 4 x memory_mb
+RUN_NOFILE = 16
 WALL_FACTOR = 3.0
 # Debian reserves 65000-65533 (allocated to nothing) and container uid maps usually cover it:
 # each sandbox takes the next uid in turn so one program's processes never count against
@@ -82,6 +84,53 @@ NAMESPACES = [
     "--new-session",
     "--clearenv",
 ]
+
+# The program's syscalls that could reach past its limits: a user namespace (then a tmpfs of any
+# size), mounts, memory that RLIMIT_AS does not count (memfd, SysV shared memory and queues),
+# io_uring, userfaultfd, ptrace, bpf, perf and keyrings. clone3 answers ENOSYS, so libc falls back
+# to clone, whose namespace flags are refused. x86_64 numbers; elsewhere no filter is installed.
+_X86_64_DENIED = {
+    "ptrace": 101, "pivot_root": 155, "chroot": 161, "mount": 165, "umount2": 166,
+    "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "perf_event_open": 298,
+    "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311, "memfd_create": 319,
+    "bpf": 321, "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430,
+    "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442, "memfd_secret": 447,
+    "shmget": 29, "msgget": 68,
+}  # fmt: skip
+_CLONE, _CLONE3 = 56, 435
+_CLONE_NEW_FLAGS = 0x7E020000  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
+
+
+def seccomp_filter() -> bytes | None:
+    """The run sandbox's seccomp filter as classic BPF for ``bwrap --seccomp``; None off x86_64."""
+    if platform.machine() != "x86_64":
+        return None
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    eperm, enosys = 0x00050000 | 1, 0x00050000 | 38
+    program = [
+        (load, 0, 0, 4),  # arch
+        (jeq, 1, 0, 0xC000003E),  # AUDIT_ARCH_X86_64
+        (ret, 0, 0, kill),
+        (load, 0, 0, 0),  # syscall number
+        (jge, 0, 1, 0x40000000),  # the x32 ABI
+        (ret, 0, 0, eperm),
+        (jeq, 0, 1, _CLONE3),
+        (ret, 0, 0, enosys),
+    ]
+    for number in sorted(_X86_64_DENIED.values()):
+        program += [(jeq, 0, 1, number), (ret, 0, 0, eperm)]
+    program += [
+        (jeq, 0, 3, _CLONE),
+        (load, 0, 0, 16),  # clone's flags (low 32 bits of args[0])
+        (jset, 0, 1, _CLONE_NEW_FLAGS),
+        (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
+    ]
+    return b"".join(struct.pack("<HBBI", *instruction) for instruction in program)
+
+
 PHRASES = {
     "timeout": "time limit exceeded",
     "memory": "memory limit exceeded",
@@ -239,20 +288,36 @@ def _end_sandbox(bwrap: int) -> None:
             os.kill(child, signal.SIGKILL)
 
 
-def _spawn(argv: list[str], *, stdin: Path, stdout: Path, stderr: Path, wall_s: float) -> _Ran:
-    """Run ``argv`` (prlimit, then bwrap) in its own session with files for stdio; at ``wall_s``
-    end the sandbox, and bwrap's own group too if that is not enough."""
+def _spawn(
+    argv: list[str],
+    *,
+    stdin: Path,
+    stdout: Path,
+    stderr: Path,
+    wall_s: float,
+    fd3: bytes | None = None,
+) -> _Ran:
+    """Run ``argv`` (prlimit, then bwrap) in its own session with files for stdio and ``fd3``'s
+    bytes readable on fd 3; at ``wall_s`` end the sandbox, and bwrap's own group too if that is
+    not enough."""
     started = time.monotonic()
-    with stdin.open("rb") as i, stdout.open("wb") as o, stderr.open("wb") as e:
+    with contextlib.ExitStack() as files:
+        actions = []
+        for number, (path, mode) in enumerate([(stdin, "rb"), (stdout, "wb"), (stderr, "wb")]):
+            actions.append(
+                (os.POSIX_SPAWN_DUP2, files.enter_context(path.open(mode)).fileno(), number)
+            )
+        if fd3 is not None:
+            extra = files.enter_context(open(os.memfd_create("judge-fd3"), "w+b"))
+            extra.write(fd3)
+            extra.flush()
+            extra.seek(0)
+            actions.append((os.POSIX_SPAWN_DUP2, extra.fileno(), 3))
         pid = os.posix_spawn(
             argv[0],
             argv,
             {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, i.fileno(), 0),
-                (os.POSIX_SPAWN_DUP2, o.fileno(), 1),
-                (os.POSIX_SPAWN_DUP2, e.fileno(), 2),
-            ],
+            file_actions=actions,
             setsid=True,
         )
     exceeded, ended, lock = threading.Event(), threading.Event(), threading.Lock()
@@ -397,6 +462,7 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
     stdin.chmod(0o600)
     uid = _next_uid()
     cpu = max(1, math.ceil(time_limit_s))
+    seccomp = seccomp_filter()
     libraries = []
     for path in (tools.setpriv, *tools.setpriv_files):
         libraries += ["--ro-bind", str(path), str(path)]
@@ -420,11 +486,12 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
         "--perms", "1777", "--size", str(RUN_TMP), "--tmpfs", "/work",
         "--chdir", "/work",
         "--setenv", "PATH", "/sandbox",
+        *(["--seccomp", "3"] if seccomp else []),
         *_drop_to(uid, tools),
         "/sandbox/main",
     ]  # fmt: skip
     wall_s = time_limit_s * WALL_FACTOR
-    ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s)
+    ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s, fd3=seccomp)
     with stderr.open("rb") as f:
         errors = f.read(64 * 1024)
     size = stdout.stat().st_size

@@ -305,3 +305,35 @@ def test_judges_run_side_by_side(tmp_path):
         )
     assert [v.status for v in verdicts] == ["accepted"] * 4
     assert os.listdir(tmp_path / "0" / "run")
+
+
+def test_namespaces_mounts_and_uncounted_memory_are_refused_but_threads_and_children_work(
+    tmp_path,
+):
+    source = """
+    extern "C" {
+        fn unshare(flags: i32) -> i32;
+        fn memfd_create(name: *const u8, flags: u32) -> i32;
+        fn shmget(key: i32, size: usize, flags: i32) -> i32;
+        fn msgget(key: i32, flags: i32) -> i32;
+        fn syscall(number: i64, ...) -> i64;
+    }
+    fn main() {
+        if std::env::args().nth(1).as_deref() == Some("child") { println!("child"); return; }
+        let refused = unsafe { [
+            unshare(0x10000000 | 0x20000) == -1,                  // CLONE_NEWUSER | CLONE_NEWNS
+            syscall(56, 0x10000000i64 | 17, 0i64, 0i64, 0i64, 0i64) == -1, // clone(NEWUSER)
+            syscall(165, b"none\\0".as_ptr(), b"/work\\0".as_ptr(), b"tmpfs\\0".as_ptr(),
+                    0i64, 0i64) == -1,                            // mount
+            memfd_create(b"x\\0".as_ptr(), 0) == -1,
+            shmget(0, 1 << 20, 0o1000 | 0o600) == -1,             // IPC_PRIVATE, IPC_CREAT
+            msgget(0, 0o1000 | 0o600) == -1,
+        ] };
+        let thread = std::thread::spawn(|| 21 * 2).join().unwrap();
+        let me = std::env::current_exe().unwrap();
+        let child = std::process::Command::new(me).arg("child").output().unwrap();
+        print!("{:?} {} {}", refused, thread, String::from_utf8_lossy(&child.stdout));
+    }"""
+    expected = "[true, true, true, true, true, true] 42 child"
+    verdict = judged(source, tmp_path, tests=[{"input": "", "output": expected}])
+    assert verdict.status == "accepted", verdict
