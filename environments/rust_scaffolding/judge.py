@@ -1,10 +1,11 @@
 """A sandboxed judge of Rust programs: compile with the machine's rustc, run each test, compare.
 
 The scorer runs as root, so the expert's program (and the compiler reading its source) must never
-run as root nor see anything but its own scratch. Each step runs under bubblewrap started by root
-(new mount, pid, net, ipc, uts and cgroup namespaces, ``--die-with-parent``) and drops to an
-unprivileged uid of its own inside, with resource limits set by ``prlimit`` before bwrap starts
-(root's bwrap ignores them; the dropped uid inherits them):
+run as root nor see anything but its own scratch. Each step is ``prlimit`` (limits, inherited by
+all below) -> ``unshare --pid --fork --mount --mount-proc`` (a pid namespace whose pid 1 is bwrap,
+so its end kills everything in it) -> bubblewrap as root (new mount, net, ipc, uts and cgroup
+namespaces, ``--die-with-parent``, ``--clearenv``) -> ``setpriv`` to an unprivileged uid of the
+step's own (65000-65499 in turn; no capabilities, no_new_privs) -> the compiler or the program:
 
 - compile: ``rustc --edition 2021 -O``, std only (no ``--extern``, no crates), statically linked
   (``crt-static``) so the program needs no library at run time; it sees read-only ``/usr`` (gcc,
@@ -12,10 +13,12 @@ unprivileged uid of its own inside, with resource limits set by ``prlimit`` befo
   an output folder; no ``/etc``, no ``/root``, no network. 30 s CPU, 60 s wall, 2 GiB of address
   space, 64 MiB per file, 256 MiB of ``/tmp``. The compiler's output is capped.
 - run: the binary (read-only) at ``/sandbox/main`` and ``setpriv`` with its libraries are all it
-  sees; cwd ``/work`` is an empty tmpfs of 16 MiB; stdin is the test's input, stdout and stderr are
-  files on the host capped by ``RLIMIT_FSIZE``. CPU ``time_limit_s`` (SIGXCPU, then SIGKILL a
-  second later), wall 3x that, address space ``memory_mb``, 16 processes (the uid is the run's
-  own, so the count is its own), 64 open files, no core files.
+  sees, with its own /proc and a minimal /dev; cwd ``/work`` is an empty tmpfs of 16 MiB; stdin
+  is the test's input, stdout and stderr are files on the host capped by ``RLIMIT_FSIZE`` (16
+  MiB). CPU ``time_limit_s`` (RLIMIT_CPU in whole seconds, then the measured CPU time of the whole
+  process tree), wall 3x that, address space ``memory_mb``, 4 processes or threads (the uid is
+  the run's own, so the count is its own), 16 open files, no core files, and a seccomp filter
+  (x86_64) refusing namespaces, mounts, memfd, SysV shared memory and queues, io_uring, ptrace.
 
 Output is compared exactly, with trailing whitespace forgiven on each line and trailing blank
 lines forgiven. The first failing test (1-based) gives the verdict. Details never quote the
@@ -76,7 +79,6 @@ _uid_lock = threading.Lock()
 
 NAMESPACES = [
     "--unshare-ipc",
-    "--unshare-pid",
     "--unshare-net",
     "--unshare-uts",
     "--unshare-cgroup-try",
@@ -160,6 +162,7 @@ class Toolchain:
     bwrap: Path
     prlimit: Path
     setpriv: Path
+    unshare: Path
     setpriv_files: tuple[Path, ...]
 
 
@@ -212,7 +215,7 @@ def toolchain() -> Toolchain:
     if os.geteuid() != 0:
         raise SandboxUnavailable("the judge must run as root to drop programs to their own uid")
     tools = {}
-    for name in ("bwrap", "prlimit", "setpriv", "ldd"):
+    for name in ("bwrap", "prlimit", "setpriv", "unshare", "ldd"):
         found = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
         if not found:
             package = {"bwrap": "bubblewrap", "ldd": "libc-bin"}.get(name, "util-linux")
@@ -240,6 +243,7 @@ def toolchain() -> Toolchain:
         bwrap=tools["bwrap"],
         prlimit=tools["prlimit"],
         setpriv=tools["setpriv"],
+        unshare=tools["unshare"],
         setpriv_files=_library_files(tools["setpriv"]),
     )
 
@@ -248,6 +252,15 @@ def _check_output(argv: list[str], env: dict[str, str]) -> str:
     return subprocess.run(
         argv, capture_output=True, text=True, check=True, env=env, timeout=60
     ).stdout
+
+
+def _outer_namespace(tools: Toolchain) -> list[str]:
+    """The sandbox's pid namespace, with bwrap as its pid 1 and a /proc of its own (which bwrap's
+    ``--proc`` binds). Not ``bwrap --unshare-pid``: that bwrap returns as soon as its command
+    ends, while its own pid 1 (not our child) still tears the sandbox down and takes the
+    program's CPU time with it. Here bwrap reaps the program, its exit empties the namespace
+    before unshare returns, and the CPU time reaches our ``wait4``."""
+    return [str(tools.unshare), "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--"]
 
 
 def _drop_to(uid: int, tools: Toolchain) -> list[str]:
@@ -280,10 +293,10 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _end_sandbox(bwrap: int) -> None:
-    """SIGKILL the sandbox's pid 1 (bwrap's child): the kernel then kills every process in its
-    pid namespace, and none can fork into a dying one, so bwrap returns with the sandbox empty."""
-    for child in _children(bwrap):
+def _end_sandbox(unshare: int) -> None:
+    """SIGKILL the outer namespace's pid 1 (bwrap, unshare's child): the kernel then kills every
+    process in it, and none can fork into a dying one, so unshare returns with the sandbox gone."""
+    for child in _children(unshare):
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
 
@@ -389,6 +402,7 @@ def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
             "--nofile=512",
             "--core=0",
             "--",
+            *_outer_namespace(tools),
             str(tools.bwrap),
             *NAMESPACES,
             "--ro-bind", "/usr", "/usr",
@@ -476,6 +490,7 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
         f"--nofile={RUN_NOFILE}",
         "--core=0",
         "--",
+        *_outer_namespace(tools),
         str(tools.bwrap),
         *NAMESPACES,
         *libraries,

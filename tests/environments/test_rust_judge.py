@@ -337,3 +337,20 @@ def test_namespaces_mounts_and_uncounted_memory_are_refused_but_threads_and_chil
     expected = "[true, true, true, true, true, true] 42 child"
     verdict = judged(source, tmp_path, tests=[{"input": "", "output": expected}])
     assert verdict.status == "accepted", verdict
+
+
+def test_a_fractional_time_limit_counts_the_programs_cpu_time(tmp_path):
+    source = """
+    fn main() {  // spin until 0.8 s of CPU (clock ticks of 1/100 s), then answer
+        loop {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let field = |n: usize| after.split_whitespace().nth(n).unwrap().parse::<u64>().unwrap();
+            let ticks = field(11) + field(12); // utime + stime
+            if ticks >= 80 { break; }
+        }
+        println!("ok");
+    }"""
+    assert judged(source, tmp_path).status == "accepted"
+    verdict = judged(source, tmp_path, time_limit_s=0.5)
+    assert verdict.status == "timeout" and "0.5 s of CPU" in verdict.detail, verdict
