@@ -76,6 +76,7 @@ WALL_FACTOR = 3.0
 UID_RANGE = range(65000, 65500)
 _uid_turns = itertools.count(random.randrange(len(UID_RANGE)))
 _uid_lock = threading.Lock()
+_uids_held: set[int] = set()
 
 NAMESPACES = [
     "--unshare-ipc",
@@ -170,9 +171,21 @@ class SandboxUnavailable(RuntimeError):
     """The machine lacks something the sandbox needs; the message says what."""
 
 
-def _next_uid() -> int:
+def _take_uid() -> int:
+    """The next uid of the range that no sandbox of this process holds (a sandbox whose uid
+    already has processes could not even exec under its RLIMIT_NPROC)."""
     with _uid_lock:
-        return UID_RANGE[next(_uid_turns) % len(UID_RANGE)]
+        for _ in range(len(UID_RANGE)):
+            uid = UID_RANGE[next(_uid_turns) % len(UID_RANGE)]
+            if uid not in _uids_held:
+                _uids_held.add(uid)
+                return uid
+    raise SandboxUnavailable(f"all {len(UID_RANGE)} sandbox uids are in use")
+
+
+def _give_back_uid(uid: int) -> None:
+    with _uid_lock:
+        _uids_held.discard(uid)
 
 
 def _rustup_env(rustc: Path) -> dict[str, str]:
@@ -388,7 +401,7 @@ def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
     binary = workdir / "main"
     binary.unlink(missing_ok=True)
     out = Path(tempfile.mkdtemp(prefix="build-", dir=workdir))
-    uid = _next_uid()
+    uid = _take_uid()
     try:
         os.chown(out, uid, uid)
         out.chmod(0o700)
@@ -444,6 +457,7 @@ def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
         binary.chmod(0o755)
         return binary, output
     finally:
+        _give_back_uid(uid)
         shutil.rmtree(out, ignore_errors=True)
 
 
@@ -474,9 +488,9 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
     stdin, stdout, stderr = rundir / "input", rundir / "stdout", rundir / "stderr"
     stdin.write_bytes(test_input.encode())
     stdin.chmod(0o600)
-    uid = _next_uid()
     cpu = max(1, math.ceil(time_limit_s))
     seccomp = seccomp_filter()
+    uid = _take_uid()
     libraries = []
     for path in (tools.setpriv, *tools.setpriv_files):
         libraries += ["--ro-bind", str(path), str(path)]
@@ -506,7 +520,10 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
         "/sandbox/main",
     ]  # fmt: skip
     wall_s = time_limit_s * WALL_FACTOR
-    ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s, fd3=seccomp)
+    try:
+        ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s, fd3=seccomp)
+    finally:
+        _give_back_uid(uid)
     with stderr.open("rb") as f:
         errors = f.read(64 * 1024)
     size = stdout.stat().st_size
@@ -550,6 +567,13 @@ def judge(
 
     if not tests:
         return verdict("judge_error", None, "the problem has no tests")
+    for number, test in enumerate(tests, start=1):
+        if not (
+            isinstance(test, dict)
+            and isinstance(test.get("input"), str)
+            and isinstance(test.get("output"), str)
+        ):
+            return verdict("judge_error", number, f"test {number} lacks a string input or output")
     workdir = Path(workdir)
     try:
         binary, output = compile_rust(source, workdir)

@@ -101,6 +101,8 @@ def test_bad_source_is_a_compile_error_not_a_crash(tmp_path):
     assert judged(None, tmp_path).status == "compile_error"
     assert judged("x" * (rj.MAX_SOURCE_BYTES + 1), tmp_path).status == "compile_error"
     assert rj.judge("fn main() {}", [], workdir=tmp_path).status == "judge_error"
+    malformed = rj.judge("fn main() {}", [TESTS[0], {"input": 3}], workdir=tmp_path)
+    assert (malformed.status, malformed.test) == ("judge_error", 2)
 
 
 def test_runtime_error(tmp_path):
@@ -304,6 +306,7 @@ def test_judges_run_side_by_side(tmp_path):
             pool.map(lambda i: rj.judge(SUM, TESTS, workdir=tmp_path / str(i)), range(4))
         )
     assert [v.status for v in verdicts] == ["accepted"] * 4
+    assert not rj._uids_held  # each sandbox gave its uid back
     assert os.listdir(tmp_path / "0" / "run")
 
 
