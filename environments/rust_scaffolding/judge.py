@@ -211,9 +211,14 @@ def _find_rustc() -> Path:
     raise SandboxUnavailable("no rustc: not on PATH, nor in ~/.cargo/bin (install Rust)")
 
 
-def _library_files(binary: Path) -> tuple[Path, ...]:
+def _library_files(ldd: Path, binary: Path) -> tuple[Path, ...]:
     """The shared libraries ``binary`` loads (and the loader), as ldd names them."""
-    listing = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True)
+    try:
+        listing = subprocess.run(
+            [str(ldd), str(binary)], capture_output=True, text=True, check=True, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise SandboxUnavailable(f"ldd cannot list {binary}'s libraries: {error}") from error
     files = []
     for line in listing.stdout.splitlines():
         for word in line.split():
@@ -257,7 +262,7 @@ def toolchain() -> Toolchain:
         prlimit=tools["prlimit"],
         setpriv=tools["setpriv"],
         unshare=tools["unshare"],
-        setpriv_files=_library_files(tools["setpriv"]),
+        setpriv_files=_library_files(tools["ldd"], tools["setpriv"]),
     )
 
 
