@@ -319,6 +319,9 @@ def _end_sandbox(unshare: int) -> None:
             os.kill(child, signal.SIGKILL)
 
 
+FD_DATA = "{data-fd}"  # in a sandbox's argv: the number of the descriptor that holds ``data``
+
+
 def _spawn(
     argv: list[str],
     *,
@@ -326,31 +329,33 @@ def _spawn(
     stdout: Path,
     stderr: Path,
     wall_s: float,
-    fd3: bytes | None = None,
+    data: bytes | None = None,
 ) -> _Ran:
-    """Run ``argv`` (prlimit, then bwrap) in its own session with files for stdio and ``fd3``'s
-    bytes readable on fd 3; at ``wall_s`` end the sandbox, and bwrap's own group too if that is
-    not enough."""
+    """Run ``argv`` (prlimit, unshare, bwrap) in its own session with files for stdio, ``data``
+    readable on the descriptor named where ``FD_DATA`` stands, and no other descriptor of ours
+    (``close_fds``: what this process inherited must not reach the program); at ``wall_s`` end
+    the sandbox, and the whole session too if that is not enough."""
     started = time.monotonic()
     with contextlib.ExitStack() as files:
-        actions = []
-        for number, (path, mode) in enumerate([(stdin, "rb"), (stdout, "wb"), (stderr, "wb")]):
-            actions.append(
-                (os.POSIX_SPAWN_DUP2, files.enter_context(path.open(mode)).fileno(), number)
-            )
-        if fd3 is not None:
-            extra = files.enter_context(open(os.memfd_create("judge-fd3"), "w+b"))
-            extra.write(fd3)
+        keep: tuple[int, ...] = ()
+        if data is not None:
+            extra = files.enter_context(open(os.memfd_create("judge-data"), "w+b"))
+            extra.write(data)
             extra.flush()
             extra.seek(0)
-            actions.append((os.POSIX_SPAWN_DUP2, extra.fileno(), 3))
-        pid = os.posix_spawn(
-            argv[0],
+            keep = (extra.fileno(),)
+            argv = [str(keep[0]) if word == FD_DATA else word for word in argv]
+        process = subprocess.Popen(
             argv,
-            {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            file_actions=actions,
-            setsid=True,
+            stdin=files.enter_context(stdin.open("rb")),
+            stdout=files.enter_context(stdout.open("wb")),
+            stderr=files.enter_context(stderr.open("wb")),
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            close_fds=True,
+            pass_fds=keep,
+            start_new_session=True,
         )
+    pid = process.pid
     exceeded, ended, lock = threading.Event(), threading.Event(), threading.Lock()
 
     def kill() -> None:
@@ -372,8 +377,8 @@ def _spawn(
             ended.set()
     finally:
         timer.cancel()
-    _, status, usage = os.wait4(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+    _, status, usage = os.wait4(pid, 0)  # Popen never reaps it: we hold the object till here
+    code = process.returncode = os.waitstatus_to_exitcode(status)
     return _Ran(
         code=128 - code if code < 0 else code,
         cpu_s=usage.ru_utime + usage.ru_stime,
@@ -520,13 +525,13 @@ def _run_test(binary: Path, test_input: str, rundir: Path, time_limit_s: float, 
         "--perms", "1777", "--size", str(RUN_TMP), "--tmpfs", "/work",
         "--chdir", "/work",
         "--setenv", "PATH", "/sandbox",
-        *(["--seccomp", "3"] if seccomp else []),
+        *(["--seccomp", FD_DATA] if seccomp else []),
         *_drop_to(uid, tools),
         "/sandbox/main",
     ]  # fmt: skip
     wall_s = time_limit_s * WALL_FACTOR
     try:
-        ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s, fd3=seccomp)
+        ran = _spawn(argv, stdin=stdin, stdout=stdout, stderr=stderr, wall_s=wall_s, data=seccomp)
     finally:
         _give_back_uid(uid)
     with stderr.open("rb") as f:

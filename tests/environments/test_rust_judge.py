@@ -357,3 +357,28 @@ def test_a_fractional_time_limit_counts_the_programs_cpu_time(tmp_path):
     assert judged(source, tmp_path).status == "accepted"
     verdict = judged(source, tmp_path, time_limit_s=0.5)
     assert verdict.status == "timeout" and "0.5 s of CPU" in verdict.detail, verdict
+
+
+def test_only_stdin_stdout_and_stderr_reach_the_program(tmp_path):
+    """Descriptors the judge's process inherited (here an inheritable pipe) stay outside."""
+    read, write = os.pipe()
+    os.set_inheritable(read, True)
+    os.set_inheritable(write, True)
+    source = """
+    fn main() {
+        let fds: Vec<_> = std::fs::read_dir("/proc/self/fd").unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut others = 0;
+        for fd in &fds {
+            let target = std::fs::read_link(format!("/proc/self/fd/{}", fd));
+            let is_the_listing = target.map(|t| t.starts_with("/proc")).unwrap_or(true);
+            if !["0", "1", "2"].contains(&fd.as_str()) && !is_the_listing { others += 1; }
+        }
+        println!("{} others", others);
+    }"""
+    try:
+        verdict = judged(source, tmp_path, tests=[{"input": "", "output": "0 others"}])
+    finally:
+        os.close(read)
+        os.close(write)
+    assert verdict.status == "accepted", verdict
