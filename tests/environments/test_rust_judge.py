@@ -109,6 +109,10 @@ def test_runtime_error(tmp_path):
     verdict = judged('fn main() { let v: Vec<u8> = vec![]; println!("{}", v[3]); }', tmp_path)
     assert (verdict.status, verdict.test) == ("runtime_error", 1)
     assert verdict.detail == "runtime error on test 1: panic"
+    deep = "fn f(n: u64) -> u64 { if n == 0 { 0 } else { 1 + f(std::hint::black_box(n - 1)) } }\n"
+    deep += 'fn main() { println!("{}", f(u64::MAX)); }'
+    verdict = judged(deep, tmp_path)
+    assert verdict.detail == "runtime error on test 1: stack overflow", verdict
 
 
 def test_infinite_loop_times_out_within_about_three_seconds(tmp_path):
