@@ -281,6 +281,18 @@ def _outer_namespace(tools: Toolchain) -> list[str]:
     return [str(tools.unshare), "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--"]
 
 
+def _system_folders() -> list[str]:
+    """/bin, /lib, /lib64 as the host has them: links into /usr where /usr is merged, else
+    read-only binds (the compiler and the linker need them)."""
+    args = []
+    for folder in ("/bin", "/lib", "/lib64"):
+        if os.path.islink(folder):
+            args += ["--symlink", os.readlink(folder), folder]
+        elif os.path.isdir(folder):
+            args += ["--ro-bind", folder, folder]
+    return args
+
+
 def _drop_to(uid: int, tools: Toolchain) -> list[str]:
     return [
         str(tools.setpriv),
@@ -429,9 +441,7 @@ def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
             str(tools.bwrap),
             *NAMESPACES,
             "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin",
-            "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64",
+            *_system_folders(),
             "--ro-bind", str(tools.sysroot), "/rustc",
             "--perms", "0755", "--dir", "/src",
             "--ro-bind", str(source_file), "/src/main.rs",
