@@ -399,6 +399,9 @@ def _spawn(
     )
 
 
+SANDBOX_TOOLS = ("prlimit:", "unshare:", "bwrap:", "setpriv:")  # how their own errors begin
+
+
 def _head(path: Path, limit: int) -> str:
     with path.open("rb") as f:
         data = f.read(limit + 1)
@@ -468,6 +471,8 @@ def compile_rust(source: str, workdir: Path) -> tuple[Path | None, str]:
         ]  # fmt: skip
         ran = _spawn(argv, stdin=Path("/dev/null"), stdout=log, stderr=log, wall_s=COMPILE_WALL_S)
         output = _head(log, COMPILER_OUTPUT_CAP)
+        if ran.code != 0 and output.startswith(SANDBOX_TOOLS):  # rustc's own start "error"
+            raise SandboxUnavailable(f"the sandbox failed: {output.splitlines()[0]}")
         built = out / "main"
         if ran.wall_exceeded or ran.code == 128 + signal.SIGXCPU or ran.cpu_s >= COMPILE_CPU_S:
             return None, f"compilation exceeded its time limit ({COMPILE_CPU_S} s)\n{output}"

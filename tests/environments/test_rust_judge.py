@@ -386,3 +386,9 @@ def test_only_stdin_stdout_and_stderr_reach_the_program(tmp_path):
         os.close(read)
         os.close(write)
     assert verdict.status == "accepted", verdict
+
+
+def test_a_sandbox_that_cannot_start_is_a_judge_error_not_a_compile_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(rj, "NAMESPACES", [*rj.NAMESPACES, "--no-such-option"])
+    verdict = judged('fn main() { println!("ok"); }', tmp_path)
+    assert verdict.status == "judge_error" and "bwrap" in verdict.detail, verdict
