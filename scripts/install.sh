@@ -23,7 +23,7 @@ PYTHON="${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || c
 # socket); slurmctld.service and slurmd.service need /etc/slurm/slurm.conf, which nothing writes.
 # bubblewrap: the rust_scaffolding judge compiles and runs the expert's Rust programs in it.
 DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config
-  podman runc catatonit debootstrap caddy slurm-wlm munge bubblewrap)
+  podman runc catatonit debootstrap caddy slurm-wlm munge bubblewrap rustc gcc libc6-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

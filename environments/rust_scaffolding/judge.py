@@ -203,7 +203,10 @@ def _rustup_env(rustc: Path) -> dict[str, str]:
 
 
 def _find_rustc() -> Path:
-    candidates = [os.environ.get("BASELINER_RUSTC"), shutil.which("rustc")]
+    # Debian's (scripts/install.sh) first: the one the workspaces have, so the expert's tries
+    # and the judge compile alike.
+    candidates = [os.environ.get("BASELINER_RUSTC"), shutil.which("rustc", path="/usr/bin")]
+    candidates.append(shutil.which("rustc"))
     candidates += [str(Path.home() / ".cargo/bin/rustc"), "/root/.cargo/bin/rustc"]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
