@@ -173,9 +173,16 @@ def run_scaffold(
     }
     answers: dict[str, dict] = {}
     drop = identity(protected=False)
+    # The runner is the family's, which the workspace user (not in its group) cannot read
+    # where it is installed: a copy it can.
+    runner_dir = Path(tempfile.mkdtemp(prefix="rust-scaffold-runner-"))
+    runner = runner_dir / RUNNER.name
+    shutil.copy2(RUNNER, runner)
+    runner_dir.chmod(0o755)
+    runner.chmod(0o644)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [sys.executable, str(RUNNER)],
+            [sys.executable, str(runner)],
             cwd=scaffold.parent,
             stdin=subprocess.PIPE,
             stdout=out,
@@ -199,6 +206,7 @@ def run_scaffold(
             err.seek(0)
             said = err.read().decode(errors="replace").strip().splitlines()[-1:]
             stopped = "the scaffold's process ended early" + (f": {said[0]}" if said else "")
+    shutil.rmtree(runner_dir, ignore_errors=True)
     return answers, stopped[:500]
 
 

@@ -18,8 +18,7 @@ FENCE = re.compile(r"```(?:rust)?\s*\n(.*?)```", re.S)
 
 def prompt(problem: dict) -> str:
     examples = "\n\n".join(
-        f"Example input:\n{e['input']}\nExample output:\n{e['output']}"
-        for e in problem["examples"]
+        f"Example input:\n{e['input']}\nExample output:\n{e['output']}" for e in problem["examples"]
     )
     return (
         f"Solve this problem in Rust (edition 2021, std only; read stdin, write stdout).\n\n"

@@ -19,8 +19,7 @@ RUSTC = shutil.which("rustc", path="/usr/bin:/usr/local/bin") or "rustc"
 
 def prompt(problem: dict) -> str:
     examples = "\n\n".join(
-        f"Example input:\n{e['input']}\nExample output:\n{e['output']}"
-        for e in problem["examples"]
+        f"Example input:\n{e['input']}\nExample output:\n{e['output']}" for e in problem["examples"]
     )
     return (
         "You are an expert competitive programmer. Solve this problem in Rust (edition 2021,"
@@ -87,7 +86,7 @@ async def generate_solution(client, semaphore, problem: dict) -> str:
     checks = await asyncio.gather(
         *(asyncio.to_thread(check, s, problem["examples"]) for s in sources)
     )
-    passing = [(s, out) for s, (ok, out) in zip(sources, checks) if ok]
+    passing = [(s, out) for s, (ok, out) in zip(sources, checks, strict=True) if ok]
     if not passing:
         return sources[0]
     votes = Counter(out for _, out in passing)

@@ -49,7 +49,7 @@ async def one(generate, client, semaphore, problem: dict, limit_s: float) -> Non
     pid = problem["id"]
     try:
         code = await asyncio.wait_for(generate(client, semaphore, problem), limit_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         emit({"id": pid, "error": f"the scaffold took longer than {limit_s:g} s on it"})
         return
     except Exception as exc:  # the expert's code: any failure is this problem's
