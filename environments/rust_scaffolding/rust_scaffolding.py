@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,14 @@ CLIENT_TOKEN_ENV = "BASELINER_RUST_PROXY_TOKEN"
 
 def _setting(name: str, default: str) -> str:
     return os.environ.get(name) or default
+
+
+def _python() -> str:
+    """This interpreter by its real path (a venv's link resolved): the workspace user may not
+    reach the folder the link is in (a checkout under a private folder)."""
+    if sys.prefix == sys.base_prefix:
+        return str(Path(sys.executable).resolve())
+    return str(Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name)
 
 
 def hidden_problems() -> list[dict[str, Any]]:
@@ -116,7 +125,14 @@ class TaskFamily:
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict[str, Any]]) -> float:
-        return scores.aggregate(score_log, "highest")
+        """The best (highest) valid fraction solved in the log; NaN if there is none."""
+        valid = []
+        for entry in score_log:
+            with contextlib.suppress(TypeError, ValueError):
+                value = float(entry.get("score"))
+                if math.isfinite(value):
+                    valid.append(value)
+        return max(valid, default=math.nan)
 
 
 @contextlib.contextmanager
@@ -182,7 +198,7 @@ def run_scaffold(
     runner.chmod(0o644)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [sys.executable, str(runner)],
+            [_python(), str(runner)],
             cwd=scaffold.parent,
             stdin=subprocess.PIPE,
             stdout=out,
@@ -210,6 +226,24 @@ def run_scaffold(
     return answers, stopped[:500]
 
 
+def endpoint_problem(upstream: str) -> str:
+    """Why the model endpoint cannot serve this scoring ("" when it answers): asked once, before
+    the scaffold runs, so a dead endpoint invalidates the scoring instead of scoring 0."""
+    import httpx
+
+    key = os.environ.get("BASELINER_MODEL_API_KEY", "")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        answer = httpx.get(f"{upstream.rstrip('/')}/models", headers=headers, timeout=15)
+    except httpx.HTTPError as exc:
+        return f"it could not be reached ({type(exc).__name__})"
+    if answer.status_code in (401, 403):
+        return f"it refused the operator's key (HTTP {answer.status_code})"
+    if answer.status_code >= 500:
+        return f"it failed (HTTP {answer.status_code})"
+    return ""
+
+
 def reason(verdict) -> str:
     """A verdict as the details say it."""
     words = {
@@ -234,6 +268,9 @@ def score(scaffold: Path, problems: list[dict]) -> dict[str, Any]:
     budget = int(_setting("BASELINER_RUST_TOKEN_BUDGET", "2000000"))
     started = time.monotonic()
     with model_endpoint(budget) as (base_url, api_key, model, proxy):
+        down = endpoint_problem(proxy.upstream)
+        if down:  # the platform's fault, not the scaffold's: no score is made up
+            return scores.invalid(f"the model endpoint cannot be used: {down}", {"model": model})
         answers, stopped = run_scaffold(scaffold, problems, base_url, api_key, model, limit_s)
         usage = proxy.usage()
     outcomes: dict[str, str] = {}
@@ -264,17 +301,20 @@ def score(scaffold: Path, problems: list[dict]) -> dict[str, Any]:
                 outcomes[pid] = reason(verdict)
     solved = sum(1 for said in outcomes.values() if said == "accepted")
     total = len(problems)
+    kinds = Counter(said.split(" on test")[0].split(":")[0] for said in outcomes.values())
     return {
         "score": solved / total if total else math.nan,
         "message": {
-            "solved": solved,
-            "total": total,
+            "solved": f"{solved}/{total}",
+            "outcomes": ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()),
             "model": model,
             "tokens_used": usage.get("used"),
             "token_budget": budget,
             **({"stopped": stopped} if stopped else {}),
         },
         "details": {
+            "solved": solved,
+            "total": total,
             "model": model,
             "token_budget": budget,
             "seconds": round(time.monotonic() - started, 1),
