@@ -21,8 +21,9 @@ PYTHON="${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || c
 # cluster of their own on loopback (tests/slurm.py), never the system's services. Their postinst
 # starts munge.service where systemd runs (harmless: the tests' munged has its own key and
 # socket); slurmctld.service and slurmd.service need /etc/slurm/slurm.conf, which nothing writes.
+# bubblewrap: the rust_scaffolding judge compiles and runs the expert's Rust programs in it.
 DEB_PACKAGES=(chromium openssh-server libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config
-  podman runc catatonit debootstrap caddy slurm-wlm munge)
+  podman runc catatonit debootstrap caddy slurm-wlm munge bubblewrap rustc gcc libc6-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
