@@ -172,14 +172,35 @@ def model_endpoint(budget: int):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
 def run_scaffold(
     scaffold: Path, problems: list[dict], base_url: str, api_key: str, model: str, limit_s: float
 ) -> tuple[dict[str, dict], str]:
     """The scaffold's answer per problem id ({"code"} or {"error"}), and why it stopped early
     ("" when it answered every problem), from run_scaffold.py as the workspace user with no
     protected group."""
+    drop = identity(protected=False)
+    # The scaffold's folder and the runner, where the workspace user alone may read them: the
+    # platform's scoring copy of the task folder sits in a folder of the family's group, which
+    # the scaffold must not have (it would open the hidden tests too), and the runner is the
+    # family's own file.
+    work = Path(tempfile.mkdtemp(prefix="rust-scaffold-"))
+    folder = work / "home"
+    shutil.copytree(scaffold.parent, folder, symlinks=True,
+                    ignore=shutil.ignore_patterns(".cache", ".local", ".config"))  # fmt: skip
+    runner = work / RUNNER.name
+    shutil.copy2(RUNNER, runner)
+    if drop:
+        for path in [work, *work.rglob("*")]:
+            os.lchown(path, *_ids(drop["user"]))
     request = {
-        "scaffold": str(scaffold),
+        "scaffold": str(folder / scaffold.name),
         "problems": [public(p) for p in problems],
         "base_url": base_url,
         "api_key": api_key,
@@ -188,18 +209,10 @@ def run_scaffold(
         "per_problem_s": min(600.0, limit_s),
     }
     answers: dict[str, dict] = {}
-    drop = identity(protected=False)
-    # The runner is the family's, which the workspace user (not in its group) cannot read
-    # where it is installed: a copy it can.
-    runner_dir = Path(tempfile.mkdtemp(prefix="rust-scaffold-runner-"))
-    runner = runner_dir / RUNNER.name
-    shutil.copy2(RUNNER, runner)
-    runner_dir.chmod(0o755)
-    runner.chmod(0o644)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [_python(), str(runner)],
-            cwd=scaffold.parent,
+            cwd=folder,
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=err,
@@ -222,7 +235,7 @@ def run_scaffold(
             err.seek(0)
             said = err.read().decode(errors="replace").strip().splitlines()[-1:]
             stopped = "the scaffold's process ended early" + (f": {said[0]}" if said else "")
-    shutil.rmtree(runner_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return answers, stopped[:500]
 
 
