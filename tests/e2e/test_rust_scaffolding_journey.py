@@ -102,3 +102,10 @@ def test_task_score_says_solved_over_total(app, engine, make_user, live_server, 
     assert second > first, (first, second)
     expect(rows.nth(0)).to_contain_text("scored")
     shot("portal-score-log")
+
+    # Stop: the best score stands.
+    page.get_by_role("button", name="Stop workspace").click()
+    page.get_by_role("button", name="Stop for good").click()  # the confirmation
+    expect(page.locator("#run-status")).to_have_text("finished", timeout=60_000)
+    expect(page.locator("#final-score")).to_be_visible()
+    shot("run-finished")
