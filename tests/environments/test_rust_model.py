@@ -8,6 +8,7 @@ involved); the proxy forwards to a real stand-in on loopback. Faults are the sta
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import json
 import logging
@@ -25,6 +26,13 @@ import openai
 import pytest
 
 FAMILY = Path(__file__).resolve().parents[2] / "environments" / "rust_scaffolding"
+
+
+def run_async(make):
+    """``asyncio.run(make())`` in a thread of its own: in the suite, Playwright's sync API may
+    hold an event loop in this thread already (browser journeys run first)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def _load(name: str) -> ModuleType:
@@ -344,7 +352,7 @@ def test_proxy_async_client_labels_and_n(standin: object, tmp_path: Path) -> Non
         proxy.set_label("checkpoint-1")
         with openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0) as c:
             first = c.chat.completions.create(model="m", messages=prompt("Sum of Pairs II"))
-        answers = asyncio.run(ask())
+        answers = run_async(ask)
         assert [len(a.choices) for a in answers] == [3, 3]
         r = httpx.post(
             proxy.base_url.removesuffix("/v1") + "/label", json={"label": "checkpoint-3"}
@@ -524,8 +532,8 @@ def test_proxy_under_a_flood_counts_every_token_and_stops_at_the_budget(
             return await asyncio.gather(*calls, return_exceptions=True)
 
     try:
-        results = asyncio.run(flood())
-        later = asyncio.run(flood())
+        results = run_async(flood)
+        later = run_async(flood)
         usage = proxy.usage()
     finally:
         proxy.stop()
