@@ -225,3 +225,29 @@ def ide_settings(ai_tools: bool, path_first: str = "") -> str:
             "github.copilot.enable": {"*": False},
         }
     return json.dumps(settings, indent=2)
+
+
+def home_extensions(home: str) -> str:
+    """Where code-server keeps the extensions of a workspace whose home is ``home``."""
+    return f"{home}/.local/share/code-server/extensions"
+
+
+def fill_home(driver: Driver, driver_user: str, spec: WorkspaceSpec, home: str) -> None:
+    """A new workspace user's home made ready for its IDE: the task files, the IDE's settings,
+    the extensions it starts with and its key, then all of it given to the user (the process and
+    Slurm backends, whose workspaces are unix users)."""
+    q = shlex.quote
+    if spec.files is not None:
+        put_files(driver, driver_user, spec.files, home, spec.run_id)
+    settings_dir = f"{home}/.local/share/code-server/User"
+    extensions = preinstall(spec.extensions, home_extensions(home), home_extensions(home))
+    write_key(driver, driver_user, spec, home)
+    user = q(spec.unix_user)
+    driver.run(
+        as_root(
+            driver_user,
+            f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
+            f" && {extensions} && chown -R {user}:{user} {q(home)}",
+        ),
+        input=ide_settings(spec.ai_tools, spec.path).encode(),
+    )

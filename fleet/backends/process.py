@@ -17,11 +17,9 @@ from fleet.backends.common import (
     WorkspaceSpec,
     add_user,
     as_root,
-    ide_settings,
-    preinstall,
-    put_files,
+    fill_home,
+    home_extensions,
     remove_user,
-    write_key,
 )
 from fleet.drivers.base import HostError
 from fleet.task_runs import Installed, Place, platform_python, sandbox_problems
@@ -55,19 +53,7 @@ class ProcessBackend(Backend):
             raise HostError(f"the host already has a user {user}; remove it or use another host")
         self._root(add_user(user, home, spec.owner))
         try:
-            if spec.files is not None:
-                put_files(self.driver, self.driver_user, spec.files, home, spec.run_id)
-            settings_dir = f"{home}/.local/share/code-server/User"
-            extensions = preinstall(spec.extensions, _extensions_dir(home), _extensions_dir(home))
-            write_key(self.driver, self.driver_user, spec, home)
-            self.driver.run(
-                as_root(
-                    self.driver_user,
-                    f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
-                    f" && {extensions} && chown -R {q(user)}:{q(user)} {q(home)}",
-                ),
-                input=ide_settings(spec.ai_tools, spec.path).encode(),
-            )
+            fill_home(self.driver, self.driver_user, spec, home)
             return {"pid": self._launch(spec), "home": home}
         except BaseException:
             self.remove(spec, {})
@@ -205,12 +191,8 @@ def _code_server(spec: WorkspaceSpec, home: str) -> str:
         port=spec.port,
         folder=home,
         user_data_dir=f"{home}/.local/share/code-server",
-        extensions_dir=_extensions_dir(home),
+        extensions_dir=home_extensions(home),
         cache=Path(spec.cache),
         extra_path=spec.path,
         key_file=f"{home}/{codeserver.KEY_FILE}" if spec.ide_key else "",
     )
-
-
-def _extensions_dir(home: str) -> str:
-    return f"{home}/.local/share/code-server/extensions"

@@ -33,11 +33,9 @@ from fleet.backends.common import (
     WorkspaceSpec,
     add_user,
     as_root,
-    ide_settings,
-    preinstall,
-    put_files,
+    fill_home,
+    home_extensions,
     remove_user,
-    write_key,
 )
 from fleet.drivers.base import CommandResult, HostError
 from fleet.task_runs import Installed, Place
@@ -218,16 +216,7 @@ class SlurmBackend(Backend):
             f" && {add_user(user, home, spec.owner)}"
         )
         try:
-            if spec.files is not None:
-                put_files(self.driver, self.driver_user, spec.files, home, spec.run_id)
-            settings_dir = f"{home}/.local/share/code-server/User"
-            extensions = preinstall(spec.extensions, _extensions_dir(home), _extensions_dir(home))
-            write_key(self.driver, self.driver_user, spec, home)
-            self._root(
-                f"mkdir -p {q(settings_dir)} && cat > {q(settings_dir)}/settings.json"
-                f" && {extensions} && chown -R {q(user)}:{q(user)} {q(home)}",
-                input=ide_settings(spec.ai_tools, spec.path).encode(),
-            )
+            fill_home(self.driver, self.driver_user, spec, home)
             return {"job_id": self._submit(spec), "dir": home, "home": home}
         except BaseException:
             with contextlib.suppress(HostError):
@@ -604,7 +593,7 @@ def _code_server(spec: WorkspaceSpec, home: str) -> str:
         port=1,
         folder=home,
         user_data_dir=f"{home}/.local/share/code-server",
-        extensions_dir=_extensions_dir(home),
+        extensions_dir=home_extensions(home),
         cache=Path(spec.cache),
         extra_path=spec.path,
         key_file=f"{home}/{codeserver.KEY_FILE}" if spec.ide_key else "",
@@ -612,7 +601,3 @@ def _code_server(spec: WorkspaceSpec, home: str) -> str:
     bind = " --bind-addr 127.0.0.1:1 "
     assert bind in command, command
     return command.replace(bind, f' --bind-addr "127.0.0.1:${PORT_ENV}" ')
-
-
-def _extensions_dir(home: str) -> str:
-    return f"{home}/.local/share/code-server/extensions"
