@@ -87,6 +87,27 @@ def _no_stale_workspace_users() -> Iterator[None]:
         sweep_users()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test, so fixtures can tell a test that failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _sweep_after_a_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that failed may have left its workspace users behind (it never reached its Stop):
+    remove them at once, so one failure does not fail every later test that needs the same user
+    (METR's ``agent``, one per host)."""
+    yield
+    report = getattr(request.node, "report_call", None)
+    if os.geteuid() == 0 and report is not None and report.failed:
+        swept = sweep_users()
+        if swept:
+            print(f"removed workspace users a failed test left: {', '.join(swept)}")
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSSHD]:
     if not os.access(SSHD, os.X_OK):
