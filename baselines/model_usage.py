@@ -83,3 +83,16 @@ def window(
 def has_any(session: Session, run_id: int) -> bool:
     query = select(ModelUsage.id).where(ModelUsage.run_id == run_id).limit(1)
     return session.exec(query).first() is not None
+
+
+def per_checkpoint(
+    session: Session, run_id: int, submitted: list[tuple[int, datetime]]
+) -> dict[int, int]:
+    """Tokens used before each checkpoint since the one before it: {seq: tokens}, from
+    ``submitted`` ((seq, submitted_at) in order)."""
+    out: dict[int, int] = {}
+    since = None
+    for seq, at in submitted:
+        out[seq] = used(session, run_id, since, at)
+        since = at
+    return out

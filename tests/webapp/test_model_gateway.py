@@ -14,6 +14,7 @@ from baselines.model_usage import ModelUsage
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
 from fleet.testing_sshd import free_port
+from tests.conftest import login
 from timetracking.utc import utcnow
 from webapp.app import create_app
 
@@ -241,3 +242,27 @@ def test_each_checkpoint_records_the_tokens_used_since_the_one_before(client, en
         s.commit()
         s.refresh(row)
         assert row.details == {"solved": 1, "development_model": submitted[0]}
+
+
+def test_the_run_page_shows_the_model_the_tokens_used_and_each_checkpoints(client, engine, expert):
+    run_id, token = make_run(engine, expert.id)
+    answer = client.post(f"{BASE}/chat/completions", json=ASK, headers=bearer(token))
+    total = answer.json()["usage"]["total_tokens"]
+    with Session(engine) as s:
+        checkpoints.submit(
+            s,
+            run_id,
+            now=utcnow(),
+            working_s=60,
+            snapshot_sha256="0" * 64,
+            snapshot_bytes=1,
+            source="cli",
+        )
+    login(client, expert)
+    page = client.get(f"/runs/{run_id}")
+    assert page.status_code == 200
+    assert f'<span id="model-tokens">{total:,}</span> of 2,000,000 development tokens' in page.text
+    assert f'<td class="num model-tokens">{total:,}</td>' in page.text
+    assert "Model tokens" in page.text
+    other_id, _ = make_run(engine, expert.id, "triton_cumsum/main")
+    assert "model-tokens" not in client.get(f"/runs/{other_id}").text
