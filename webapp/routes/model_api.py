@@ -62,7 +62,13 @@ def _lent(request: Request, now: datetime, *, live: bool = True) -> Lent:
         try:
             run = token_run(request, session)
         except HTTPException as exc:
-            raise _refuse(401, str(exc.detail), "invalid_request_error", "invalid_api_key") from exc
+            # OpenAI's shape for its clients, the portal API's "detail" and challenge besides.
+            body = chat_rules.error_body(
+                str(exc.detail), "invalid_request_error", "invalid_api_key"
+            )
+            raise chat_rules.Refusal(
+                401, {**body, "detail": str(exc.detail)}, {"WWW-Authenticate": "Bearer"}
+            ) from exc
         try:
             task = checkpointing.run_task(session, request.app.state.settings, run)
         except DomainError as exc:
@@ -200,7 +206,9 @@ async def model_info(request: Request) -> Response:
     try:
         lent = await run_in_threadpool(_lent, request, _now(request), live=False)
     except chat_rules.Refusal as exc:
-        return JSONResponse({"detail": exc.body["error"]["message"]}, status_code=exc.status)
+        return JSONResponse(
+            {"detail": exc.body["error"]["message"]}, status_code=exc.status, headers=exc.headers
+        )
     the_gateway = gateway(request)
     budget = lent.model.development_budget_tokens
     return JSONResponse(
