@@ -2,6 +2,13 @@
 starts from rust_scaffolding's manifest: one budget per run, the run's token only, refusals with
 OpenAI-shaped reasons and a ledger row per request, tokens per checkpoint."""
 
+import concurrent.futures
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,6 +20,7 @@ from baselines import checkpoints, model_usage, run_tokens
 from baselines.model_usage import ModelUsage
 from baselines.runs import Run, RunStatus
 from baselines.users import Role
+from environments.catalogue import BUILTIN_DIR
 from fleet.testing_sshd import free_port
 from tests.conftest import login
 from timetracking.utc import utcnow
@@ -187,17 +195,6 @@ def test_an_upstream_that_is_down_is_502_and_the_key_never_shows(settings, engin
     assert [r.status for r in rows(engine, run[0])] == ["upstream_unreachable"]
 
 
-def test_too_many_in_flight_is_429(settings, engine, run):
-    """With a cap of 0 requests in flight (the cap's edge), every request is refused."""
-    from webapp.model_gateway import InFlight
-
-    with TestClient(create_app(settings, migrate=False)) as client:
-        client.app.state.model_gateway.in_flight = InFlight(0)
-        answer = client.post(f"{BASE}/chat/completions", json=ASK, headers=bearer(run[1]))
-    assert answer.status_code == 429
-    assert answer.json()["error"]["code"] == "too_many_in_flight"
-
-
 def test_each_checkpoint_records_the_tokens_used_since_the_one_before(client, engine, run):
     run_id, token = run
     totals = []
@@ -266,3 +263,83 @@ def test_the_run_page_shows_the_model_the_tokens_used_and_each_checkpoints(clien
     assert "Model tokens" in page.text
     other_id, _ = make_run(engine, expert.id, "triton_cumsum/main")
     assert "model-tokens" not in client.get(f"/runs/{other_id}").text
+
+
+@pytest.fixture
+def slow_standin() -> Iterator[str]:
+    """The stand-in, answering after 1.5 s, as the operator's endpoint."""
+    script = BUILTIN_DIR / "rust_scaffolding" / "standin.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--latency-s", "1.5", "--model", "slow-model"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        yield json.loads(proc.stdout.readline())["base_url"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def test_requests_past_the_runs_cap_in_flight_are_429(settings, engine, run, slow_standin):
+    one = settings.model_copy(
+        update={"model_base_url": slow_standin, "model": "slow-model", "model_max_in_flight": 1}
+    )
+    with TestClient(create_app(one, migrate=False)) as client:
+
+        def ask():
+            return client.post(f"{BASE}/chat/completions", json=ASK, headers=bearer(run[1]))
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(ask)
+            time.sleep(0.5)  # the first is in flight, waiting for the slow model
+            second = pool.submit(ask).result()
+            first = first.result()
+    assert first.status_code == 200, first.text
+    assert first.json()["model"] == "slow-model"
+    assert second.status_code == 429
+    assert second.json()["error"]["code"] == "too_many_in_flight"
+    assert sorted(r.status for r in rows(engine, run[0])) == ["ok", "too_many_in_flight"]
+
+
+def test_an_upstream_that_does_not_answer_in_time_is_504(settings, engine, run, slow_standin):
+    impatient = settings.model_copy(
+        update={"model_base_url": slow_standin, "model": "slow-model", "model_timeout_s": 0.5}
+    )
+    with TestClient(create_app(impatient, migrate=False)) as client:
+        answer = client.post(f"{BASE}/chat/completions", json=ASK, headers=bearer(run[1]))
+    assert answer.status_code == 504
+    assert "did not answer within 0.5 s" in answer.json()["error"]["message"]
+    assert [r.status for r in rows(engine, run[0])] == ["upstream_timeout"]
+
+
+def test_an_upstream_that_quotes_the_operators_key_never_shows_it(settings, engine, run, caplog):
+    """An endpoint refusing the key quotes it back, as OpenAI's does: the expert is told the
+    operator must fix it, without the key, and nothing logged holds it."""
+    spec = importlib.util.spec_from_file_location(
+        "gateway_standin", BUILTIN_DIR / "rust_scaffolding" / "standin.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    problems = BUILTIN_DIR / "rust_scaffolding" / "problems"
+    standin = module.StandinModel(
+        problems / "standin.json", [problems / "dev.json"], api_key="the-right-key"
+    ).start()
+    key = "sk-operator-wrong-key-0123456789"
+    try:
+        wrong = settings.model_copy(
+            update={
+                "model_base_url": standin.base_url,
+                "model": "baseliner-standin",
+                "model_api_key": SecretStr(key),
+            }
+        )
+        with TestClient(create_app(wrong, migrate=False)) as client:
+            answer = client.post(f"{BASE}/chat/completions", json=ASK, headers=bearer(run[1]))
+    finally:
+        standin.stop()
+    assert answer.status_code == 502
+    error = answer.json()["error"]
+    assert error["type"] == "upstream_auth" and "[redacted]" in error["message"]
+    assert key not in answer.text and key not in caplog.text
