@@ -1,7 +1,8 @@
 """The development model in the browser: the expert of a rust_scaffolding run, in VS Code's
 terminal, sets the OpenAI variables with `eval "$(task model env)"`, calls the model with a
-Python one-liner (through the portal's gateway, to the stand-in the portal starts), scores, and
-sees the tokens used on the run page: in total of the budget, and in the checkpoint's row."""
+Python one-liner (through the portal's gateway, to the stand-in the portal starts), tries the
+starting scaffold on a development problem (`python3 scaffold.py 1`), scores, and sees the
+tokens used on the run page: in total of the budget, and in the checkpoint's row."""
 
 import os
 import re
@@ -83,6 +84,8 @@ def test_the_expert_calls_the_model_from_the_terminal_and_sees_the_tokens(
 
     _terminal(ide, "task model")
     expect(terminal).to_contain_text("Development budget: 0 of 2,000,000", timeout=30_000)
+    time.sleep(0.5)
+    shot("terminal-task-model", on=ide)
     _terminal(ide, 'eval "$(task model env)" && echo "base: $OPENAI_BASE_URL"')
     expect(terminal).to_contain_text("/api/v1/task/model/v1", timeout=30_000)
     _terminal(ide, "clear")
@@ -90,10 +93,22 @@ def test_the_expert_calls_the_model_from_the_terminal_and_sees_the_tokens(
     expect(terminal).to_contain_text(
         re.compile(r"MODEL baseliner-standin TOKENS \d+"), timeout=60_000
     )
-    said = re.search(r"TOKENS (\d+)", terminal.inner_text())
-    tokens = int(said.group(1))
     time.sleep(0.5)
     shot("terminal-model-call", on=ide)
+
+    # The starting scaffold on a development problem, with the same model (its trial path).
+    _terminal(ide, "clear")
+    _terminal(ide, "python3 scaffold.py 1")
+    expect(terminal).to_contain_text(
+        re.compile(r"solved \d/1 development problems"), timeout=120_000
+    )
+    _terminal(ide, "task model")
+    expect(terminal).to_contain_text(re.compile(r"Development budget: [\d,]+ of"), timeout=30_000)
+    said = re.search(r"Development budget: ([\d,]+) of", terminal.inner_text())
+    tokens = int(said.group(1).replace(",", ""))
+    assert tokens > 0
+    time.sleep(0.5)
+    shot("terminal-scaffold-trial", on=ide)
 
     # A checkpoint records what was used since the start.
     _terminal(ide, "task score")

@@ -83,12 +83,52 @@ def _judge(source: str, tests: list, folder: str) -> str:
     return "accepted"
 
 
+class _PlainClient:
+    """``client.chat.completions.create(**request)`` over urllib, for a Python without the
+    ``openai`` package; answers read as attributes (``answer.choices[0].message.content``)."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        if not os.environ.get("OPENAI_BASE_URL"):
+            sys.exit('OPENAI_BASE_URL is unset: run eval "$(task model env)" first')
+        self.base_url = os.environ["OPENAI_BASE_URL"].rstrip("/")
+        self.key = os.environ.get("OPENAI_API_KEY", "")
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
+
+    async def _create(self, **request):
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(None, self._post, request)
+
+    def _post(self, request: dict):
+        import json
+        import urllib.error
+        import urllib.request
+        from types import SimpleNamespace
+
+        call = urllib.request.Request(
+            self.base_url + "/chat/completions",
+            json.dumps(request).encode(),
+            {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(call, timeout=600) as answer:
+                text = answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"HTTP {exc.code}: {exc.read().decode()[:300]}") from None
+        return json.loads(text, object_hook=lambda d: SimpleNamespace(**d))
+
+
 async def _try_dev(count: int) -> None:
     import asyncio
     import json
     import tempfile
 
-    from openai import AsyncOpenAI  # reads OPENAI_BASE_URL and OPENAI_API_KEY
+    try:
+        from openai import AsyncOpenAI  # reads OPENAI_BASE_URL and OPENAI_API_KEY
+    except ImportError:  # no openai package here: the few calls a scaffold makes, by hand
+        AsyncOpenAI = _PlainClient
 
     with open(
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "problems", "dev.json")
