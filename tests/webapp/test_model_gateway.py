@@ -343,3 +343,12 @@ def test_an_upstream_that_quotes_the_operators_key_never_shows_it(settings, engi
     error = answer.json()["error"]
     assert error["type"] == "upstream_auth" and "[redacted]" in error["message"]
     assert key not in answer.text and key not in caplog.text
+
+
+def test_the_environment_page_shows_the_model_block(client, make_user):
+    login(client, make_user(Role.coordinator))
+    page = client.get("/coordinator/environments/rust_scaffolding/main")
+    assert page.status_code == 200
+    assert "2,000,000 tokens per run; stand-in <code>standin.py</code>" in page.text
+    other = client.get("/coordinator/environments/triton_cumsum/main")
+    assert '<dd id="env-model">none</dd>' in other.text
