@@ -178,6 +178,8 @@ async def chat_completions(request: Request) -> Response:
             )
         answer = chat_rules.completion(data)
         prompt, completion, _ = chat_rules.usage_of(answer, chat.prompt_estimate)
+        # Counted before the reservation ends, so no other request sees neither.
+        await run_in_threadpool(_record, request, lent.run_id, prompt, completion, model_usage.OK)
     except chat_rules.Refusal as exc:
         code = str(exc.body["error"].get("code") or exc.body["error"].get("type"))
         log.warning("run %s: the model request failed (%d %s)", lent.run_id, exc.status, code)
@@ -185,7 +187,6 @@ async def chat_completions(request: Request) -> Response:
         return _answer(exc)
     finally:
         the_gateway.in_flight.leave(lent.run_id, reservation)
-    await run_in_threadpool(_record, request, lent.run_id, prompt, completion, model_usage.OK)
     used = lent.used + prompt + completion
     log.info(
         "run %s: %d tokens of %s (model asked %r); about %d of %d used",
