@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Column, String, Text, UniqueConstraint, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
+from baselines import model_usage
 from baselines.errors import Conflict
 from baselines.runs import Run
 from timetracking.utc import UTCDateTime
@@ -124,6 +125,7 @@ def submit(
             last = session.exec(
                 select(func.max(Checkpoint.seq)).where(Checkpoint.run_id == run_id)
             ).one()
+            details = development_model(session, run_id, last, now)
             row = Checkpoint(
                 run_id=run_id,
                 seq=(last or 0) + 1,
@@ -133,6 +135,7 @@ def submit(
                 working_s=working_s,
                 snapshot_sha256=snapshot_sha256,
                 snapshot_bytes=snapshot_bytes,
+                details=details,
             )
             session.add(row)
             session.commit()
@@ -178,6 +181,27 @@ def claim(session: Session, now: datetime) -> Checkpoint | None:
     return row
 
 
+DEVELOPMENT_MODEL = "development_model"
+
+
+def development_model(
+    session: Session, run_id: int, last_seq: int | None, now: datetime
+) -> dict[str, Any]:
+    """What the run used of the development model (the portal's gateway) since its previous
+    checkpoint, kept in the checkpoint's details under ``development_model`` (the dataset
+    exports details); nothing for a run that never called it."""
+    if not model_usage.has_any(session, run_id):
+        return {}
+    since = None
+    if last_seq:
+        since = session.exec(
+            select(Checkpoint.submitted_at).where(
+                Checkpoint.run_id == run_id, Checkpoint.seq == last_seq
+            )
+        ).one()
+    return {DEVELOPMENT_MODEL: model_usage.window(session, run_id, since, now)}
+
+
 def record_result(
     session: Session,
     row: Checkpoint,
@@ -195,6 +219,8 @@ def record_result(
     row.status = status
     row.score, row.score_normalized = score, normalized
     row.valid = status == CheckpointStatus.scored
+    if DEVELOPMENT_MODEL in row.details:  # recorded at submission; the scorer's details add to it
+        details = {**details, DEVELOPMENT_MODEL: row.details[DEVELOPMENT_MODEL]}
     row.message, row.details, row.output = message, details, output[-20_000:]
     row.scoring_seconds, row.scored_at, row.comparable = seconds, now, comparable
     row.last_error = ""

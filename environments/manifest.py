@@ -52,6 +52,17 @@ class Scoring:
 
 
 @dataclass(frozen=True)
+class ModelMeta:
+    """A language model the platform lends the run (``baseliner.model``): the expert reaches it
+    from the workspace through the portal's model gateway (webapp.model_gateway) under one
+    token budget for the whole run; ``standin`` is the family's stand-in server script, started
+    by the portal when the operator configured no model."""
+
+    development_budget_tokens: int
+    standin: str | None = None
+
+
+@dataclass(frozen=True)
 class BaselinerMeta:
     """Our additions to a task: how to read and normalise its scores, and how long a run lasts.
 
@@ -74,6 +85,7 @@ class BaselinerMeta:
     # finished file. Limited to the task's time limit, as an expert is.
     reference_command: str | None = None
     paths_from_home: bool = False
+    model: ModelMeta | None = None
     given: frozenset[str] = frozenset()
     portal: frozenset[str] = frozenset()
 
@@ -344,7 +356,45 @@ class _Reader:
         values["paths_from_home"] = self.flag(
             value.get("paths_from_home"), f"{where}.paths_from_home", False
         )
+        values["model"] = self.model(value.get("model"), f"{where}.model")
         return BaselinerMeta(**values, given=frozenset(given))
+
+    def model(self, value: Any, where: str) -> ModelMeta | None:
+        if value is None:
+            return None
+        value = self.mapping(value, where)
+        for key in value:
+            if key not in ("development_budget_tokens", "standin"):
+                self.fail(
+                    f"{where}.{key}",
+                    "unknown key; the keys allowed here are development_budget_tokens, standin",
+                )
+        if value.get("development_budget_tokens") is None:
+            self.fail(
+                f"{where}.development_budget_tokens",
+                "is required: the tokens the whole run may use while developing, e.g. 2000000",
+            )
+        budget = self.positive(
+            value["development_budget_tokens"],
+            f"{where}.development_budget_tokens",
+            True,
+            "2000000",
+        )
+        standin = self.optional_str(value.get("standin"), f"{where}.standin", "standin.py")
+        if standin is not None:
+            path = Path(standin)
+            inside = self.folder.resolve()
+            if path.is_absolute() or not (inside / path).resolve().is_relative_to(inside):
+                self.fail(
+                    f"{where}.standin",
+                    f"must be a script inside the family folder (is {shown(standin)})",
+                )
+            if not (self.folder / path).is_file():
+                self.fail(
+                    f"{where}.standin",
+                    f"{shown(standin)} is not in {self.folder}; add it or fix the path",
+                )
+        return ModelMeta(development_budget_tokens=budget, standin=standin)
 
     def reference(self, value: Any, where: str) -> str | None:
         text = self.optional_str(value, where, "reference/")

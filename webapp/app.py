@@ -24,6 +24,7 @@ from webapp.deps import LoginRequired
 from webapp.ide.proxy import IdeProxy
 from webapp.ide_activity import ActivityRecorder
 from webapp.metrics import registry as metrics_registry
+from webapp.model_gateway import ModelGateway
 from webapp.routes import (
     account,
     admin,
@@ -41,6 +42,7 @@ from webapp.routes import (
     ide,
     lists_api,
     metrics,
+    model_api,
     payouts,
     public,
     run_clock,
@@ -194,6 +196,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     scoring = CheckpointWorker(engine, settings, jobs, utcnow)
     background = scheduler.Scheduler(engine, settings, jobs, scoring, utcnow)
     tunnels = TaskTunnels(engine, jobs, utcnow)
+    model_gateway = ModelGateway(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -209,6 +212,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if settings.scheduler:
             background.close()
         await proxy.aclose()
+        await model_gateway.aclose()  # stops the stand-ins it started
         activity.close()
         jobs.close()
         engine.dispose()
@@ -239,6 +243,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     app.state.metrics = metrics_registry(engine, proxy.open, leases, clock)
     app.state.task_tunnels = tunnels
+    app.state.model_gateway = model_gateway
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
@@ -265,6 +270,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(public.health)
     app.include_router(api.router)
     app.include_router(task_api.router)
+    app.include_router(model_api.router)
     app.include_router(payouts.api)
     app.include_router(analytics_api.api)
     app.include_router(stripe_connect.webhooks)

@@ -5,6 +5,7 @@ from baselines.applications import Application
 from baselines.assignments import Assignment
 from baselines.audit import AuditLog
 from baselines.checkpoints import Checkpoint, Note
+from baselines.model_usage import ModelUsage
 from baselines.password_resets import PasswordReset
 from baselines.run_tokens import RunToken
 from baselines.runs import Lease, Run
@@ -40,6 +41,7 @@ __all__ = [
     "Lease",
     "LimitExtension",
     "LoginAttempt",
+    "ModelUsage",
     "Note",
     "PasswordReset",
     "Pause",

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
     # What every workspace user, container and scratch user this installation makes on a host
     # starts with (fleet.naming); empty: one made at random and kept in data_dir.
     workspace_prefix: str = ""
+    # The language model lent to runs whose environment declares one (baseliner.model): an
+    # OpenAI-compatible base URL ending in /v1, the model's name and its key. The portal's
+    # gateway (webapp.model_gateway) serves it to the workspace under the run's development
+    # budget, and the family's scoring uses the same three variables. Unset: the environment's
+    # stand-in (its standin script), started by the portal on loopback.
+    model_base_url: str = ""
+    model: str = ""
+    model_api_key: SecretStr = SecretStr("")
+    # At most this many of one run's requests go to the model at once (more: 429); how long the
+    # model may take to answer one.
+    model_max_in_flight: int = Field(default=8, ge=1)
+    model_timeout_s: float = Field(default=120.0, gt=0)
 
     @field_validator("workspace_prefix")
     @classmethod

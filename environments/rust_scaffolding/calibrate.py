@@ -4,7 +4,7 @@ line per scaffold and the manifest's lines.
 
     cd environments/rust_scaffolding && python calibrate.py [--repeats 1]
 
-With BASELINER_RUST_MODEL_BASE_URL unset this is the deterministic stand-in (standin.py, seed
+With BASELINER_MODEL_BASE_URL unset this is the deterministic stand-in (standin.py, seed
 BASELINER_RUST_STANDIN_SEED); with an operator's endpoint set it measures that model, whose y_s
 and y_r then belong to it (the README says so): scores under different models are never pooled.
 """

@@ -57,7 +57,6 @@ import contextlib
 import hmac
 import json
 import logging
-import math
 import os
 import re
 import signal
@@ -68,16 +67,30 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # familykit, through the link
+
+# The rules shared with the portal's model gateway (environments/_shared/familykit).
+from familykit.chat_rules import (
+    MAX_BODY,
+    Refusal,
+    budget_error,
+    completion,
+    error_body,
+    parse_chat,
+    safe_url,
+    upstream_refusal,
+    usage_of,
+)
+from familykit.chat_rules import cap as cap_request
 
 log = logging.getLogger("baseliner.model_proxy")
 
 KEY_ENV = "BASELINER_MODEL_API_KEY"
 DEFAULT_LABEL = "default"
-MAX_BODY = 8 * 1024 * 1024
-MAX_N = 128
 LABEL_RE = re.compile(r"[A-Za-z0-9._:@/+-]{1,80}")
 
 
@@ -146,43 +159,8 @@ class Ledger:
         os.replace(tmp, self.path)
 
 
-def budget_error(budget: int, used: int) -> dict[str, Any]:
-    return error_body(
-        f"The token budget of {budget} tokens for this run is spent (used {used}).",
-        "budget_exceeded",
-        "budget_exceeded",
-    )
-
-
-def error_body(message: str, type_: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code, **extra}}
-
-
-def _chars(messages: list[Any]) -> int:
-    total = 0
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
-    return total
-
-
-def _safe_url(url: str) -> str:
-    """The upstream URL for logs: no user, password, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-class ProxyError(Exception):
-    """An answer other than the upstream's: status, OpenAI-style body, extra headers."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        super().__init__(body["error"]["message"])
-        self.status, self.body, self.headers = status, body, headers or {}
+ProxyError = Refusal  # the name this module's callers know
+_safe_url = safe_url
 
 
 class ModelProxy:
@@ -321,48 +299,8 @@ class ModelProxy:
 
     def chat(self, raw: bytes, label_header: str | None) -> tuple[int, bytes, dict[str, str]]:
         """Checks, caps and forwards one request; counts its usage. Raises ProxyError."""
-        try:
-            body = json.loads(raw.decode() or "null")
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ProxyError(
-                400, error_body("The request body is not valid JSON.", "invalid_request_error")
-            ) from exc
-        if not isinstance(body, dict):
-            raise ProxyError(
-                400, error_body("The request body must be a JSON object.", "invalid_request_error")
-            )
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise ProxyError(
-                400, error_body("'messages' must be a non-empty list.", "invalid_request_error")
-            )
-        if body.get("stream"):
-            raise ProxyError(
-                400,
-                error_body(
-                    "Streaming is not supported by this proxy (usage could not be counted); "
-                    "ask without 'stream'.",
-                    "invalid_request_error",
-                    "stream_unsupported",
-                ),
-            )
-        n = body.get("n")
-        n = 1 if n is None else n
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N:
-            raise ProxyError(
-                400,
-                error_body(f"'n' must be an integer from 1 to {MAX_N}.", "invalid_request_error"),
-            )
-        field = next(
-            (f for f in ("max_completion_tokens", "max_tokens") if body.get(f) is not None), None
-        )
-        requested = body.get(field) if field else None
-        if requested is not None and (
-            not isinstance(requested, int) or isinstance(requested, bool) or requested < 1
-        ):
-            raise ProxyError(
-                400, error_body(f"'{field}' must be a positive integer.", "invalid_request_error")
-            )
+        request = parse_chat(raw)
+        body, n = request.body, request.n
         if label_header is not None:
             try:
                 label = self._check_label(label_header.strip())
@@ -372,9 +310,9 @@ class ModelProxy:
                 ) from exc
         else:
             label = None
-        prompt_estimate = math.ceil(_chars(messages) / 4)
+        prompt_estimate = request.prompt_estimate
 
-        label, reservation = self._reserve(body, field, requested, n, prompt_estimate, label)
+        label, reservation = self._reserve(request, label)
         released = False
 
         def release(spent: int | None = None) -> int:
@@ -409,21 +347,11 @@ class ModelProxy:
                     error.body["error"]["message"],
                 )
                 raise error
-            try:
-                answer = json.loads(data)
-                if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-                    raise ValueError("no choices")
-            except ValueError as exc:
-                log.warning("label %s: upstream answered 200 without a chat completion", label)
-                raise ProxyError(
-                    502,
-                    error_body(
-                        "The model endpoint sent an answer that is not a chat completion.",
-                        "upstream_error",
-                        "upstream_error",
-                    ),
-                ) from exc
-            spent = _total_tokens(answer, prompt_estimate)
+            answer = completion(data)
+            prompt_tokens, completion_tokens, estimated = usage_of(answer, prompt_estimate)
+            if estimated:
+                log.warning("the upstream's answer has no usage; counted an estimate")
+            spent = prompt_tokens + completion_tokens
             used = release(spent)
         finally:
             if not released:
@@ -444,19 +372,12 @@ class ModelProxy:
         }
         return 200, data, headers
 
-    def _reserve(
-        self,
-        body: dict[str, Any],
-        field: str | None,
-        requested: int | None,
-        n: int,
-        prompt_estimate: int,
-        label: str | None,
-    ) -> tuple[str, int]:
+    def _reserve(self, request: Any, label: str | None) -> tuple[str, int]:
         """Refuses a request once the budget is spent; otherwise caps its max tokens to what is
         neither spent nor reserved by requests in flight, and reserves its worst case. When
         nothing is left but requests are in flight, waits for them rather than overshoot."""
         deadline = time.monotonic() + 2 * self.timeout_s + 5
+        n, prompt_estimate = request.n, request.prompt_estimate
         with self._cond:
             ledger = self.ledger
             while True:
@@ -481,16 +402,9 @@ class ModelProxy:
                         ),
                     )
                 self._cond.wait(left)
-            allowed = max(1, free // n)
-            if requested is not None:
-                cap = min(requested, allowed)
-                body[field] = cap  # type: ignore[index]
-            elif allowed < self.fill_max_tokens_below:
-                cap = allowed
-                body[self.max_tokens_field] = cap
-            else:  # left to the model's own limit; reserve as if it were this
-                cap = self.fill_max_tokens_below
-            reservation = prompt_estimate + n * cap
+            reservation = cap_request(
+                request, free, self.fill_max_tokens_below, self.max_tokens_field
+            )
             self._reserved += reservation
             return label or self.label, reservation
 
@@ -548,91 +462,7 @@ class ModelProxy:
             self._slots.release()
 
     def _upstream_error(self, status: int, data: bytes, headers: httpx.Headers) -> ProxyError:
-        message, code = _upstream_message(data)
-        said = f" {message}" if message else ""
-        if status == 429:
-            retry = {"Retry-After": headers["retry-after"]} if "retry-after" in headers else {}
-            return ProxyError(
-                429,
-                error_body(
-                    f"The model endpoint is rate limiting (HTTP 429):{said}",
-                    "upstream_rate_limited",
-                    "upstream_rate_limited",
-                    upstream_code=code,
-                ),
-                retry,
-            )
-        if status in (401, 403):
-            return ProxyError(
-                502,
-                error_body(
-                    f"The model endpoint refused the operator's credentials (HTTP {status}); "
-                    f"the operator must fix the key.{said}",
-                    "upstream_auth",
-                    "upstream_auth",
-                ),
-                {"x-should-retry": "false"},
-            )
-        if status == 404:
-            return ProxyError(
-                502,
-                error_body(
-                    f"The model endpoint does not know the model or path (HTTP 404).{said}",
-                    "upstream_not_found",
-                    "upstream_not_found",
-                ),
-                {"x-should-retry": "false"},
-            )
-        if 400 <= status < 500:
-            return ProxyError(
-                status,
-                error_body(
-                    f"The model endpoint refused the request (HTTP {status}):{said}",
-                    "invalid_request_error",
-                    code,
-                ),
-            )
-        return ProxyError(
-            502,
-            error_body(
-                f"The model endpoint failed (HTTP {status}):{said}",
-                "upstream_error",
-                "upstream_error",
-            ),
-        )
-
-
-def _upstream_message(data: bytes) -> tuple[str, str | None]:
-    """The upstream's error message and code, short."""
-    try:
-        error = json.loads(data).get("error")
-        if isinstance(error, dict):
-            code = error.get("code")
-            return str(error.get("message") or "")[:500], str(code) if code is not None else None
-        if isinstance(error, str):
-            return error[:500], None
-    except (ValueError, AttributeError):
-        pass
-    return data.decode(errors="replace").strip()[:300], None
-
-
-def _total_tokens(answer: dict[str, Any], prompt_estimate: int) -> int:
-    """The answer's usage.total_tokens, or an estimate when the upstream sent none."""
-    usage = answer.get("usage")
-    if isinstance(usage, dict):
-        total = usage.get("total_tokens")
-        if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
-            return total
-        parts = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
-        if all(isinstance(p, int) and p >= 0 for p in parts):
-            return int(parts[0]) + int(parts[1])  # type: ignore[arg-type]
-    completion = 0
-    for choice in answer.get("choices") or []:
-        message = choice.get("message") if isinstance(choice, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        completion += math.ceil(len(content) / 4) if isinstance(content, str) else 0
-    log.warning("the upstream's answer has no usage; counted an estimate")
-    return prompt_estimate + completion
+        return upstream_refusal(status, data, headers.get("retry-after"))
 
 
 class _Server(ThreadingHTTPServer):

@@ -16,9 +16,10 @@ Scoring (``intermediate_score``, run as root by the platform):
 The score records the model and the budget: scores under different models are never pooled.
 
 Settings, from the environment of the process that scores (the operator's; tests use them):
-    BASELINER_RUST_MODEL_BASE_URL   the operator's endpoint (OpenAI-compatible, ending in /v1);
-                                    empty: the stand-in
-    BASELINER_RUST_MODEL            the model name (default: the stand-in's)
+    BASELINER_MODEL_BASE_URL        the operator's endpoint (OpenAI-compatible, ending in /v1);
+                                    empty: the stand-in. The same three variables configure the
+                                    portal's model gateway (the expert's development budget)
+    BASELINER_MODEL                 the model name (default: the stand-in's)
     BASELINER_MODEL_API_KEY         the endpoint's key (never written anywhere)
     BASELINER_RUST_TOKEN_BUDGET     tokens one scoring may use (default 2_000_000)
     BASELINER_RUST_CONCURRENCY      the semaphore's size given to the scaffold (default 8)
@@ -142,7 +143,7 @@ def model_endpoint(budget: int):
     from model_proxy import ModelProxy
     from standin import StandinModel
 
-    upstream = os.environ.get("BASELINER_RUST_MODEL_BASE_URL", "")
+    upstream = os.environ.get("BASELINER_MODEL_BASE_URL", "")
     standin = None
     if not upstream:
         standin = StandinModel(
@@ -152,7 +153,7 @@ def model_endpoint(budget: int):
         )
         standin.start()
         upstream = standin.base_url
-    model = _setting("BASELINER_RUST_MODEL", STANDIN_MODEL if standin else "")
+    model = _setting("BASELINER_MODEL", STANDIN_MODEL if standin else "")
     folder = Path(tempfile.mkdtemp(prefix="rust-scaffolding-proxy-"))
     token = secrets.token_urlsafe(16)
     # The scaffold must show this token: another user's process on the host cannot use the

@@ -35,6 +35,7 @@ message quotes the key it was given, as OpenAI's does (tests of the proxy's scru
 Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /standin/stats`` (totals).
 
 Run: ``python standin.py --table standin.json --problems test.json dev.json --port 0 --seed 1``
+(the table and problems default to this family's, as the portal starts it: ``python standin.py``)
 prints one JSON line ``{"base_url": "http://127.0.0.1:PORT/v1", ...}`` then serves until killed.
 Import: ``StandinModel(table, problems, seed=1).start()``; ``.base_url``; ``.stats()``; ``.stop()``.
 """
@@ -542,9 +543,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", required=True, type=Path, help="standin.json")
+    here = Path(__file__).resolve().parent / "problems"
     parser.add_argument(
-        "--problems", required=True, nargs="+", type=Path, help="dev.json test.json ..."
+        "--table", type=Path, default=here / "standin.json", help="default: problems/standin.json"
+    )
+    parser.add_argument(
+        "--problems",
+        nargs="+",
+        type=Path,
+        default=[here / "test.json", here / "dev.json"],
+        help="default: problems/test.json problems/dev.json (what the portal starts it with)",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port is chosen")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import instructions, log, note, pause, score, status, submit
+from . import instructions, log, model, note, pause, score, status, submit
 from .client import TOKEN_ENV, URL_ENV, Client, TaskError
 
 Handler = Callable[[Client, argparse.Namespace], int]
@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "resume": (pause.RESUME_HELP, pause.add_arguments, pause.resume),
     "submit": (submit.HELP, submit.add_arguments, submit.run),
     "instructions": (instructions.HELP, instructions.add_arguments, instructions.run),
+    "model": (model.HELP, model.add_arguments, model.run),
 }
 
 EPILOG = f"""\

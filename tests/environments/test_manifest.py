@@ -275,3 +275,46 @@ def test_the_builtin_families_manifests_are_valid():
     [task] = manifest.read(BUILTIN_DIR / "triton_cumsum")
     assert task.meta.paths_from_home is True
     assert task.meta.direction == "lower" and task.meta.y_r < task.meta.y_s
+
+
+def test_a_model_block_is_typed(tmp_path):
+    folder = _folder(
+        tmp_path, _task_with("model:\n  development_budget_tokens: 5000\n  standin: standin.py\n")
+    )
+    (folder / "standin.py").write_text("")
+    [task] = manifest.read(folder)
+    assert task.meta.model == manifest.ModelMeta(5000, "standin.py")
+    (tmp_path / "b").mkdir()
+    [plain] = manifest.read(_folder(tmp_path / "b", _task_with("metric: ms\n")))
+    assert plain.meta.model is None
+
+
+@pytest.mark.parametrize(
+    ("lines", "key", "fix"),
+    [
+        ("model: 5\n", "model", "must be a mapping"),
+        ("model:\n  standin: standin.py\n", "model.development_budget_tokens", "is required"),
+        (
+            "model:\n  development_budget_tokens: -1\n",
+            "model.development_budget_tokens",
+            "positive",
+        ),
+        ("model:\n  development_budget_tokens: 9\n  budget: 3\n", "model.budget", "unknown key"),
+        (
+            "model:\n  development_budget_tokens: 9\n  standin: nothere.py\n",
+            "model.standin",
+            "is not in",
+        ),
+        (
+            "model:\n  development_budget_tokens: 9\n  standin: ../x.py\n",
+            "model.standin",
+            "inside the family folder",
+        ),
+    ],
+)
+def test_model_block_mistakes_name_the_field(tmp_path, lines, key, fix):
+    folder = _folder(tmp_path, _task_with(lines))
+    with pytest.raises(ManifestError) as caught:
+        manifest.read(folder)
+    message = str(caught.value)
+    assert f"tasks.main.baseliner.{key}: " in message and fix in message

@@ -68,7 +68,7 @@ def home(tmp_path, monkeypatch, user, installed) -> Path:
     monkeypatch.setenv("BASELINER_SCORING_USER", user)
     monkeypatch.setenv("BASELINER_RUST_PROBLEMS", "6")
     monkeypatch.setenv("BASELINER_RUST_SCORE_TIMEOUT_S", "240")
-    for name in ("BASELINER_RUST_MODEL_BASE_URL", "BASELINER_RUST_TOKEN_BUDGET"):
+    for name in ("BASELINER_MODEL_BASE_URL", "BASELINER_RUST_TOKEN_BUDGET"):
         monkeypatch.delenv(name, raising=False)
     family = _family(installed).TaskFamily
     family.start(family.get_tasks()["main"])
@@ -181,8 +181,8 @@ def test_a_flooding_scaffold_stops_at_the_budget(home, installed, monkeypatch):
 
 
 def test_a_dead_endpoint_makes_the_scoring_invalid_not_zero(home, installed, monkeypatch):
-    monkeypatch.setenv("BASELINER_RUST_MODEL_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("BASELINER_RUST_MODEL", "operator-model")
+    monkeypatch.setenv("BASELINER_MODEL_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("BASELINER_MODEL", "operator-model")
     result = _score(installed, home)
     assert math.isnan(result["score"])
     assert "the model endpoint cannot be used: it could not be reached" in str(result["message"])

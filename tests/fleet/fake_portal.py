@@ -54,6 +54,7 @@ class FakePortal:
     fail_polls: int = 0  # how many polls answer 502 first
     broken: bool = False  # every request answers 500
     instructions: str = "Make the prefix sum fast.\n"
+    model: bool = True  # the environment lends a model (GET /model)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
@@ -145,6 +146,16 @@ class FakePortal:
             return 200, {"clock": self.clock, "working_s": self.working_s}
         if route == ("GET", "/instructions"):
             return 200, {"text": self.instructions}
+        if route == ("GET", "/model"):
+            if not self.model:
+                return 404, {"detail": "The environment lends no model to its runs."}
+            return 200, {
+                "model": "baseliner-standin",
+                "budget_tokens": 2_000_000,
+                "used_tokens": 1234,
+                "remaining_tokens": 2_000_000 - 1234,
+                "path": "/api/v1/task/model/v1",
+            }
         return 404, {"detail": "Not Found"}
 
     def _submit(self, final: bool) -> tuple[int, Any]:

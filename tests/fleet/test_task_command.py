@@ -424,3 +424,35 @@ def test_every_module_parses_as_python_3_8() -> None:
 
     for name, source in package_files().items():
         ast.parse(source, filename=name, feature_version=(3, 8))
+
+
+# -- task model ----------------------------------------------------------------------------
+
+
+def test_model_says_how_to_reach_the_model(task: Task, portal: FakePortal) -> None:
+    result = task("model")
+    assert result.returncode == 0, result.stderr
+    assert "Model: baseliner-standin" in result.stdout
+    assert "1,234 of 2,000,000 tokens used" in result.stdout
+    assert f"{portal.url}/api/v1/task/model/v1" in result.stdout
+    assert 'eval "$(task model env)"' in result.stdout
+    assert portal.token not in result.stdout  # the key is printed only for eval
+
+
+def test_model_env_sets_what_the_openai_client_reads(task: Task, portal: FakePortal) -> None:
+    result = task("model", "env")
+    assert result.returncode == 0, result.stderr
+    shell = subprocess.run(
+        ["bash", "-c", result.stdout + 'printf "%s\\n%s\\n" "$OPENAI_BASE_URL" "$OPENAI_API_KEY"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shell.stdout.splitlines() == [f"{portal.url}/api/v1/task/model/v1", portal.token]
+
+
+def test_model_in_an_environment_without_one_says_so(task: Task, portal: FakePortal) -> None:
+    portal.model = False
+    result = task("model", "env")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "lends no model" in result.stderr

@@ -256,6 +256,10 @@ GET    /api/v1/task/instructions                           401    200    401    
 # The editor extension's activity reports: the same tokens (an ended run takes none: 410).
 POST   /api/v1/task/activity                               401    200    401    401    401    401
 GET    /api/v1/task/clock                                  401    200    401    401    401    401
+# The development model's gateway (rust_scaffolding lends one): the run's token is the key.
+GET    /api/v1/task/model                                  401    200    401    401    401    401
+GET    /api/v1/task/model/v1/models                        401    200    401    401    401    401
+POST   /api/v1/task/model/v1/chat/completions              401    200    401    401    401    401
 """
 
 
@@ -1062,6 +1066,31 @@ _task_api("POST", "/api/v1/task/notes", json={"text": "bigger tiles"}, check=_ap
 _task_api("POST", "/api/v1/task/pause", json={}, check=_api_pause)
 _task_api("POST", "/api/v1/task/resume", json={})
 _task_api("GET", "/api/v1/task/instructions", environment="triton_cumsum/main")
+MODEL_ENVIRONMENT = "rust_scaffolding/main"
+_task_api("GET", "/api/v1/task/model", environment=MODEL_ENVIRONMENT)
+_task_api("GET", "/api/v1/task/model/v1/models", environment=MODEL_ENVIRONMENT)
+
+
+def _api_chat(w: World, run: Run):
+    """A chat completion from the stand-in, one row of the run's ledger."""
+
+    def check(response):
+        from baselines import model_usage
+
+        total = response.json()["usage"]["total_tokens"]
+        with Session(w.engine) as s:
+            assert model_usage.used(s, run.id) == total > 0
+
+    return check
+
+
+_task_api(
+    "POST",
+    "/api/v1/task/model/v1/chat/completions",
+    json={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+    check=_api_chat,
+    environment=MODEL_ENVIRONMENT,
+)
 
 
 def _api_activity(w: World, run: Run):

@@ -11,6 +11,7 @@ from baselines import (
     assignments,
     checkpointing,
     checkpoints,
+    model_usage,
     run_lifecycle,
     run_notices,
     workspace_loss,
@@ -81,7 +82,7 @@ def page(
         task = checkpointing.run_task(session, settings, run)
         visible, direction = task.ref.task.scoring.visible_to_agent, task.meta.direction
     except DomainError:
-        visible, direction = False, None
+        task, visible, direction = None, False, None
     rows = checkpoints.log(session, run.id)
     shown = staff or visible
     reading = clock.read(session, run, now)
@@ -114,6 +115,7 @@ def page(
             "periods_text": work_periods.text(session, run, now, user.timezone) if staff else "",
             "errors": errors or {},
             "values": values or {},
+            "model_use": model_use(request, session, run, task, rows),
             "chart": (
                 score_chart.chart(rows, normalised=True, direction=direction)
                 or score_chart.chart(rows, normalised=False, direction=direction)
@@ -123,6 +125,23 @@ def page(
         },
         status_code=status_code,
     )
+
+
+def model_use(request: Request, session: Session, run: Run, task, rows) -> dict | None:
+    """The development model's line on the page and each checkpoint's tokens, for a run whose
+    environment lends one (None otherwise)."""
+    lent = task.meta.model if task is not None else None
+    if lent is None:
+        return None
+    used = model_usage.used(session, run.id)
+    return {
+        "model": request.app.state.model_gateway.configured_model() or "the environment's stand-in",
+        "used": used,
+        "budget": lent.development_budget_tokens,
+        "by_seq": model_usage.per_checkpoint(
+            session, run.id, [(r.seq, r.submitted_at) for r in rows]
+        ),
+    }
 
 
 def back_link(request: Request, staff: bool) -> tuple[str, str]:
