@@ -52,6 +52,9 @@ RUN_COLUMNS = (
     # False: scored without the task's GPU (CPU mode), so not comparable with runs that had it;
     # empty: an import that did not say.
     "comparable",
+    # The scoring condition (e.g. "model: <name>") of the run's last valid score; empty: none.
+    # Runs under different conditions are never pooled (analytics.conditions).
+    "condition",
 )
 SCORE_LOG_COLUMNS = (
     "run_id",
@@ -64,6 +67,7 @@ SCORE_LOG_COLUMNS = (
     "valid",
     "message",
     "details",
+    "condition",
 )
 HUMAN = "human"
 BASELINER = "baseliner"
@@ -99,6 +103,8 @@ class Filters:
     include_overridden: bool = True
     # GPU task runs scored without a GPU: their scores are not comparable with the others.
     include_cpu_mode: bool = True
+    # One scoring condition's runs only ("" those under none); None: every condition.
+    condition: str | None = None
 
     def keeps(self, row: dict[str, Any]) -> bool:
         if self.tasks and row["task_id"] not in self.tasks:
@@ -190,6 +196,7 @@ def _human_runs(
             "cost_usd": cost,
             "source": BASELINER,
             "comparable": not run.cpu_mode,
+            "condition": None,  # its last valid checkpoint's, filled in by load()
         }
         if filters.keeps(row):
             rows.append(row)
@@ -244,6 +251,8 @@ def load(
         )
         for row in session.exec(query):
             run = human_pks[row.run_id]
+            if row.valid and row.score is not None:  # the run's condition: its last valid one's
+                run["condition"] = row.condition or None
             entries[run["run_id"]].append(
                 {
                     "run_id": run["run_id"],
@@ -256,6 +265,7 @@ def load(
                     "valid": bool(row.valid),
                     "message": row.message,
                     "details": row.details,
+                    "condition": row.condition or None,
                 }
             )
     if imported_pks:
@@ -278,9 +288,12 @@ def load(
                     "valid": row.valid,
                     "message": row.message,
                     "details": row.details,
+                    "condition": row.condition or run["condition"] or None,
                 }
             )
     runs = sorted(human_rows + imported_rows, key=_order)
+    if filters.condition is not None:
+        runs = [r for r in runs if (r["condition"] or "") == filters.condition]
     score_log = [entry for run in runs for entry in entries.get(run["run_id"], [])]
     return runs, score_log
 

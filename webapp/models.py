@@ -10,6 +10,7 @@ from baselines.run_tokens import RunToken
 from baselines.runs import Lease, Run
 from baselines.tokens import ApiToken
 from baselines.users import User
+from environments.calibrations import Calibration
 from environments.task_settings import TaskSettings
 from fleet.hosts import Host
 from fleet.preparation import HostFamily
@@ -30,6 +31,7 @@ __all__ = [
     "Application",
     "Assignment",
     "AuditLog",
+    "Calibration",
     "Checkpoint",
     "ExpertRate",
     "Host",
