@@ -87,9 +87,7 @@ def test_imported_agent_runs_may_carry_a_condition(session, tmp_path):
         f"r1,{TASK},agent-x,0.5,{A}\n"
         f"r2,{TASK},agent-x,0.7,\n"
     )
-    (tmp_path / "log.csv").write_text(
-        "run_id,elapsed_s,score,condition\nr1,60,0.5,\nr2,60,0.7,\n"
-    )
+    (tmp_path / "log.csv").write_text("run_id,elapsed_s,score,condition\nr1,60,0.5,\nr2,60,0.7,\n")
     batch = read_files(tmp_path / "runs.csv", tmp_path / "log.csv")
     store(session, batch, NOW)
     session.commit()

@@ -108,7 +108,12 @@ def test_coordinator_calibrates_a_model_and_the_analyst_sees_two_entries(
     other.get_by_label("Task", exact=True).select_option(f"{TASK} [{BIG}]")
     other.get_by_role("button", name="Show").click()
     expect(other.locator("#figure-curve img")).to_be_visible()
-    expect(other.locator("#figure-curve img")).to_have_attribute(
-        "alt", re.compile(re.escape(BIG))
-    )
+    expect(other.locator("#figure-curve img")).to_have_attribute("alt", re.compile(re.escape(BIG)))
+    for figure in ("curve", "best-of-k"):
+        image = other.locator(f"#figure-{figure} img")
+        image.scroll_into_view_if_needed()
+        other.wait_for_function(
+            "el => el.complete && el.naturalWidth > 0", arg=image.element_handle(), timeout=60_000
+        )
+    other.locator("#summary-table").scroll_into_view_if_needed()
     shot("analyst-two-entries", on=other)
