@@ -219,3 +219,15 @@ def test_only_coordinators_with_the_pages_token_may_calibrate(client, make_user,
     assert client.post(SAVE, data=GOOD).status_code == 403  # no CSRF token
     assert client.post(f"{PAGE}/calibrations/delete", data={"condition": "x"}).status_code == 403
     assert _saved(engine) == []
+
+
+def test_env_check_never_measures_another_model_against_the_manifest():
+    from fleet import env_check
+
+    other = ScoreResult("scored", 0.9, message={"condition": "model: big"})
+    line = env_check._judge("starting solution", other, 0.25, 0.0, 0.25, 0.75, 0.05,
+                            other_condition=True)  # fmt: skip
+    assert line.normalised is None and line.problem == ""
+    same = ScoreResult("scored", 0.9, message={"condition": "model: standin"})
+    drifted = env_check._judge("starting solution", same, 0.25, 0.0, 0.25, 0.75, 0.05)
+    assert "drifted" in drifted.problem
