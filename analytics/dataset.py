@@ -11,6 +11,12 @@ its scores are on no common scale with the others, so it has no normalised score
 0 unless the analyst leaves such runs out. Imported runs keep what their file said (empty: not
 said).
 
+``condition`` is the scoring condition a run's scores were made under (e.g. "model: <name>": the
+operator's model; its last valid score's), and each score-log entry's own; empty for none. Scores
+under different conditions are on different scales and are never pooled: the analyses take each
+(task, condition) as an entry of its own (analytics.conditions), and a run counts only its
+entries under its own condition.
+
 Human cost_usd is working hours times the expert's hourly rate at the run's start (the environment's
 own rate if set, else the general one), in whole cents. Rates in another currency are not
 converted (no exchange rate is known here): such runs have no cost_usd.
