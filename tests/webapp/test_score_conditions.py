@@ -231,3 +231,26 @@ def test_env_check_never_measures_another_model_against_the_manifest():
     same = ScoreResult("scored", 0.9, message={"condition": "model: standin"})
     drifted = env_check._judge("starting solution", same, 0.25, 0.0, 0.25, 0.75, 0.05)
     assert "drifted" in drifted.problem
+
+
+def test_the_analyst_page_offers_one_entry_per_condition(client, make_user, engine):
+    expert = make_user(Role.expert)
+    with Session(engine) as s:
+        _run(s, expert.id, [(0.5, "model: standin")])
+        _run(s, expert.id, [(0.7, "model: big")])
+    login(client, make_user(Role.analyst))
+    response = client.get("/analyst", params={"task": f"{ENV} [model: big]"})
+    assert response.status_code == 200, response.text[-2000:]
+    options = re.findall(r'<option value="([^"]*)"', response.text)
+    assert f"{ENV} [model: big]" in options and f"{ENV} [model: standin]" in options
+    summary = re.findall(r"<tr[^>]*><td><a [^>]*>([^<]*)</a></td><td>human</td>", response.text)
+    assert sorted(html.unescape(s) for s in summary) == [
+        f"{ENV} [model: big]",
+        f"{ENV} [model: standin]",
+    ]
+    assert "Score over working time" in response.text
+    csv_text = client.get(
+        "/analyst/data/runs.csv", params={"task": f"{ENV} [model: big]"}
+    ).text.splitlines()
+    assert csv_text[0].endswith(",condition") and len(csv_text) == 2
+    assert csv_text[1].endswith(",model: big")
