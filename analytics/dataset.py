@@ -11,6 +11,12 @@ its scores are on no common scale with the others, so it has no normalised score
 0 unless the analyst leaves such runs out. Imported runs keep what their file said (empty: not
 said).
 
+``condition`` is the scoring condition a run's scores were made under (e.g. "model: <name>": the
+operator's model; its last valid score's), and each score-log entry's own; empty for none. Scores
+under different conditions are on different scales and are never pooled: the analyses take each
+(task, condition) as an entry of its own (analytics.conditions), and a run counts only its
+entries under its own condition.
+
 Human cost_usd is working hours times the expert's hourly rate at the run's start (the environment's
 own rate if set, else the general one), in whole cents. Rates in another currency are not
 converted (no exchange rate is known here): such runs have no cost_usd.
@@ -52,6 +58,9 @@ RUN_COLUMNS = (
     # False: scored without the task's GPU (CPU mode), so not comparable with runs that had it;
     # empty: an import that did not say.
     "comparable",
+    # The scoring condition (e.g. "model: <name>") of the run's last valid score; empty: none.
+    # Runs under different conditions are never pooled (analytics.conditions).
+    "condition",
 )
 SCORE_LOG_COLUMNS = (
     "run_id",
@@ -64,6 +73,7 @@ SCORE_LOG_COLUMNS = (
     "valid",
     "message",
     "details",
+    "condition",
 )
 HUMAN = "human"
 BASELINER = "baseliner"
@@ -99,6 +109,8 @@ class Filters:
     include_overridden: bool = True
     # GPU task runs scored without a GPU: their scores are not comparable with the others.
     include_cpu_mode: bool = True
+    # One scoring condition's runs only ("" those under none); None: every condition.
+    condition: str | None = None
 
     def keeps(self, row: dict[str, Any]) -> bool:
         if self.tasks and row["task_id"] not in self.tasks:
@@ -190,6 +202,7 @@ def _human_runs(
             "cost_usd": cost,
             "source": BASELINER,
             "comparable": not run.cpu_mode,
+            "condition": None,  # its last valid checkpoint's, filled in by load()
         }
         if filters.keeps(row):
             rows.append(row)
@@ -244,6 +257,8 @@ def load(
         )
         for row in session.exec(query):
             run = human_pks[row.run_id]
+            if row.valid and row.score is not None:  # the run's condition: its last valid one's
+                run["condition"] = row.condition or None
             entries[run["run_id"]].append(
                 {
                     "run_id": run["run_id"],
@@ -256,6 +271,7 @@ def load(
                     "valid": bool(row.valid),
                     "message": row.message,
                     "details": row.details,
+                    "condition": row.condition or None,
                 }
             )
     if imported_pks:
@@ -278,9 +294,12 @@ def load(
                     "valid": row.valid,
                     "message": row.message,
                     "details": row.details,
+                    "condition": row.condition or run["condition"] or None,
                 }
             )
     runs = sorted(human_rows + imported_rows, key=_order)
+    if filters.condition is not None:
+        runs = [r for r in runs if (r["condition"] or "") == filters.condition]
     score_log = [entry for run in runs for entry in entries.get(run["run_id"], [])]
     return runs, score_log
 

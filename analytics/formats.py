@@ -41,6 +41,7 @@ KINDS: dict[str, str] = {
     "cost_usd": "float",
     "source": "str",
     "comparable": "bool",
+    "condition": "text",
     "elapsed_s": "float",
     "scored_at": "time",
     "score": "float",

@@ -36,6 +36,8 @@ class ImportedRun(SQLModel, table=True):
     cost_usd: float | None = None
     # False: scored without the task's GPU (not comparable); None: the file did not say.
     comparable: bool | None = None
+    # The scoring condition (e.g. "model: <name>"); None or "": none. Never pooled with another.
+    condition: str | None = Field(default=None, max_length=200)
     imported_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -56,3 +58,4 @@ class ImportedScore(SQLModel, table=True):
     # Any JSON value (Vivaria and Baseliner give an object, Inspect an explanation's text).
     message: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     details: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    condition: str | None = Field(default=None, max_length=200)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from analytics import formats
+from analytics import conditions, formats
 from analytics.dataset import (
     BASELINER,
     HUMAN_RUN_PREFIX,
@@ -199,6 +199,12 @@ def _check_and_fill(
 ) -> list[str]:
     """Cross-row checks, and the values the files may leave out. Returns the problems."""
     problems = list(batch.problems)
+    # A run's condition, where its file leaves it out: that of its last valid entry.
+    said: dict[Any, str] = {}
+    for _, entry in batch.entries:
+        valid = entry.get("valid") is not False and entry.get("score") is not None
+        if entry.get("condition") and valid:
+            said[entry.get("run_id")] = entry["condition"]
     seen: dict[tuple[str, str], str] = {}
     by_id: dict[str, dict[str, Any]] = {}
     for where, run in batch.runs:
@@ -231,7 +237,8 @@ def _check_and_fill(
         started, finished = run.get("started_at"), run.get("finished_at")
         if started and finished and finished < started:
             problems.append(f"{where}: finished_at is before started_at")
-        task = numbers(run["task_id"])
+        run["condition"] = run.get("condition") or said.get(run["run_id"])
+        task = numbers(conditions.label(run["task_id"], run["condition"]))
         if run.get("final_score_normalized") is None and run.get("final_score") is not None:
             run["final_score_normalized"] = task.normalise(run["final_score"])
     # The same run_id under another source already stored would make the dataset ambiguous.
@@ -266,8 +273,11 @@ def _check_and_fill(
             entry["valid"] = entry.get("score") is not None
         if entry["valid"] and entry.get("score") is None and "score" not in entry.get(BAD, ()):
             problems.append(f"{where}: a valid entry needs a score")
+        entry["condition"] = entry.get("condition") or run.get("condition")
         if entry["valid"] and entry.get("score_normalized") is None:
-            entry["score_normalized"] = numbers(run["task_id"]).normalise(entry["score"])
+            entry["score_normalized"] = numbers(
+                conditions.label(run["task_id"], entry["condition"])
+            ).normalise(entry["score"])
     return _in_file_order(problems)
 
 
@@ -336,6 +346,7 @@ def store(
                 valid=bool(entry["valid"]),
                 message=entry.get("message"),
                 details=entry.get("details"),
+                condition=entry.get("condition"),
             )
         )
     session.add_all(scores)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from analytics import dataset
+from analytics import conditions, dataset
 from analytics.best_of_k import BestOfK, best_of_k
 from analytics.cost import CostPoint, cost_points
 from analytics.curves import CurvePoint, curve, time_grid
@@ -36,8 +36,12 @@ def task_table(
     agents: Iterable[str] = (),
     filters: Filters | None = None,
 ) -> ScoreTable:
-    """One task's runs (of the given agents, all by default) as arrays."""
-    filters = replace(filters or Filters(), tasks=(task_id,), agents=tuple(agents))
+    """One task's runs (of the given agents, all by default) as arrays; ``task_id`` may name a
+    scoring condition too (analytics.conditions), and then only that condition's runs count."""
+    task, condition = conditions.split(task_id)
+    filters = replace(
+        filters or Filters(), tasks=(task,), agents=tuple(agents), condition=condition
+    )
     runs, log = dataset.load(session, key=key, now=now, filters=filters)
     return score_table(runs, log, task_id)
 
@@ -107,11 +111,16 @@ def count_rows(
     filters: Filters | None = None,
 ) -> list[RunCounts]:
     """Which of the task's runs each figure counts, per agent (analytics.run_counts)."""
-    filters = replace(filters or Filters(), tasks=(task_id,), agents=tuple(agents))
+    task, condition = conditions.split(task_id)
+    filters = replace(
+        filters or Filters(), tasks=(task,), agents=tuple(agents), condition=condition
+    )
     runs, log = dataset.load(session, key=key, now=now, filters=filters)
     table = score_table(runs, log, task_id)
     # In score_table's order: the task's runs as the dataset lists them.
-    flagged = np.array([r["comparable"] is False for r in runs if r["task_id"] == task_id], bool)
+    flagged = np.array(
+        [r["comparable"] is False for r in runs if conditions.subject(r) == task_id], bool
+    )
     return run_counts(table, flagged, tuple(limits_s))
 
 
@@ -123,7 +132,8 @@ def summary_rows(
     numbers: Numbers,
     filters: Filters | None = None,
 ) -> list[SummaryRow]:
-    """Every task in the (filtered) dataset, by name."""
+    """Every task in the (filtered) dataset, by name; a task under a scoring condition is an
+    entry of its own, named with it (analytics.conditions)."""
     runs, log = dataset.load(session, key=key, now=now, filters=filters)
     out: list[SummaryRow] = []
     for task_id in task_ids(runs):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from environments import task_settings
+from analytics import conditions
+from environments import calibrations, task_settings
 from environments.catalogue import Catalogue
 from environments.normalise import normalise
 
@@ -23,7 +24,10 @@ class TaskNumbers:
 
 
 def lookup(session: Session, catalogue: Catalogue | None, task_id: str) -> TaskNumbers:
-    """The numbers for ``task_id`` ("<family>/<task>")."""
+    """The numbers for ``task_id`` ("<family>/<task>", or an entry's name with its scoring
+    condition, analytics.conditions): under a condition other than the task's own, that
+    condition's calibration, and no y_s/y_r without one (its scores are not comparable)."""
+    task_id, condition = conditions.split(task_id)
     family_name, _, task_name = task_id.partition("/")
     family = catalogue.family(family_name) if catalogue is not None else None
     task = family.task(task_name) if family is not None else None
@@ -33,4 +37,6 @@ def lookup(session: Session, catalogue: Catalogue | None, task_id: str) -> TaskN
     else:
         meta = task_settings.merge(None, task_settings.saved(session, family_name, task_name))
         installed = False
-    return TaskNumbers(meta.y_s, meta.y_r, meta.aggregation or "best", installed)
+    found = calibrations.scale(session, task_id, meta, condition)
+    y_s, y_r = found if found is not None else (None, None)
+    return TaskNumbers(y_s, y_r, meta.aggregation or "best", installed)

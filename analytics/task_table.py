@@ -4,6 +4,7 @@ from typing import Any
 
 import numpy as np
 
+from analytics import conditions
 from analytics.dataset import has_ended
 from analytics.score_table import ScoreTable
 
@@ -13,8 +14,9 @@ def _number(value: Any) -> float:
 
 
 def task_ids(runs: list[dict[str, Any]]) -> list[str]:
-    """The tasks present, by name."""
-    return sorted({r["task_id"] for r in runs})
+    """The entries present, by name: a task, or a task and a scoring condition (a task scored
+    under two models is two entries, never pooled; analytics.conditions)."""
+    return sorted({conditions.subject(r) for r in runs})
 
 
 def score_table(
@@ -23,10 +25,18 @@ def score_table(
     """The task's runs and entries. A run without working_s is taken to have worked up to its
     last entry; an entry without a normalised score, or marked invalid, counts as no score.
     (A start the platform failed before the workspace was active never reaches the dataset: it
-    has no started_at, and it is no attempt.)"""
-    mine = [r for r in runs if r["task_id"] == task_id]
+    has no started_at, and it is no attempt.)
+
+    ``task_id`` may name a scoring condition too (analytics.conditions): then only runs under it
+    count, and of each run only the entries under its own condition (never two pooled)."""
+    mine = [r for r in runs if conditions.subject(r) == task_id]
     index = {r["run_id"]: i for i, r in enumerate(mine)}
-    entries = [e for e in score_log if e["run_id"] in index]
+    condition = {r["run_id"]: conditions.of(r) for r in mine}
+    entries = [
+        e
+        for e in score_log
+        if e["run_id"] in index and (not e["valid"] or conditions.of(e) == condition[e["run_id"]])
+    ]
     row_run = np.fromiter((index[e["run_id"]] for e in entries), dtype=np.int64, count=len(entries))
     elapsed = np.array([_number(e["elapsed_s"]) for e in entries], dtype=float)
     value = np.array(

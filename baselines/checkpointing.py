@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from baselines import checkpoints, workspace_loss
+from baselines import checkpoints, condition_scores, workspace_loss
 from baselines.checkpoints import Checkpoint
 from baselines.errors import Conflict, DomainError
 from baselines.run_settings import RunSettings as Settings
@@ -21,7 +21,6 @@ from environments import task_settings, workspace_files
 from environments.catalogue import discover
 from environments.family_calls import FamilyCallFailed, call_local
 from environments.manifest import BaselinerMeta
-from environments.normalise import normalise
 from fleet import snapshots, task_runs, workspaces
 from fleet.drivers.base import HostError
 from fleet.hosts import Host
@@ -212,11 +211,9 @@ def store_final_score(session: Session, settings: Settings, run: Run) -> None:
     run.final_score = checkpoints.final_score(
         rows, meta.aggregation, meta.direction, family_aggregate
     )
-    # A score timed without the task's GPU has no place on the task's scale.
-    comparable = any(r.valid and r.comparable for r in rows)
-    run.final_score_normalized = (
-        normalise(run.final_score, meta.y_s, meta.y_r) if comparable else None
-    )
+    # A score timed without the task's GPU has no place on the task's scale, nor has one made
+    # under a condition (another model) that has no y_s/y_r of its own.
+    run.final_score_normalized = condition_scores.final_normalized(session, run, meta, rows)
     session.add(run)
     session.commit()
 

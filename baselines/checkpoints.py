@@ -64,6 +64,11 @@ class Checkpoint(SQLModel, table=True):
     score_normalized: float | None = None
     valid: bool = False
     comparable: bool = True  # False: scored without the task's GPU
+    # The scoring condition the family reported (e.g. "model: <name>"; "" for none): scores
+    # under different conditions are calibrated apart and never pooled.
+    condition: str = Field(
+        default="", sa_column=Column(String(200), nullable=False, server_default="")
+    )
     message: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     output: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
@@ -215,6 +220,7 @@ def record_result(
     seconds: float,
     comparable: bool,
     now: datetime,
+    condition: str = "",
 ) -> None:
     row.status = status
     row.score, row.score_normalized = score, normalized
@@ -223,6 +229,7 @@ def record_result(
         details = {**details, DEVELOPMENT_MODEL: row.details[DEVELOPMENT_MODEL]}
     row.message, row.details, row.output = message, details, output[-20_000:]
     row.scoring_seconds, row.scored_at, row.comparable = seconds, now, comparable
+    row.condition = condition
     row.last_error = ""
     session.add(row)
 
@@ -281,12 +288,27 @@ def notes(session: Session, run_id: int) -> list[Note]:
     return list(session.exec(query))
 
 
+def run_condition(rows: list[Checkpoint]) -> str:
+    """A run's scoring condition: that of its last valid checkpoint ("" when none)."""
+    valid = [r for r in rows if r.valid and r.score is not None]
+    return valid[-1].condition if valid else ""
+
+
+def under_run_condition(rows: list[Checkpoint]) -> list[Checkpoint]:
+    """The checkpoints scored under the run's condition (its last valid one's): a run's final
+    score never pools scores made under different conditions (another model)."""
+    condition = run_condition(rows)
+    return [r for r in rows if r.condition == condition]
+
+
 def final_score(
     rows: list[Checkpoint], aggregation: str, direction: str | None,
     family_aggregate: Callable[[list[dict]], float | None] | None = None,
 ) -> float | None:  # fmt: skip
     """The run's score from its log: the best valid score (by the task's direction), the last
-    valid one, or the family's ``aggregate_scores``. Comparable scores win over CPU-mode ones."""
+    valid one, or the family's ``aggregate_scores``, over the checkpoints under the run's
+    condition only. Comparable scores win over CPU-mode ones."""
+    rows = under_run_condition(rows)
     valid = [r for r in rows if r.valid and r.score is not None]
     if aggregation == "family" and family_aggregate is not None:
         return family_aggregate([entry(r) for r in rows])

@@ -21,6 +21,7 @@ AGGREGATIONS = ("best", "last", "family")
 DEFAULT_TIME_LIMIT_S = 8 * 3600
 MIN_TIME_LIMIT_S = 60
 MAX_TIME_LIMIT_S = 7 * 86400
+CONDITION_MAX = 200  # a scoring condition, e.g. "model: <name>"
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -86,6 +87,9 @@ class BaselinerMeta:
     reference_command: str | None = None
     paths_from_home: bool = False
     model: ModelMeta | None = None
+    # The scoring condition (e.g. "model: <name>") y_s and y_r were measured under; scores under
+    # another condition use that condition's calibration (environments.calibrations).
+    calibrated_for: str | None = None
     given: frozenset[str] = frozenset()
     portal: frozenset[str] = frozenset()
 
@@ -353,6 +357,9 @@ class _Reader:
                 "runs over the reference solution; name it too (reference: reference/)",
             )
         values["reference_command"] = command
+        values["calibrated_for"] = self.condition(
+            value.get("calibrated_for"), f"{where}.calibrated_for"
+        )
         values["paths_from_home"] = self.flag(
             value.get("paths_from_home"), f"{where}.paths_from_home", False
         )
@@ -395,6 +402,14 @@ class _Reader:
                     f"{shown(standin)} is not in {self.folder}; add it or fix the path",
                 )
         return ModelMeta(development_budget_tokens=budget, standin=standin)
+
+    def condition(self, value: Any, where: str) -> str | None:
+        text = self.optional_str(value, where, "model: gpt-4o")
+        if text is not None and not text.strip():
+            self.fail(where, 'must not be blank, e.g. "model: gpt-4o"')
+        if text is not None and len(text.strip()) > CONDITION_MAX:
+            self.fail(where, f"must be at most {CONDITION_MAX} characters")
+        return text.strip() if text is not None else None
 
     def reference(self, value: Any, where: str) -> str | None:
         text = self.optional_str(value, where, "reference/")

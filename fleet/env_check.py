@@ -79,6 +79,7 @@ def check(
     timeout: float = task_runs.SCORE_TIMEOUT_S,
     reference_command: str | None = None,
     reference_limit_s: float = 8 * 3600,
+    calibrated_for: str | None = None,
 ) -> Report:
     report = Report(f"{launch.family.name}/{launch.task}", host.name, launch.family.version)
     backend = registry.build(host, driver)
@@ -100,7 +101,19 @@ def check(
             result = task_runs.score(
                 place, installed, launch.task, fresh_copy=launch.paths_from_home, timeout=timeout
             )
-            report.lines.append(_judge(label, result, expected, target, y_s, y_r, tolerance))
+            other = bool(result.condition) and result.condition != calibrated_for
+            report.lines.append(
+                _judge(label, result, expected, target, y_s, y_r, tolerance, other_condition=other)
+            )
+    others = sorted(
+        {line.result.condition for line in report.lines if line.result.condition} - {calibrated_for}
+    )
+    if others:
+        report.notes.append(
+            f"Scored under {', '.join(others)}, not the condition the manifest's y_s and y_r were"
+            f" measured under ({calibrated_for or 'none'}): drift is not checked. Calibrate that"
+            " condition (the family's README) and set its numbers on the environment's page."
+        )
     if any(not line.result.comparable for line in report.lines):
         report.notes.append(
             "Scores are not comparable (no GPU here): drift from the manifest is not checked."
@@ -116,13 +129,17 @@ def _judge(
     y_s: float | None,
     y_r: float | None,
     tolerance: float,
+    other_condition: bool = False,
 ) -> Line:
-    normalised = normalise(result.score, y_s, y_r) if result.comparable else None
+    """``other_condition``: scored under another scoring condition (another model) than the
+    manifest's numbers were measured under, so they are no yardstick for it."""
+    comparable = result.comparable and not other_condition
+    normalised = normalise(result.score, y_s, y_r) if comparable else None
     line = Line(label, result, expected, target, normalised)
     if not result.valid:
         error = result.message.get("error") or result.message or result.status
         line.problem = f"{result.status}: {error}"
-    elif not result.comparable or line.normalised is None:
+    elif not comparable or line.normalised is None:
         pass  # nothing to compare with
     elif abs(line.normalised - target) > tolerance:
         line.problem = (

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from environments.catalogue import Family
 from environments.family_calls import HELPER, FamilyCallFailed, parse
-from environments.manifest import BaselinerMeta, TaskSpec
+from environments.manifest import CONDITION_MAX, BaselinerMeta, TaskSpec
 from environments.versions import skipped
 from fleet.backends.common import as_root, put_files
 from fleet.drivers.base import CommandResult, Driver, HostError
@@ -334,12 +334,23 @@ class ScoreResult:
             for part in (self.message, self.details)
         )
 
+    @property
+    def condition(self) -> str:
+        """The scoring condition the family reports (``condition`` in message or details, e.g.
+        "model: <name>"); "" when it reports none. Scores under different conditions are
+        calibrated apart and never pooled."""
+        for part in (self.message, self.details):
+            if isinstance(part, dict) and isinstance(part.get("condition"), str):
+                return part["condition"].strip()[:CONDITION_MAX]
+        return ""
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "score": self.score,
             "valid": self.valid,
             "comparable": self.comparable,
+            "condition": self.condition,
             "message": self.message,
             "details": self.details,
             "seconds": round(self.seconds, 3),

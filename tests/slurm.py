@@ -104,7 +104,11 @@ class SlurmCluster:
         return result
 
     def sbatch(self, script: str, *options: str) -> int:
-        """Submit ``script`` (its text) with ``sbatch --parsable``; returns the job id."""
+        """Submit ``script`` (its text) with ``sbatch --parsable``; returns the job id. The
+        job's output goes to the cluster's log folder unless an option says where (Slurm's
+        default, ``slurm-<id>.out`` in the working folder, would land in the checkout)."""
+        if not any(o.startswith(("--output", "-o")) for o in options):
+            options = (*options, f"--output={self.root}/log/slurm-%j.out")
         out = self.run("sbatch", "--parsable", *options, input=script).stdout.strip()
         return int(out.split(";")[0])  # "ID" or "ID;cluster"
 

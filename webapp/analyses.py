@@ -12,6 +12,7 @@ from starlette.datastructures import QueryParams
 
 from analytics import (
     best_of_k,
+    conditions,
     cost,
     curves,
     dataset,
@@ -27,6 +28,7 @@ from analytics.importing import cached
 from analytics.run_counts import RunCounts
 from analytics.summary import SummaryRow
 from analytics.task_numbers import TaskNumbers
+from baselines.checkpoints import Checkpoint
 from baselines.runs import Run
 from environments import task_settings
 from environments.catalogue import Catalogue
@@ -49,11 +51,25 @@ SEED = 0  # fixed, so the same address always shows the same band
 
 
 def choices(session: Session, catalogue: Catalogue) -> Choices:
-    """Tasks that have runs or are installed, and 'human' with every imported agent."""
+    """Tasks that have runs or are installed, each with every scoring condition its scores were
+    made under as an entry of its own (analytics.conditions), and 'human' with every imported
+    agent."""
     human = session.exec(select(Run.environment).where(Run.started_at.is_not(None)).distinct())
     imported = session.exec(select(ImportedRun.task_id).distinct())
     installed = (f"{family.name}/{task.name}" for family, task in catalogue.tasks())
-    tasks = {t for t in (*human, *imported, *installed) if t}
+    scored = session.exec(
+        select(Run.environment, Checkpoint.condition)
+        .join(Checkpoint, Checkpoint.run_id == Run.id)
+        .where(Checkpoint.valid, Checkpoint.condition != "", Run.started_at.is_not(None))
+        .distinct()
+    )
+    imported_under = session.exec(
+        select(ImportedRun.task_id, ImportedRun.condition)
+        .where(ImportedRun.condition.is_not(None), ImportedRun.condition != "")
+        .distinct()
+    )
+    under = (conditions.label(t, c) for t, c in (*scored, *imported_under))
+    tasks = {t for t in (*human, *imported, *installed, *under) if t}
     agents = set(session.exec(select(ImportedRun.agent).distinct())) - {HUMAN}
     return Choices(tasks=tuple(sorted(tasks)), agents=(HUMAN, *sorted(agents)))
 
@@ -73,7 +89,7 @@ def ask(
 
 def default_limit_h(session: Session, catalogue: Catalogue, task_id: str) -> float:
     """The task's time limit in hours (installed tasks), else the platform's default."""
-    family_name, _, task_name = task_id.partition("/")
+    family_name, _, task_name = conditions.split(task_id)[0].partition("/")
     family = catalogue.family(family_name)
     task = family.task(task_name) if family is not None else None
     if family is None or task is None:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
+from analytics import conditions
 from analytics.dataset import Filters
 from analytics.importing import parse_time
 
@@ -19,6 +20,7 @@ MAX_LIMITS = 4  # the best-of-k figure tells limits apart by line style: four of
 MAX_BUDGETS = 12
 BUDGET_MULTIPLES = (1, 2, 4, 8)
 MAX_TEXT = 200  # task ids and agent names are at most this long in the dataset
+MAX_TASK = 2 * MAX_TEXT + 3  # a task with its scoring condition: "<task> [<condition>]"
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,11 @@ class AnalysisQuery:
     texts: dict[str, str] = field(default_factory=dict, compare=False)  # since/until as typed
 
     def filters(self, *, by_task: bool = True) -> Filters:
+        # An entry may name a scoring condition too (analytics.conditions): its runs only.
+        task, condition = conditions.split(self.task)
         return Filters(
-            tasks=(self.task,) if by_task and self.task else (),
+            tasks=(task,) if by_task and self.task else (),
+            condition=condition if by_task and self.task else None,
             agents=self.agents,
             sources=self.sources,
             since=self.since,
@@ -133,7 +138,7 @@ def _time(params: QueryParams, name: str, errors: dict[str, str]) -> datetime | 
 
 def _read_filters(params: QueryParams, choices: Choices, errors: dict[str, str]) -> AnalysisQuery:
     task = params.get("task", "").strip()
-    if task and (len(task) > MAX_TEXT or task not in choices.tasks):
+    if task and (len(task) > MAX_TASK or task not in choices.tasks):
         errors["task"] = "No runs of this task are recorded and it is not installed here."
     agents = tuple(dict.fromkeys(a.strip() for a in params.getlist("agent") if a.strip()))
     unknown = [a for a in agents if a not in choices.agents]

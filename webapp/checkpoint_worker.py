@@ -18,11 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from baselines import checkpointing, checkpoints
+from baselines import checkpointing, checkpoints, condition_scores
 from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.errors import DomainError
 from baselines.runs import LIVE, Run
-from environments.normalise import normalise
 from fleet import snapshots, task_runs, workspaces
 from fleet.drivers.base import HostError
 from fleet.hosts import Host, HostStatus
@@ -142,7 +141,11 @@ class CheckpointWorker:
             self._platform_fault(session, row, result)
             return
         status = CheckpointStatus.scored if result.valid else CheckpointStatus.invalid
-        normalized = normalise(result.score, task.meta.y_s, task.meta.y_r)
+        # Normalised on the scale of the condition it was scored under (the task's own, or a
+        # coordinator's calibration for another model); none there: valid, not comparable.
+        normalized = condition_scores.normalised(
+            session, run.environment, task.meta, result.condition, result.score
+        )
         checkpoints.record_result(
             session,
             row,
@@ -155,6 +158,7 @@ class CheckpointWorker:
             seconds=result.seconds,
             comparable=result.comparable and not run.cpu_mode,
             now=self.now(),
+            condition=result.condition,
         )
         session.commit()
 

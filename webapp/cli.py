@@ -497,6 +497,7 @@ def env_check(
                 timeout=timeout,
                 reference_command=meta.reference_command,
                 reference_limit_s=meta.time_limit_s,
+                calibrated_for=meta.calibrated_for,
             )
         except HostError as exc:
             _fail(str(exc))

@@ -11,6 +11,7 @@ from baselines.run_tokens import RunToken
 from baselines.runs import Lease, Run
 from baselines.tokens import ApiToken
 from baselines.users import User
+from environments.calibrations import Calibration
 from environments.task_settings import TaskSettings
 from fleet.hosts import Host
 from fleet.preparation import HostFamily
@@ -31,6 +32,7 @@ __all__ = [
     "Application",
     "Assignment",
     "AuditLog",
+    "Calibration",
     "Checkpoint",
     "ExpertRate",
     "Host",

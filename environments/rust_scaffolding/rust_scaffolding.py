@@ -60,6 +60,14 @@ RUNNER = FAMILY_DIR / "scoring" / "run_scaffold.py"
 SCAFFOLD = "scaffold.py"
 JUDGES = 2  # programs judged at once (each compile takes a core)
 STANDIN_MODEL = "baseliner-standin"
+
+
+def condition(model: str) -> str:
+    """The scoring condition a score reports: the model it was made with. y_s and y_r hold per
+    model (the manifest's for the stand-in's, the portal's for others)."""
+    return f"model: {model}"
+
+
 CLIENT_TOKEN_ENV = "BASELINER_RUST_PROXY_TOKEN"
 
 
@@ -126,14 +134,16 @@ class TaskFamily:
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict[str, Any]]) -> float:
-        """The best (highest) valid fraction solved in the log; NaN if there is none."""
+        """The best (highest) valid fraction solved in the log, among the scores made with the
+        model of the last valid one (scores under two models are never pooled); NaN if none."""
         valid = []
         for entry in score_log:
             with contextlib.suppress(TypeError, ValueError):
                 value = float(entry.get("score"))
                 if math.isfinite(value):
-                    valid.append(value)
-        return max(valid, default=math.nan)
+                    valid.append((value, scores.condition_of(entry)))
+        last = valid[-1][1] if valid else ""
+        return max((v for v, said in valid if said == last), default=math.nan)
 
 
 @contextlib.contextmanager
@@ -284,7 +294,10 @@ def score(scaffold: Path, problems: list[dict]) -> dict[str, Any]:
     with model_endpoint(budget) as (base_url, api_key, model, proxy):
         down = endpoint_problem(proxy.upstream)
         if down:  # the platform's fault, not the scaffold's: no score is made up
-            return scores.invalid(f"the model endpoint cannot be used: {down}", {"model": model})
+            return scores.invalid(
+                f"the model endpoint cannot be used: {down}",
+                {"model": model, "condition": condition(model)},
+            )
         answers, stopped = run_scaffold(scaffold, problems, base_url, api_key, model, limit_s)
         usage = proxy.usage()
     outcomes: dict[str, str] = {}
@@ -322,6 +335,7 @@ def score(scaffold: Path, problems: list[dict]) -> dict[str, Any]:
             "solved": f"{solved}/{total}",
             "outcomes": ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()),
             "model": model,
+            "condition": condition(model),
             "tokens_used": usage.get("used"),
             "token_budget": budget,
             **({"stopped": stopped} if stopped else {}),

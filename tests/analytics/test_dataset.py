@@ -47,6 +47,7 @@ def test_human_runs_and_their_score_log(session, expert):
         "cost_usd": 113.75,  # 2.5 h x $45.50
         "source": "baseliner",
         "comparable": True,
+        "condition": None,  # its scores report no scoring condition
     }
     assert [list(e) for e in log] == [list(SCORE_LOG_COLUMNS)] * 3
     assert [(e["elapsed_s"], e["score"], e["score_normalized"], e["valid"]) for e in log] == [

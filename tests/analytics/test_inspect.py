@@ -113,6 +113,7 @@ def test_samples_become_runs_with_their_score_events(session, tmp_path, fmt):
         "cost_usd": 1.5,
         "source": "inspect",
         "comparable": None,  # the log does not say what the runs were scored on
+        "condition": None,  # nor under which scoring condition
     }
     failed = next(r for r in runs if r["run_id"] == "inspect-sample-2")
     assert (failed["status"], failed["final_score"]) == ("error", None)

@@ -117,6 +117,7 @@ def test_runs_and_trunk_score_logs_become_the_dataset(session, tmp_path):
         "cost_usd": 31.25,
         "source": "vivaria",
         "comparable": None,  # the log does not say what the runs were scored on
+        "condition": None,  # nor under which scoring condition
     }
     second = next(r for r in runs if r["run_id"] == "vivaria-102")
     assert second["agent"] == "flock@dev" and not dataset.has_ended(second)

@@ -7,6 +7,7 @@ measures y_s and y_r on all of them. The scaffold runs as a throwaway unix user 
 family's groups, as the platform runs it; the family is a root-only copy, as installed."""
 
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from environments.catalogue import BUILTIN_DIR, discover
+from fleet.task_runs import ScoreResult
 from tests.naming import PREFIX
 
 FAMILY_DIR = BUILTIN_DIR / "rust_scaffolding"
@@ -92,6 +94,8 @@ def test_family_is_in_the_catalogue_with_baseliner_numbers():
     assert meta["direction"] == "higher" and meta["reference"] == "reference/"
     assert isinstance(meta["y_s"], float) and isinstance(meta["y_r"], float)
     assert meta["y_r"] > meta["y_s"]
+    # y_s and y_r hold for the stand-in's scores, the condition every score reports.
+    assert meta.calibrated_for == "model: baseliner-standin"
 
 
 def test_start_copies_only_the_experts_files(home, user):
@@ -111,6 +115,10 @@ def test_the_reference_scaffold_solves_more_than_the_start(home, installed):
         assert result["details"]["total"] == 6
         assert result["message"]["solved"] == f"{result['details']['solved']}/6"
         assert result["message"]["model"] == "baseliner-standin"
+        assert result["message"]["condition"] == "model: baseliner-standin"
+        assert ScoreResult("scored", result["score"], result["message"]).condition == (
+            "model: baseliner-standin"
+        )
         assert result["message"]["tokens_used"] > 0
         assert set(result["details"]["problems"]) == {f"t{n:03d}" for n in range(1, 7)}
     assert reference["score"] > start["score"], (start["details"], reference["details"])
@@ -186,12 +194,26 @@ def test_a_dead_endpoint_makes_the_scoring_invalid_not_zero(home, installed, mon
     result = _score(installed, home)
     assert math.isnan(result["score"])
     assert "the model endpoint cannot be used: it could not be reached" in str(result["message"])
+    assert result["details"]["condition"] == "model: operator-model"
 
 
 def test_aggregate_keeps_the_best():
     family = _family(FAMILY_DIR).TaskFamily
     log = [{"score": 0.2}, {"score": float("nan")}, {"score": 0.5}, {"score": 0.3}]
     assert family.aggregate_scores({}, log) == 0.5
+
+
+def test_aggregate_never_pools_two_models():
+    """Only the scores made with the model of the last valid one count."""
+    family = _family(FAMILY_DIR).TaskFamily
+    big, small = {"condition": "model: big"}, {"condition": "model: small"}
+    log = [
+        {"score": 0.9, "message": big},
+        {"score": 0.4, "message": small},
+        {"score": 0.3, "message": json.dumps(small)},  # the log may hold JSON text
+        {"score": float("nan"), "message": big},  # invalid: not the last valid one
+    ]
+    assert family.aggregate_scores({}, log) == 0.4
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -129,6 +129,33 @@ def test_a_stop_waits_for_queued_checkpoints_and_stores_the_final_score(app, eng
         assert run.final_score_normalized == pytest.approx((0.6 - 0.25) / 0.75)
 
 
+def test_scores_under_another_condition_are_never_pooled(app, engine, live_run):
+    """A score under another scoring condition (another model) is stored with it, valid but
+    not normalised without that condition's y_s/y_r; the final score counts only the
+    condition of the last valid score."""
+    _solution(live_run, "def answer():\n    return 0.9\n")  # the task's own condition
+    _submit(app, engine, live_run.id)
+    _solution(live_run, "def answer():\n    return {'value': 0.5, 'condition': 'model: m'}\n")
+    _submit(app, engine, live_run.id)
+    jobs = app.state.workspaces
+    with Session(engine) as s:
+        run = s.get(Run, live_run.id)
+        checkpointing.end_run(s, app.state.settings, jobs, run, "Stopped.", utcnow())
+    assert app.state.scoring.run_once() and app.state.scoring.run_once()
+    jobs.wait(live_run.id, timeout=60)
+    with Session(engine) as s:
+        rows = checkpoints.log(s, live_run.id)
+        assert [(r.condition, r.valid, r.score) for r in rows] == [
+            ("", True, 0.9),
+            ("model: m", True, 0.5),
+        ]
+        assert rows[0].score_normalized == pytest.approx((0.9 - 0.25) / 0.75)
+        assert rows[1].score_normalized is None  # no y_s/y_r for model: m
+        run = s.get(Run, live_run.id)
+        assert run.final_score == 0.5  # not the 0.9 made under the other condition
+        assert run.final_score_normalized is None
+
+
 def test_the_final_submission_ends_the_run_once_scored(app, engine, live_run):
     _solution(live_run, "def answer():\n    return 0.8\n")
     _submit(app, engine, live_run.id)

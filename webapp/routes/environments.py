@@ -13,8 +13,8 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from baselines import audit
-from environments import family_calls, task_settings
+from baselines import audit, condition_scores
+from environments import calibrations, family_calls, task_settings
 from environments.catalogue import Catalogue, Family, discover
 from environments.manifest import (
     AGGREGATIONS,
@@ -126,6 +126,9 @@ def _page(
         "aggregations": AGGREGATIONS,
         "values": _form_values(task_settings.saved(session, family, task)),
         "errors": {},
+        "calibrations": calibrations.listed(session, task_settings.environment(family, task)),
+        "cal_values": {},
+        "cal_errors": {},
     }
     context.update(extra)
     return render(request, "coordinator/environment.html", context, status_code=status_code)
@@ -229,4 +232,85 @@ async def save_environment(
     )
     session.commit()
     flash(request, f"Saved the numbers for {row.environment}.")
+    return RedirectResponse(f"/coordinator/environments/{family.name}/{task.name}", status_code=303)
+
+
+CAL_FIELDS = {"condition": "cal_condition", "y_s": "cal_y_s", "y_r": "cal_y_r"}
+
+
+@router.post("/{family_name}/{task_name}/calibrations")
+async def save_calibration(
+    request: Request,
+    family_name: str,
+    task_name: str,
+    user: CoordinatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
+    """Add or change one scoring condition's y_s and y_r (e.g. another model's); the scores
+    already made under it are normalised again in the same transaction."""
+    family, task = _find(settings, family_name, task_name)
+    form = text_fields(await request.form(), *CAL_FIELDS.values())
+    where = task_settings.environment(family, task)
+    meta = task_settings.effective(session, family, task)
+    try:
+        row, before, after = calibrations.save(
+            session, where, meta, {name: form[key] for name, key in CAL_FIELDS.items()},
+            user.id, now,
+        )  # fmt: skip
+    except SettingsInvalid as exc:
+        session.rollback()
+        errors = {CAL_FIELDS[name]: message for name, message in exc.errors.items()}
+        return await run_in_threadpool(
+            _page, request, session, family, task, 400, cal_values=form, cal_errors=errors
+        )
+    changed = condition_scores.renormalise(session, where, meta, row.condition)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="calibration.set",
+        obj=row,
+        now=now,
+        before=before,
+        after={"environment": where, **after},
+    )
+    session.commit()
+    again = f" ({changed} score(s) normalised again)" if changed else ""
+    flash(request, f"Saved y_s and y_r for {row.condition}{again}.")
+    return RedirectResponse(f"/coordinator/environments/{family.name}/{task.name}", status_code=303)
+
+
+@router.post("/{family_name}/{task_name}/calibrations/delete")
+async def remove_calibration(
+    request: Request,
+    family_name: str,
+    task_name: str,
+    user: CoordinatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+):
+    """Remove one condition's numbers: its scores become not comparable again."""
+    family, task = _find(settings, family_name, task_name)
+    form = text_fields(await request.form(), "condition")
+    where = task_settings.environment(family, task)
+    condition = form["condition"].strip()
+    row = calibrations.get(session, where, condition)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"No y_s/y_r are saved for {condition!r}.")
+    before = calibrations.remove(session, where, condition)
+    meta = task_settings.effective(session, family, task)
+    condition_scores.renormalise(session, where, meta, condition)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="calibration.remove",
+        obj=row,
+        now=now,
+        before=before,
+        after={"environment": where, "removed": condition},
+    )
+    session.commit()
+    flash(request, f"Removed y_s and y_r for {condition}; its scores are not comparable now.")
     return RedirectResponse(f"/coordinator/environments/{family.name}/{task.name}", status_code=303)

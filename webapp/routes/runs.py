@@ -19,6 +19,7 @@ from baselines import (
 from baselines.errors import DomainError
 from baselines.runs import OPEN, Run, visible_to
 from baselines.users import Role, User
+from environments import calibrations
 from fleet.hosts import Host
 from timetracking import clock, limits, overrides
 from webapp import hardware, score_chart, work_periods
@@ -78,12 +79,23 @@ def page(
     ide_url = settings.ide_url.format(run=run.id)
     staff = user.role in (Role.coordinator, Role.admin)
     own = user.id == run.expert_id
+    meta = None
     try:
         task = checkpointing.run_task(session, settings, run)
         visible, direction = task.ref.task.scoring.visible_to_agent, task.meta.direction
+        meta = task.meta
     except DomainError:
         task, visible, direction = None, False, None
     rows = checkpoints.log(session, run.id)
+    # Conditions (another model) the run's scores were made under that have no y_s/y_r: their
+    # scores are valid but not comparable, and the page says so.
+    uncalibrated = {
+        c.condition
+        for c in rows
+        if c.condition and calibrations.scale(session, run.environment, meta, c.condition) is None
+    }
+    # The chart draws the scores under the run's condition only: never two models pooled.
+    charted = checkpoints.under_run_condition(rows)
     shown = staff or visible
     reading = clock.read(session, run, now)
     return render(
@@ -103,6 +115,9 @@ def page(
             "staff_look_in": origin.staff_may_look_in(settings),
             "scores_shown": shown,
             "checkpoints": rows,
+            "uncalibrated": uncalibrated,
+            "run_condition": checkpoints.run_condition(rows),
+            "show_conditions": any(c.condition for c in rows),
             "notes": checkpoints.notes(session, run.id),
             "note_max": checkpoints.NOTE_MAX,
             "clock": reading,
@@ -117,8 +132,8 @@ def page(
             "values": values or {},
             "model_use": model_use(request, session, run, task, rows),
             "chart": (
-                score_chart.chart(rows, normalised=True, direction=direction)
-                or score_chart.chart(rows, normalised=False, direction=direction)
+                score_chart.chart(charted, normalised=True, direction=direction)
+                or score_chart.chart(charted, normalised=False, direction=direction)
             )
             if shown
             else None,

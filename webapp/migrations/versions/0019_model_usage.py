@@ -1,7 +1,7 @@
 """model_usage: the development model's ledger, one row per gateway request of a run
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07 14:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import timetracking.utc
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -98,9 +98,13 @@ class TaskFamily:
     def intermediate_score(t: dict) -> dict:
         path = Path(os.environ["HOME"]) / "solution.py"
         value = _as_scoring_user(path)
+        said = {}
+        if isinstance(value, dict):  # {"value": x, "condition": "model: m"}: a scoring condition
+            said, value = {"condition": str(value.get("condition", ""))}, value.get("value")
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return {"score": float("nan"), "message": {"error": f"not a number: {value!r}"}}
-        return {"score": float(value), "message": {"answer": value}, "details": {"home": str(path)}}
+        message = {"answer": value, **said}
+        return {"score": float(value), "message": message, "details": {"home": str(path)}}
 
     @staticmethod
     def aggregate_scores(t: dict, score_log: list[dict]) -> float | None:
