@@ -50,7 +50,8 @@ def _touches_the_database(item: pytest.Item, modules: dict[str, bool]) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The PostgreSQL pass runs what touches the database, less the browser journeys: those and
-    the host-level tests (hosts, families, IDEs) ran on SQLite in the same ``make test``, and
+    the host-level tests (marked ``host``: hosts, families, IDEs) ran on SQLite in the same
+    ``make test``, where the database is incidental to what they test, and
     running them twice doubled the suite's time for nothing the second database could change.
     ``BASELINER_TEST_EVERYTHING=1`` runs all of it on PostgreSQL too."""
     if config.getoption("--db") != "postgres" or os.environ.get("BASELINER_TEST_EVERYTHING"):
@@ -58,9 +59,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     modules: dict[str, bool] = {}
     keep, drop = [], []
     for item in items:
-        browser = item.get_closest_marker("e2e") is not None
+        once = any(item.get_closest_marker(name) for name in ("e2e", "host"))
         touches = _touches_the_database(item, modules)
-        (keep if touches and not browser else drop).append(item)
+        (keep if touches and not once else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -31,6 +31,8 @@ from timetracking.activity import Activity
 from timetracking.utc import utcnow
 from webapp.templating import hms
 
+pytestmark = pytest.mark.host  # runs once: the database is incidental here
+
 EXTENSION = editor_extension_setup.SOURCE / "extension.js"
 NODE = codeserver.node_bin_dir() / "node"
 CODE_SERVER = codeserver.code_server_bin()

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from sqlmodel import Session
 
 from fleet import health, hosts
@@ -13,6 +14,8 @@ from tests.naming import PREFIX
 from timetracking.utc import utcnow
 from webapp import scheduler
 from webapp.settings import Settings
+
+pytestmark = pytest.mark.host  # runs once: the database is incidental here
 
 
 def test_parse_nvidia_smi_rows():

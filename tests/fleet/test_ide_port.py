@@ -27,6 +27,8 @@ from tests.naming import PREFIX, workspace
 from timetracking.utc import utcnow
 from webapp.workspace_jobs import WorkspaceJobs
 
+pytestmark = pytest.mark.host  # runs once: the database is incidental here
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 
 

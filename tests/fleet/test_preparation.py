@@ -18,7 +18,10 @@ from tests.live_runs import PROBE_FAMILIES
 from tests.naming import PREFIX
 from timetracking.utc import utcnow
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installs families as root")
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(os.geteuid() != 0, reason="installs families as root"),
+]
 
 BROKEN = Path(__file__).resolve().parent / "broken_families"
 BUILT_IN = {family.name for family in discover().families}  # the repository's environments

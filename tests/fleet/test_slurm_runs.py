@@ -32,10 +32,13 @@ from tests.slurm_host import (
 )
 from timetracking.utc import utcnow
 
-pytestmark = pytest.mark.skipif(
-    not installed() or os.geteuid() != 0,
-    reason="needs Debian's slurm-wlm and munge (make install) and root",
-)
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(
+        not installed() or os.geteuid() != 0,
+        reason="needs Debian's slurm-wlm and munge (make install) and root",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,10 @@ from fleet.task_command_setup import TaskCommandSetup
 from tests.naming import PREFIX, workspace
 from timetracking.utc import utcnow
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users"),
+]
 FAMILIES = Path(__file__).resolve().parent / "families"
 
 

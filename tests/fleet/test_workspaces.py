@@ -18,7 +18,10 @@ from tests.naming import PREFIX, workspace
 from timetracking.utc import utcnow
 from webapp.workspace_jobs import WorkspaceJobs
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users"),
+]
 
 
 def _user_exists(name: str) -> bool:

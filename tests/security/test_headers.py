@@ -247,6 +247,7 @@ def _selects_whole_value_on_click(page: Page) -> None:
     assert (start, end) == (0, length) and length > 20
 
 
+@pytest.mark.host  # a browser: once
 def test_pages_break_no_rule_of_the_policy_in_chromium(
     app, engine, settings, make_user, browser: Browser
 ) -> None:

@@ -239,6 +239,7 @@ def test_env_list_without_a_database_uses_the_manifests(run, tmp_path):
 PROBE = Path(__file__).resolve().parent.parent / "fleet" / "families"
 
 
+@pytest.mark.host  # the SSH host is the subject: once
 def test_env_check_on_the_ssh_test_host(run, sshd, tmp_path):
     """Registered the way an operator would (fingerprint confirmed), then checked: the probe
     family's start and reference score as its manifest says; a manifest that disagrees fails."""

@@ -41,7 +41,10 @@ from webapp.app import create_app
 from webapp.ide.origin import STAFF_REFUSED
 from webapp.settings import Settings
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users"),
+]
 
 ROLES = ("owner", "other", "coordinator", "admin", "finance", "analyst")
 

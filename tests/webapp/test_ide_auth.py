@@ -1,5 +1,6 @@
 """Forward-auth for IDE subdomains (deploy/nginx): the same access rule as /ide/<run>/."""
 
+import pytest
 from sqlmodel import Session
 
 from baselines.runs import Run, RunStatus
@@ -8,6 +9,8 @@ from fleet import hosts
 from fleet.hosts import HostCreate
 from tests.conftest import login
 from timetracking.utc import utcnow
+
+pytestmark = pytest.mark.host  # runs once: the database is incidental here
 
 
 def _active_run(engine, expert_id: int) -> int:
