@@ -40,6 +40,10 @@ def root_runner(driver: Driver, driver_user: str) -> Callable[..., int]:
     return root
 
 
+# Versions unused this long are removed from a host (a week, in minutes).
+PRUNE_MIN = 7 * 24 * 60
+
+
 def put_version(
     driver: Driver,
     driver_user: str,
@@ -49,10 +53,12 @@ def put_version(
     label: str,
 ) -> None:
     """Copy what ``stage`` writes into a folder to ``packages/version`` on the host, unless it
-    is there already; older versions a day old are removed."""
+    is there already. Each call marks the version used (its folder's time); versions no start
+    has used for a week are removed (live runs keep the version they started with, and a run
+    outlives a week of disuse only past any time limit we know)."""
     root = root_runner(driver, driver_user)
     target = f"{packages}/{version}"
-    if root(f"test -f {q(target)}/{MARKER}", check=False) == 0:
+    if root(f"test -f {q(target)}/{MARKER} && touch {q(target)}", check=False) == 0:
         return
     partial = f"{target}.partial-{secrets.token_hex(6)}"
     staging = stage(Path(tempfile.mkdtemp(prefix=f"baseliner-{label}-")))
@@ -67,6 +73,6 @@ def put_version(
         # A rename is atomic and fails onto a folder another start already put there.
         f" && {{ mv -T {q(partial)} {q(target)} 2>/dev/null; rm -rf {q(partial)};"
         f" test -f {q(target)}/{MARKER}; }}"
-        f" && find {q(packages)} -mindepth 1 -maxdepth 1 ! -name {q(version)} -mmin +1440"
+        f" && find {q(packages)} -mindepth 1 -maxdepth 1 ! -name {q(version)} -mmin +{PRUNE_MIN}"
         " -exec rm -rf {} +"
     )

@@ -197,7 +197,7 @@ class Backend(ABC):
         """What comes first on the workspace terminals' PATH: the ``task`` command."""
         from fleet.task_command import install as task_command
 
-        return task_command.BIN
+        return task_command.bin_dir()
 
     def installs_in_workspace(self) -> bool:
         """Whether the family's ``install()`` runs in each workspace (containers: where the

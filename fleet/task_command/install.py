@@ -1,30 +1,32 @@
 """How the platform puts the ``task`` command on a host and points it at the portal.
 
 The package is copied once per version (a hash of its files) to ``/opt/baseliner/task-command/
-<hash>/``, root-owned and world-readable, and ``/opt/baseliner/bin/task`` runs it; every run on
-the host shares it. Each run's own part is two files in its home, ``~/.baseliner/url`` and
-``~/.baseliner/token``, private to the workspace user. This module runs in the portal (it is not
-copied to hosts, and it may import the platform).
+<hash>/``, root-owned and world-readable, with the ``task`` script that runs it in its ``bin/``;
+a workspace's terminals have that version's ``bin/`` on their PATH. So two installations of
+different versions on one host (a lab's staging and production portals, two checkouts) never
+swap each other's command under a live run, and a run keeps the command it started with. Each
+run's own part is two files in its home, ``~/.baseliner/url`` and ``~/.baseliner/token``,
+private to the workspace user. This module runs in the portal (it is not copied to hosts, and it
+may import the platform).
 """
 
 from __future__ import annotations
 
-import secrets
+import functools
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleet.drivers.base import Driver, HostError
-from fleet.host_packages import MARKER, files_hash, put_version, root_runner
+from fleet.host_packages import files_hash, put_version
 
 if TYPE_CHECKING:  # fleet.task_runs may import this module's paths
     from fleet.task_runs import Place
 
 ROOT = "/opt/baseliner"
-BIN = f"{ROOT}/bin"  # put first on the workspace terminals' PATH
 PACKAGES = f"{ROOT}/task-command"
 # What a container workspace needs mounted read-only, at the same paths, to run ``task``.
-MOUNTS = (PACKAGES, BIN)
+MOUNTS = (PACKAGES,)
 PACKAGE = Path(__file__).parent
 NAME = PACKAGE.name  # task_command: what ``python3 -m`` runs
 NOT_COPIED = frozenset({"install.py"})
@@ -40,8 +42,11 @@ def package_files() -> dict[str, bytes]:
     }
 
 
+@functools.cache
 def package_hash() -> str:
-    return files_hash(package_files())
+    """The version: a hash of the client's files and of its ``task`` script (read once per
+    process), so a change to either is a new folder."""
+    return files_hash({**package_files(), "bin/task": wrapper("<folder>").encode()})
 
 
 def package_dir() -> str:
@@ -49,12 +54,22 @@ def package_dir() -> str:
     return f"{PACKAGES}/{package_hash()}"
 
 
+def bin_dir() -> str:
+    """The folder of this version's ``task`` script: first on the workspace terminals' PATH."""
+    return f"{package_dir()}/bin"
+
+
 def stage(destination: Path) -> Path:
-    """Write the package as ``destination/task_command/``; returns ``destination``."""
+    """Write the package as ``destination/task_command/`` and its script as
+    ``destination/bin/task``; returns ``destination``."""
     folder = destination / NAME
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in package_files().items():
         (folder / name).write_bytes(content)
+    script = destination / "bin" / "task"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(wrapper(package_dir()))
+    script.chmod(0o755)
     return destination
 
 
@@ -75,22 +90,10 @@ PYTHONPATH={q(folder)} PYTHONDONTWRITEBYTECODE=1 exec python3 -s -m {NAME} "$@"
 
 def install_on_host(driver: Driver, driver_user: str) -> str:
     """Install this version of the command on the host unless it is there already; returns the
-    folder of ``task`` (for the terminals' PATH). Safe to call for every run start, also for two
-    at once: each copies into a folder of its own and the first rename wins."""
-    target, task = package_dir(), q(f"{BIN}/task")
-    script = wrapper(target).encode()
-
-    root = root_runner(driver, driver_user)
-    if root(f"test -f {q(target)}/{MARKER} && cmp -s - {task}", script, check=False) == 0:
-        return BIN
+    folder of its ``task`` (for the terminals' PATH). Safe to call for every run start, also for
+    two at once: each copies into a folder of its own and the first rename wins."""
     put_version(driver, driver_user, stage, PACKAGES, package_hash(), "task-command")
-    temporary = f"{BIN}/.task.{secrets.token_hex(6)}"
-    root(
-        f"mkdir -p {q(BIN)} && cat > {q(temporary)} && chown root:root {q(temporary)}"
-        f" && chmod 755 {q(temporary)} && mv -f {q(temporary)} {task}",
-        script,
-    )
-    return BIN
+    return bin_dir()
 
 
 def portal_url(port: int) -> str:

@@ -25,6 +25,7 @@ from baselines.checkpoints import Checkpoint, CheckpointStatus
 from baselines.runs import Run
 from baselines.users import Role, User
 from fleet import task_runs
+from fleet.task_command import install as task_command
 from fleet.testing_sshd import free_port
 from tests.conftest import csrf_token, login
 from tests.hosts import ready_host
@@ -218,7 +219,7 @@ def ssh_expert_with_assignment(engine, make_user, sshd) -> tuple[User, int]:
 def _task(user: str, *args: str) -> subprocess.CompletedProcess:
     """The `task` command as the workspace's user runs it in a terminal."""
     return subprocess.run(
-        ["runuser", "-u", user, "--", "env", f"HOME=/home/{user}", "/opt/baseliner/bin/task",
+        ["runuser", "-u", user, "--", "env", f"HOME=/home/{user}", f"{task_command.bin_dir()}/task",
          *args],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """Putting the ``task`` command on a host and pointing a workspace at the portal, through both
 drivers: after ``install_on_host`` and ``configure`` a workspace user runs ``task`` from
-/opt/baseliner/bin, its token is private to it, and the command reaches a stand-in portal through
-the driver's reverse port (for ssh, a real OpenSSH remote forward)."""
+its version's folder (/opt/baseliner/task-command/<hash>/bin), its token is private to it,
+and the command reaches a stand-in portal through the driver's reverse port (for ssh, a real
+OpenSSH remote forward)."""
 
 import os
 import secrets
@@ -16,6 +17,7 @@ import pytest
 from fleet.backends.common import add_user, remove_user
 from fleet.drivers.base import Driver
 from fleet.drivers.local import LocalDriver
+from fleet.host_packages import MARKER
 from fleet.task_command import install
 from fleet.task_command.install import (
     configure,
@@ -29,7 +31,7 @@ from tests.fleet.fake_portal import FakePortal
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="making unix users needs root")
 
-TERMINAL_PATH = "/opt/baseliner/bin:/usr/local/bin:/usr/bin:/bin"
+TERMINAL_PATH = f"{install.bin_dir()}:/usr/local/bin:/usr/bin:/bin"
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def test_a_workspace_user_runs_task_and_only_it_reads_the_token(
     driver: Driver, user: tuple[str, str], portal: FakePortal
 ) -> None:
     name, home = user
-    assert install_on_host(driver, "root") == "/opt/baseliner/bin"
+    assert install_on_host(driver, "root") == f"{package_dir()}/bin"
     port = driver.reverse_port(("127.0.0.1", portal.server.server_address[1]))
     configure(Place(driver, "root", name, home), portal_url(port), portal.token)
 
@@ -94,16 +96,33 @@ def test_the_package_is_root_owned_and_world_readable(driver: Driver) -> None:
     assert _mode_and_owner(target) == ("755", "root")
     assert _mode_and_owner(target / "task_command" / "client.py") == ("644", "root")
     assert not (target / "task_command" / "install.py").exists()  # the portal's half stays here
-    assert _mode_and_owner(Path("/opt/baseliner/bin/task")) == ("755", "root")
-    assert str(target) in Path("/opt/baseliner/bin/task").read_text()
+    assert _mode_and_owner(target / "bin" / "task") == ("755", "root")
+    assert str(target) in (target / "bin" / "task").read_text()
 
 
 def test_installing_again_changes_nothing(driver: Driver) -> None:
     install_on_host(driver, "root")
-    marker = Path(package_dir(), install.MARKER)
-    before = (marker.stat().st_mtime_ns, Path("/opt/baseliner/bin/task").stat().st_ino)
+    marker, script = Path(package_dir(), MARKER), Path(install.bin_dir(), "task")
+    before = (marker.stat().st_mtime_ns, script.stat().st_ino)
     install_on_host(driver, "root")
-    assert (marker.stat().st_mtime_ns, Path("/opt/baseliner/bin/task").stat().st_ino) == before
+    assert (marker.stat().st_mtime_ns, script.stat().st_ino) == before
+
+
+def test_another_version_leaves_this_ones_command_alone(
+    driver: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two installations of different versions on one host (another checkout, a staging
+    portal): each workspace keeps the ``task`` of the version that started it."""
+    install_on_host(driver, "root")
+    ours = Path(install.bin_dir(), "task")
+    before = ours.read_bytes()
+    monkeypatch.setattr(install, "package_hash", lambda: "0" * 16)
+    try:
+        theirs = install_on_host(driver, "root")
+        assert theirs == f"{install.PACKAGES}/{'0' * 16}/bin" != str(ours.parent)
+        assert ours.read_bytes() == before
+    finally:
+        subprocess.run(["rm", "-rf", f"{install.PACKAGES}/{'0' * 16}"], check=True)
 
 
 def test_configure_again_replaces_both(
@@ -151,7 +170,6 @@ def test_two_starts_at_once_install_it_once(
     """Two runs starting on one host both install; each copies into a folder of its own and
     the first rename wins (checked in a scratch folder, not the machine's /opt/baseliner)."""
     monkeypatch.setattr(install, "PACKAGES", str(tmp_path / "task-command"))
-    monkeypatch.setattr(install, "BIN", str(tmp_path / "bin"))
     driver = LocalDriver()
     results: list[str] = []
     threads = [
@@ -162,11 +180,12 @@ def test_two_starts_at_once_install_it_once(
         t.start()
     for t in threads:
         t.join(60)
-    assert results == [str(tmp_path / "bin")] * 3
-    assert [p.name for p in (tmp_path / "task-command").iterdir()] == [install.package_hash()]
-    assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == ["task"]
+    folder = tmp_path / "task-command" / install.package_hash()
+    assert results == [str(folder / "bin")] * 3
+    assert [p.name for p in (tmp_path / "task-command").iterdir()] == [folder.name]
+    assert sorted(p.name for p in (folder / "bin").iterdir()) == ["task"]
     help_text = subprocess.run(
-        [str(tmp_path / "bin" / "task"), "--help"], capture_output=True, text=True, check=True
+        [str(folder / "bin" / "task"), "--help"], capture_output=True, text=True, check=True
     )
     assert "usage: task" in help_text.stdout
 
