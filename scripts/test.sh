@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: lint, every test on SQLite, then on PostgreSQL what touches the database (a
-# fresh database each; browser journeys and host-level tests run once: tests/conftest.py).
+# fresh database each; browser journeys and host-level tests run once: tests/conftest.py). Each
+# pass ends with its 25 slowest steps, for whoever keeps the suite under its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,6 @@ echo "==> ruff"
 .venv/bin/ruff format --check .
 
 echo "==> tests on SQLite"
-.venv/bin/pytest --db=sqlite "$@"
+.venv/bin/pytest --db=sqlite --durations=25 "$@"
 echo "==> tests on PostgreSQL"
-.venv/bin/pytest --db=postgres "$@"
+.venv/bin/pytest --db=postgres --durations=25 "$@"
