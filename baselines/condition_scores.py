@@ -71,3 +71,16 @@ def renormalise(
         session.add(run)
     session.flush()
     return changed
+
+
+def seen(session: Session, environment: str) -> list[str]:
+    """The conditions this environment's scores have reported so far (none for a family that
+    reports none), for the coordinator's page: where there are none and the manifest names none,
+    the page has no calibrations to offer."""
+    query = (
+        select(Checkpoint.condition)
+        .join(Run, Run.id == Checkpoint.run_id)
+        .where(Run.environment == environment, Checkpoint.condition != "")
+        .distinct()
+    )
+    return sorted(session.exec(query))

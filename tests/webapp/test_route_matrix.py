@@ -68,6 +68,7 @@ from baselines.password_resets import PasswordReset
 from baselines.runs import Lease, Run, RunStatus
 from baselines.tokens import ApiToken
 from baselines.users import Role, User
+from environments.calibrations import Calibration
 from environments.task_settings import TaskSettings
 from fleet import hosts, preparation, snapshots
 from fleet.hosts import Host, HostCreate, HostStatus
@@ -123,6 +124,8 @@ POST   /coordinator/experts/{expert_id}/reset-link         login  403    200    
 GET    /coordinator/environments                           login  403    200    403    403    200
 GET    /coordinator/environments/{family_name}/{task_name} login  403    200    403    403    200
 POST   /coordinator/environments/{family_name}/{task_name} login  403    303    403    403    303
+POST   /coordinator/environments/{family_name}/{task_name}/calibrations login 403 303 403 403 303
+POST   /coordinator/environments/{family_name}/{task_name}/calibrations/delete login 403 303 403 403 303
 GET    /finance                                            login  403    403    200    403    200
 POST   /finance/rates                                      login  403    403    303    403    303
 # Payouts: finance's. Stripe is not configured here, so Pay answers 409 (pay from the CSV).
@@ -260,7 +263,7 @@ GET    /api/v1/task/clock                                  401    200    401    
 GET    /api/v1/task/model                                  401    200    401    401    401    401
 GET    /api/v1/task/model/v1/models                        401    200    401    401    401    401
 POST   /api/v1/task/model/v1/chat/completions              401    200    401    401    401    401
-"""
+"""  # noqa: E501 (a table: a row per route, whatever its length)
 
 
 def _parse(table: str) -> dict[tuple[str, str], tuple[int | str, ...]]:
@@ -1331,6 +1334,54 @@ def _environment_numbers(w: World) -> Call:
             assert s.exec(select(AuditLog).where(AuditLog.action == "task_settings.set")).one()
 
     return Call(ENVIRONMENT_PAGE, dict(ENVIRONMENT_NUMBERS), location=ENVIRONMENT_PAGE, check=check)
+
+
+CALIBRATION = {"cal_condition": "model: big-model", "cal_y_s": "0.1", "cal_y_r": "0.8"}
+
+
+@prepares("POST", "/coordinator/environments/{family_name}/{task_name}/calibrations")
+def _calibration(w: World) -> Call:
+    def check(_):
+        with Session(w.engine) as s:
+            row = s.exec(select(Calibration)).one()
+            assert (row.environment, row.condition, row.y_s, row.y_r) == (
+                ENVIRONMENT,
+                "model: big-model",
+                0.1,
+                0.8,
+            )
+            assert s.exec(select(AuditLog).where(AuditLog.action == "calibration.set")).one()
+
+    return Call(
+        f"{ENVIRONMENT_PAGE}/calibrations",
+        dict(CALIBRATION),
+        location=ENVIRONMENT_PAGE,
+        check=check,
+    )
+
+
+@prepares("POST", "/coordinator/environments/{family_name}/{task_name}/calibrations/delete")
+def _calibration_removed(w: World) -> Call:
+    with Session(w.engine) as s:
+        s.add(
+            Calibration(
+                environment=ENVIRONMENT, condition="model: big-model", y_s=0.1, y_r=0.8,
+                updated_at=utcnow(),
+            )
+        )  # fmt: skip
+        s.commit()
+
+    def check(_):
+        with Session(w.engine) as s:
+            assert s.exec(select(Calibration)).first() is None
+            assert s.exec(select(AuditLog).where(AuditLog.action == "calibration.remove")).one()
+
+    return Call(
+        f"{ENVIRONMENT_PAGE}/calibrations/delete",
+        {"condition": "model: big-model"},
+        location=ENVIRONMENT_PAGE,
+        check=check,
+    )
 
 
 def _environment_numbers_with(**change: str) -> Callable[[World], Call]:

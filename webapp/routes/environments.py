@@ -127,6 +127,7 @@ def _page(
         "values": _form_values(task_settings.saved(session, family, task)),
         "errors": {},
         "calibrations": calibrations.listed(session, task_settings.environment(family, task)),
+        "conditions_seen": condition_scores.seen(session, task_settings.environment(family, task)),
         "cal_values": {},
         "cal_errors": {},
     }
