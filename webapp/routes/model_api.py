@@ -107,7 +107,13 @@ def _lent(request: Request, now: datetime, *, live: bool = True) -> Lent:
 
 
 def _answer(exc: chat_rules.Refusal) -> JSONResponse:
-    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    """OpenAI's error shape for the model's clients, and the portal API's ``detail`` beside it
+    for scripts, as every other /api refusal has."""
+    body = dict(exc.body)
+    error = body.get("error")
+    if "detail" not in body and isinstance(error, dict) and error.get("message"):
+        body["detail"] = error["message"]
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 def _record(request: Request, run_id: int, prompt: int, completion: int, status: str) -> None:
