@@ -10,7 +10,7 @@ so the figures are the gateway's own cost: sequential latency (p50, p95) and thr
 requests in flight (the gateway's default cap per run). A real model's seconds per answer dwarf
 both; the question is whether the gateway is ever the bottleneck.
 
-    PYTHONPATH=. .venv/bin/python bench/model_gateway.py [N]   (default 200 requests per side)
+    .venv/bin/python bench/model_gateway.py [N]   (default 200 requests per side)
 """
 
 import json
@@ -29,14 +29,17 @@ import httpx
 import uvicorn
 from sqlmodel import Session
 
-from baselines import applications, run_tokens
-from baselines.applications import ApplicationCreate
-from baselines.runs import Run, RunStatus
-from environments.catalogue import BUILTIN_DIR
-from timetracking.utc import utcnow
-from webapp import db
-from webapp.app import create_app
-from webapp.settings import Settings
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # before bench/ itself, whose analytics.py shadows the package
+
+from baselines import applications, run_tokens  # noqa: E402
+from baselines.applications import ApplicationCreate  # noqa: E402
+from baselines.runs import Run, RunStatus  # noqa: E402
+from environments.catalogue import BUILTIN_DIR  # noqa: E402
+from timetracking.utc import utcnow  # noqa: E402
+from webapp import db  # noqa: E402
+from webapp.app import create_app  # noqa: E402
+from webapp.settings import Settings  # noqa: E402
 
 ASK = {"model": "any", "messages": [{"role": "user", "content": "Solve Rain Gauge Totals"}]}
 IN_FLIGHT = 8

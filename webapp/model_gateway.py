@@ -22,8 +22,11 @@ import logging
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -167,6 +170,30 @@ class InFlight:
                 del self._count[run_id], self._reserved[run_id]
 
 
+class Remembered:
+    """What an environment lends (its manifest's model block and its family's folder), kept for
+    a few seconds: finding it means reading every family's manifest (about 10 ms), which a
+    run's requests would otherwise pay each time, holding the interpreter while they do. A
+    changed manifest counts within ``TTL_S``."""
+
+    TTL_S = 15.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[float, Any]] = {}
+
+    def get(self, environment: str, find: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(environment)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        value = find()  # raises for an environment that is gone: nothing kept
+        with self._lock:
+            self._kept[environment] = (now + self.TTL_S, value)
+        return value
+
+
 class ModelGateway:
     """What the gateway's routes share: the upstream, the stand-ins, the HTTP client."""
 
@@ -174,6 +201,7 @@ class ModelGateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.lent_by = Remembered()
         self.standins = Standins()
         self.in_flight = InFlight(settings.model_max_in_flight)
         timeout = settings.model_timeout_s

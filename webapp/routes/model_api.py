@@ -69,13 +69,17 @@ def _lent(request: Request, now: datetime, *, live: bool = True) -> Lent:
             raise chat_rules.Refusal(
                 401, {**body, "detail": str(exc.detail)}, {"WWW-Authenticate": "Bearer"}
             ) from exc
-        try:
+
+        def find() -> tuple[ModelMeta | None, Any]:
             task = checkpointing.run_task(session, request.app.state.settings, run)
+            return task.meta.model, task.ref.family.path
+
+        try:
+            model, family_path = gateway(request).lent_by.get(run.environment, find)
         except DomainError as exc:
             raise _refuse(
                 404, f"This run's task is not available: {exc}", "not_found", "no_model"
             ) from exc
-        model = task.meta.model
         if model is None:
             raise _refuse(
                 404,
@@ -103,7 +107,7 @@ def _lent(request: Request, now: datetime, *, live: bool = True) -> Lent:
                 )
             session.commit()
         used = model_usage.used(session, run.id)
-        return Lent(run.id, model, task.ref.family.path, used)
+        return Lent(run.id, model, family_path, used)
 
 
 def _answer(exc: chat_rules.Refusal) -> JSONResponse:
