@@ -138,11 +138,8 @@ def save(
     return row, before, row.values()
 
 
-def remove(session: Session, environment: str, condition: str) -> dict[str, Any] | None:
-    """Delete one condition's numbers; their values, or None if there were none."""
-    row = get(session, environment, condition)
-    if row is None:
-        return None
+def remove(session: Session, row: Calibration) -> dict[str, Any]:
+    """Delete one condition's numbers (a row from ``get``); their values, for the audit."""
     before = row.values()
     session.delete(row)
     session.flush()

@@ -23,3 +23,10 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def run_in_terminal(ide: Page, command: str) -> None:
+    """Type ``command`` into the IDE's (first) terminal and press Enter, as the expert would."""
+    ide.locator(".xterm").first.click()
+    ide.keyboard.type(command)
+    ide.keyboard.press("Enter")

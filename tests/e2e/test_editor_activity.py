@@ -13,17 +13,15 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
-from baselines import applications, assignments
-from baselines.assignments import AiTools
 from baselines.runs import Run
 from baselines.users import Role, User
 from fleet import editor_extension_setup
+from tests.assigned import approve_and_assign
 from tests.browser import sign_in
 from tests.families import write_warmup
 from tests.hosts import ready_host_of_kind
 from tests.naming import workspace
 from timetracking.activity import Activity
-from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workspaces create unix users")
 # 14 minutes: the 15-minute warning applies from the first report on.
@@ -47,14 +45,7 @@ def expert(engine, make_user, gpu_host) -> User:
     """An approved expert with warmup/main assigned, 14 minutes of working time allowed."""
     expert = make_user(Role.expert, name="Ida Expert")
     coordinator = make_user(Role.coordinator)
-    with Session(engine) as s:
-        actor = s.get(User, coordinator.id)
-        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
-        assignments.create(
-            s, expert=s.get(User, expert.id), environment="warmup/main",
-            time_limit_s=TIME_LIMIT_S, ai_tools=AiTools.none, actor=actor, now=utcnow(),
-        )  # fmt: skip
-        s.commit()
+    approve_and_assign(engine, expert, coordinator, "warmup/main", TIME_LIMIT_S)
     return expert
 
 

@@ -11,16 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
-from sqlmodel import Session
+from playwright.sync_api import expect
 
-from baselines import applications, assignments
-from baselines.assignments import AiTools
-from baselines.users import Role, User
+from baselines.users import Role
 from environments.catalogue import BUILTIN_DIR
-from tests.browser import sign_in
+from tests.assigned import approve_and_assign
+from tests.browser import run_in_terminal, sign_in
 from tests.hosts import ready_host
-from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("bwrap") or not Path("/usr/bin/rustc").exists(),
@@ -47,26 +44,13 @@ def settings(settings, monkeypatch):
     return settings
 
 
-def _terminal(ide: Page, command: str) -> None:
-    ide.locator(".xterm").first.click()
-    ide.keyboard.type(command)
-    ide.keyboard.press("Enter")
-
-
 def test_the_expert_calls_the_model_from_the_terminal_and_sees_the_tokens(
     app, engine, make_user, live_server, page, shot
 ):
     expert = make_user(Role.expert, name="Mona Model", email="mona@example.org")
     coordinator = make_user(Role.coordinator)
     ready_host(engine)
-    with Session(engine) as s:
-        actor = s.get(User, coordinator.id)
-        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
-        assignments.create(
-            s, expert=s.get(User, expert.id), environment="rust_scaffolding/main",
-            time_limit_s=7200, ai_tools=AiTools.none, actor=actor, now=utcnow(),
-        )  # fmt: skip
-        s.commit()
+    approve_and_assign(engine, expert, coordinator, "rust_scaffolding/main")
 
     sign_in(page, expert.email)
     page.get_by_role("button", name="Start").click()
@@ -82,14 +66,14 @@ def test_the_expert_calls_the_model_from_the_terminal_and_sees_the_tokens(
     ide.wait_for_selector(".xterm", timeout=20_000)
     terminal = ide.locator(".xterm-rows").first
 
-    _terminal(ide, "task model")
+    run_in_terminal(ide, "task model")
     expect(terminal).to_contain_text("Development budget: 0 of 2,000,000", timeout=30_000)
     time.sleep(0.5)
     shot("terminal-task-model", on=ide)
-    _terminal(ide, 'eval "$(task model env)" && echo "base: $OPENAI_BASE_URL"')
+    run_in_terminal(ide, 'eval "$(task model env)" && echo "base: $OPENAI_BASE_URL"')
     expect(terminal).to_contain_text("/api/v1/task/model/v1", timeout=30_000)
-    _terminal(ide, "clear")
-    _terminal(ide, ONE_LINER)
+    run_in_terminal(ide, "clear")
+    run_in_terminal(ide, ONE_LINER)
     expect(terminal).to_contain_text(
         re.compile(r"MODEL baseliner-standin TOKENS \d+"), timeout=60_000
     )
@@ -97,12 +81,12 @@ def test_the_expert_calls_the_model_from_the_terminal_and_sees_the_tokens(
     shot("terminal-model-call", on=ide)
 
     # The starting scaffold on a development problem, with the same model (its trial path).
-    _terminal(ide, "clear")
-    _terminal(ide, "python3 scaffold.py 1")
+    run_in_terminal(ide, "clear")
+    run_in_terminal(ide, "python3 scaffold.py 1")
     expect(terminal).to_contain_text(
         re.compile(r"solved \d/1 development problems"), timeout=120_000
     )
-    _terminal(ide, "task model")
+    run_in_terminal(ide, "task model")
     expect(terminal).to_contain_text(re.compile(r"Development budget: [\d,]+ of"), timeout=30_000)
     said = re.search(r"Development budget: ([\d,]+) of", terminal.inner_text())
     tokens = int(said.group(1).replace(",", ""))
@@ -111,7 +95,7 @@ def test_the_expert_calls_the_model_from_the_terminal_and_sees_the_tokens(
     shot("terminal-scaffold-trial", on=ide)
 
     # A checkpoint records what was used since the start.
-    _terminal(ide, "task score")
+    run_in_terminal(ide, "task score")
     expect(terminal).to_contain_text("Checkpoint 1: ", timeout=240_000)
     time.sleep(0.5)
     shot("terminal-score", on=ide)

@@ -12,17 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlmodel import Session
 
-from baselines import applications, assignments
-from baselines.assignments import AiTools
 from baselines.runs import Run
-from baselines.users import Role, User
+from baselines.users import Role
 from environments.catalogue import BUILTIN_DIR
-from tests.browser import sign_in
+from tests.assigned import approve_and_assign
+from tests.browser import run_in_terminal, sign_in
 from tests.hosts import ready_host
-from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("bwrap") or not Path("/usr/bin/rustc").exists(),
@@ -40,24 +38,11 @@ def settings(settings, monkeypatch):
     return settings
 
 
-def _terminal(ide: Page, command: str) -> None:
-    ide.locator(".xterm").first.click()
-    ide.keyboard.type(command)
-    ide.keyboard.press("Enter")
-
-
 def test_task_score_says_solved_over_total(app, engine, make_user, live_server, page, shot):
     expert = make_user(Role.expert, name="Rhea Rust", email="rhea@example.org")
     coordinator = make_user(Role.coordinator)
     ready_host(engine)
-    with Session(engine) as s:
-        actor = s.get(User, coordinator.id)
-        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
-        assignments.create(
-            s, expert=s.get(User, expert.id), environment="rust_scaffolding/main",
-            time_limit_s=7200, ai_tools=AiTools.none, actor=actor, now=utcnow(),
-        )  # fmt: skip
-        s.commit()
+    approve_and_assign(engine, expert, coordinator, "rust_scaffolding/main")
 
     sign_in(page, expert.email)
     page.get_by_role("button", name="Start").click()
@@ -72,7 +57,7 @@ def test_task_score_says_solved_over_total(app, engine, make_user, live_server, 
     ide.wait_for_selector(".xterm", timeout=20_000)
     terminal = ide.locator(".xterm-rows").first
 
-    _terminal(ide, "task score")
+    run_in_terminal(ide, "task score")
     expect(terminal).to_contain_text("Checkpoint 1: ", timeout=240_000)
     expect(terminal).to_contain_text(re.compile(r"solved: \d/5"), timeout=10_000)
     expect(terminal).to_contain_text("outcomes: ", timeout=10_000)
@@ -88,7 +73,7 @@ def test_task_score_says_solved_over_total(app, engine, make_user, live_server, 
         owner = scaffold.owner()
     scaffold.write_text(REFERENCE.read_text())
     shutil.chown(scaffold, owner, owner)
-    _terminal(ide, "task score")
+    run_in_terminal(ide, "task score")
     expect(terminal).to_contain_text("Checkpoint 2: ", timeout=300_000)
     time.sleep(0.5)
     shot("terminal-reference-scaffold", on=ide)

@@ -13,19 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlmodel import Session, select
 
-from baselines import applications, assignments
-from baselines.assignments import AiTools
 from baselines.checkpoints import Checkpoint
 from baselines.runs import Run, RunStatus
-from baselines.users import Role, User
+from baselines.users import Role
 from fleet.hosts import Host
-from tests.browser import sign_in
+from tests.assigned import approve_and_assign
+from tests.browser import run_in_terminal, sign_in
 from tests.slurm import SlurmCluster, installed, slurm_cluster
 from tests.slurm_host import SLURM_FAMILIES, cancel_all, hold_gpus, queued, work_root
-from timetracking.utc import utcnow
 
 pytestmark = pytest.mark.skipif(
     not installed() or os.geteuid() != 0,
@@ -66,12 +64,6 @@ def _until_active(app, engine, run_id: int, timeout: float = 60) -> Run:
         time.sleep(0.5)
 
 
-def _terminal(ide: Page, command: str) -> None:
-    ide.locator(".xterm").first.click()
-    ide.keyboard.type(command)
-    ide.keyboard.press("Enter")
-
-
 def test_a_run_on_a_slurm_cluster(
     app, engine, make_user, cluster, shared_folder, live_server, page, new_page, shot
 ) -> None:
@@ -100,14 +92,8 @@ def test_a_run_on_a_slurm_cluster(
     expect(row).to_contain_text("GPU scheduled by Slurm")
     shot("coordinator-cluster-registered", on=staff)
 
+    approve_and_assign(engine, expert, coordinator, "slurm_probe/main", 3600)
     with Session(engine) as s:
-        actor = s.get(User, coordinator.id)
-        applications.approve(s, applications.for_user(s, expert.id), actor, utcnow())
-        assignments.create(
-            s, expert=s.get(User, expert.id), environment="slurm_probe/main", time_limit_s=3600,
-            ai_tools=AiTools.none, actor=actor, now=utcnow(),
-        )  # fmt: skip
-        s.commit()
         assert s.exec(select(Host)).one().backend == "slurm"
 
     # Someone else's job holds the cluster's only GPU: the expert's Start waits in the queue.
@@ -137,7 +123,7 @@ def test_a_run_on_a_slurm_cluster(
     ide.keyboard.press("Control+Backquote")
     ide.wait_for_selector(".xterm", timeout=20_000)
     terminal = ide.locator(".xterm-rows").first
-    _terminal(ide, "echo 42 > answer.txt && task score")
+    run_in_terminal(ide, "echo 42 > answer.txt && task score")
     expect(terminal).to_contain_text("Checkpoint 1", timeout=30_000)
     expect(terminal).to_contain_text("Checkpoint 1: ", timeout=120_000)
     expect(terminal).to_contain_text("Working time at submission", timeout=10_000)

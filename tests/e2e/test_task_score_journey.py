@@ -22,7 +22,7 @@ from baselines.checkpoints import log
 from baselines.runs import Run
 from baselines.users import Role, User
 from environments.task_settings import TaskSettings
-from tests.browser import sign_in
+from tests.browser import run_in_terminal, sign_in
 from tests.hosts import ready_host
 from timetracking.utc import utcnow
 
@@ -74,12 +74,6 @@ def setup(case, request, engine, make_user) -> tuple[User, User, str]:
     return expert, coordinator, environment
 
 
-def _terminal(ide: Page, command: str) -> None:
-    ide.locator(".xterm").first.click()
-    ide.keyboard.type(command)
-    ide.keyboard.press("Enter")
-
-
 def _expect_in_terminal(terminal, text: str, engine, shot, ide: Page) -> None:
     """Wait for the scoring's outcome in the terminal; if it never comes, fail with what the
     portal knew of the run and its checkpoints (the terminal alone cannot tell a slow scoring
@@ -117,7 +111,7 @@ def test_task_score_in_the_ide_terminal(case, setup, page, new_page, shot, engin
     terminal = ide.locator(".xterm-rows").first
 
     # The starting solution, scored from the terminal.
-    _terminal(ide, "task score")
+    run_in_terminal(ide, "task score")
     expect(terminal).to_contain_text("Checkpoint 1", timeout=30_000)
     # The outcome's last line; "score" alone would match the command as typed.
     _expect_in_terminal(terminal, "Working time at submission", engine, shot, ide)
@@ -125,14 +119,14 @@ def test_task_score_in_the_ide_terminal(case, setup, page, new_page, shot, engin
     shot("terminal-first-score", on=ide)
 
     # A broken solution: invalid, with the scorer's reason.
-    _terminal(ide, f"{break_it}; task score")
+    run_in_terminal(ide, f"{break_it}; task score")
     expect(terminal).to_contain_text("Checkpoint 2", timeout=30_000)
     expect(terminal).to_contain_text("invalid", timeout=120_000)
     expect(terminal).to_contain_text(complaint, timeout=10_000)
     expect(terminal).to_contain_text(
         re.compile(r"(Working time at submission.*){2}", re.S), timeout=10_000
     )
-    _terminal(ide, 'task note "the identity is not a prefix sum"')
+    run_in_terminal(ide, 'task note "the identity is not a prefix sum"')
     expect(terminal).to_contain_text("Note", timeout=30_000)
     time.sleep(0.5)
     shot("terminal-invalid-and-note", on=ide)

@@ -300,7 +300,7 @@ async def remove_calibration(
     row = calibrations.get(session, where, condition)
     if row is None:
         raise HTTPException(status_code=404, detail=f"No y_s/y_r are saved for {condition!r}.")
-    before = calibrations.remove(session, where, condition)
+    before = calibrations.remove(session, row)
     meta = task_settings.effective(session, family, task)
     condition_scores.renormalise(session, where, meta, condition)
     audit.record(

@@ -90,9 +90,9 @@ def page(
     # Conditions (another model) the run's scores were made under that have no y_s/y_r: their
     # scores are valid but not comparable, and the page says so.
     uncalibrated = {
-        c.condition
-        for c in rows
-        if c.condition and calibrations.scale(session, run.environment, meta, c.condition) is None
+        condition
+        for condition in {c.condition for c in rows if c.condition}
+        if calibrations.scale(session, run.environment, meta, condition) is None
     }
     # The chart draws the scores under the run's condition only: never two models pooled.
     charted = checkpoints.under_run_condition(rows)
